@@ -1,0 +1,1 @@
+"""The automations dialect (spec/automations-api.txt): ``{"error", "message", "status"}`` errors."""

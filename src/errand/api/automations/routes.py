@@ -1,0 +1,63 @@
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from errand.api.automations.auth import Caller
+from errand.api.common import core_of
+from errand.bookings import service as bookings_service
+from errand.guard.schemas import ApprovalView
+from errand.kit import clock
+
+router = APIRouter()
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    decision: Literal["approved", "denied"]
+    note: str | None = Field(default=None, max_length=2000)
+
+
+def approval_body(a: ApprovalView) -> dict[str, Any]:
+    """The contract's approval record. A booking approval has no execution, agent or step;
+    it names its transaction and shows the exact action and amount being approved."""
+    return {
+        "id": a.id,
+        "execution_id": None,
+        "agent_id": None,
+        "step_id": None,
+        "transaction_id": a.subject_id if a.subject_type == "transaction" else None,
+        "policy_id": a.policy_id,
+        "message": a.message,
+        "status": a.status,
+        "amount_usd": a.amount_usd,
+        "action": a.action,
+        "action_digest": a.action_digest,
+        "expires_at": clock.iso(a.expires_at),
+        "created_at": clock.iso(a.created_at),
+        "decided_by": a.decided_by,
+        "decided_at": clock.iso(a.decided_at),
+        "note": a.note,
+    }
+
+
+@router.get("/approvals")
+async def list_approvals(
+    request: Request, caller: Caller,
+    status: Literal["pending", "approved", "denied", "expired", "void"] | None = Query(default=None),
+) -> dict:
+    """Approval gates of your organization, newest first; ``?status=pending`` for the open ones."""
+    approvals = await bookings_service.list_approvals(core_of(request), caller, status)
+    return {"approvals": [approval_body(a) for a in approvals]}
+
+
+@router.post("/approvals/{approval_id}/decision")
+async def decide(approval_id: str, body: DecisionIn, request: Request, caller: Caller) -> dict:
+    """Approve or deny. Approving executes exactly the action shown (capacity re-checked);
+    an expired or already decided approval is 409 invalid_state."""
+    approval, txn = await bookings_service.decide_approval(core_of(request), caller, approval_id,
+                                                           body.decision, body.note)
+    result = approval_body(approval)
+    if txn is not None:
+        result["transaction_status"] = txn.status
+    return result

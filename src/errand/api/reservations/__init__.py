@@ -1,0 +1,1 @@
+"""The reservations dialect (spec/reservations-api.txt): UPPER_CASE error codes."""

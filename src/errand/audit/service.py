@@ -1,0 +1,57 @@
+"""The append-only audit log every module writes through.
+
+An event is written in the same transaction as the change it describes, so the log and
+the state can never disagree. Messages hold ids and decisions, never personal data.
+"""
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from errand.kit.ids import new_id
+from errand.models import AuditEvent
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    subject_type: str,
+    subject_id: str,
+    type: str,
+    actor: str,
+    decision: str | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    event = AuditEvent(
+        id=new_id("evt"),
+        organization_id=organization_id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        type=type,
+        actor=actor,
+        decision=decision,
+        reason=reason,
+        data=data or {},
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def events_for(
+    session: AsyncSession, *, organization_id: str, subject_type: str, subject_id: str, limit: int = 500
+) -> list[AuditEvent]:
+    rows = await session.execute(
+        select(AuditEvent)
+        .where(
+            AuditEvent.organization_id == organization_id,
+            AuditEvent.subject_type == subject_type,
+            AuditEvent.subject_id == subject_id,
+        )
+        .order_by(AuditEvent.created_at, AuditEvent.id)
+        .limit(limit)
+    )
+    return list(rows.scalars())

@@ -1,0 +1,366 @@
+"""Book, modify and cancel restaurant reservations through a provider.
+
+A booking spans a call to the provider that holds the inventory, so it runs as short
+units of work around that call rather than one long transaction: policies are judged
+first, the provider books (or holds, when an approval is required) under an idempotency
+key derived from the client's, and the transaction with its audit events is written
+after. Nothing is written for a request that is refused before the provider is asked,
+except the audit record of a policy denial.
+"""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import update
+
+from errand.bookings import decisions
+from errand.bookings.common import (
+    OPEN_STATUSES, SUBJECT, amount_for, audit, get_transaction_row, local_iso, policy_error,
+    provider_for, require_future, require_scenario, to_local, to_utc, view, view_with_approval,
+)
+from errand.bookings.schemas import (
+    AuditEventView, BookingChanges, BookingCreate, TransactionDetail, TransactionView,
+)
+from errand.audit import service as audit_service
+from errand.guard import service as guard_service
+from errand.guard.schemas import ActionContext, Decision
+from errand.identity.schemas import Principal
+from errand.kit import clock
+from errand.kit.core import Core
+from errand.kit.errors import Conflict, InvalidRequest, NotFound
+from errand.kit.ids import new_id
+from errand.models import Transaction
+from errand.providers.base import Guest, ProviderUnavailable, Venue
+
+__all__ = [
+    "book", "cancel", "modify", "get_transaction",
+    "decide_approval", "list_approvals", "expire_due_approvals", "finish_decided_approvals",
+]
+
+decide_approval = decisions.decide_approval
+list_approvals = decisions.list_approvals
+expire_due_approvals = decisions.expire_due_approvals
+finish_decided_approvals = decisions.finish_decided_approvals
+
+
+async def _find_venue(core: Core, principal: Principal, name: str, city: str) -> tuple[Any, Venue]:
+    """The first provider, in registry order, that knows the restaurant."""
+    unavailable: ProviderUnavailable | None = None
+    for provider in core.providers.for_scenario("restaurant", key_env=principal.env):
+        try:
+            venue = await provider.find_venue(name, city)
+        except ProviderUnavailable as exc:
+            unavailable = exc
+            continue
+        if venue is not None:
+            return provider, venue
+    if unavailable is not None:
+        raise unavailable
+    raise NotFound("not_found", f"Restaurant '{name}' in '{city}' not found.")
+
+
+def _context(principal: Principal, operation: str, txn_fields: dict[str, Any], local: Any,
+             party_size: int, price: Decimal, amount: Decimal, starts_at: Any) -> ActionContext:
+    return ActionContext(
+        organization_id=principal.organization_id,
+        amount_usd=float(amount),
+        local_hour=local.hour,
+        fields={
+            "scenario": "restaurant",
+            "operation": operation,
+            "restaurantName": txn_fields["restaurant_name"],
+            "city": txn_fields["city"],
+            "partySize": party_size,
+            "amountUsd": float(amount),
+            "pricePerPersonUsd": float(price),
+            "datetime": clock.iso(starts_at),
+            "localTime": local.strftime("%H:%M"),
+            "localHour": local.hour,
+            "weekday": local.weekday(),
+            "keyEnv": principal.env,
+        },
+    )
+
+
+async def _judge(core: Core, principal: Principal, ctx: ActionContext, denied_subject: tuple[str, str]) -> Decision:
+    """Evaluate policies; a denial is audited (and committed) before it is raised."""
+    async with core.db.unit_of_work() as session:
+        decision = await guard_service.policies.evaluate(session, core.rate_limits, ctx)
+        if decision.outcome == "deny":
+            await audit_service.record(
+                session, organization_id=principal.organization_id, subject_type=denied_subject[0],
+                subject_id=denied_subject[1], type="policy.denied", actor=principal.actor, decision="deny",
+                reason=decision.reason,
+                data={"policyId": decision.policy_id, "operation": ctx.fields["operation"],
+                      "amountUsd": ctx.amount_usd, "partySize": ctx.fields["partySize"]},
+            )
+    if decision.outcome == "deny":
+        raise policy_error(decision)
+    return decision
+
+
+def _action(operation: str, provider_id: str, venue_id: str, name: str, city: str, local: Any,
+            party_size: int, amount: Decimal) -> dict[str, Any]:
+    """The canonical action an approval is bound to (no personal data)."""
+    return {
+        "operation": operation, "providerId": provider_id, "venueId": venue_id, "restaurantName": name,
+        "city": city, "localStart": local_iso(local), "partySize": party_size, "amountUsd": str(amount),
+    }
+
+
+async def _request_approval(session: Any, core: Core, txn: Transaction, decision: Decision,
+                            action: dict[str, Any], amount: Decimal, actor: str) -> Any:
+    approval = await guard_service.approvals.request(
+        session, organization_id=txn.organization_id, subject_type=SUBJECT, subject_id=txn.id,
+        action=action, amount_usd=amount, policy_id=decision.policy_id,
+        message=(f"{action['operation'].capitalize()} {action['restaurantName']} ({action['city']}) for "
+                 f"{action['partySize']} at {action['localStart']} local, ${amount}. "
+                 f"Policy '{decision.policy_name}': {decision.reason}."),
+        ttl=timedelta(minutes=core.settings.approval_ttl_minutes),
+    )
+    await audit(session, txn, "approval.requested", actor, decision="requires_approval",
+                reason=decision.reason, data={"approvalId": approval.id, "policyId": decision.policy_id,
+                                              "actionDigest": approval.action_digest, "amountUsd": str(amount)})
+    return approval
+
+
+def _hold_ttl(core: Core) -> int:
+    # The hold outlives the approval, so an approval decided in time always finds its capacity.
+    return core.settings.approval_ttl_minutes * 60 + 300
+
+
+async def book(core: Core, principal: Principal, data: BookingCreate,
+               idempotency_key: str | None) -> tuple[TransactionView, bool]:
+    """Book a table. Raises NotFound, Conflict (capacity, idempotency), Forbidden (policy),
+    RateLimited, InvalidRequest (time in the past) and Unavailable (provider down)."""
+    require_scenario(principal, "restaurant")
+
+    async def operation(downstream_key: str) -> dict[str, Any]:
+        return (await _book(core, principal, data, downstream_key)).model_dump(mode="json")
+
+    result = await guard_service.run_idempotent(
+        core.db, core.settings, organization_id=principal.organization_id, scope="restaurant.book",
+        key=idempotency_key, request=data.model_dump(mode="json"), operation=operation,
+    )
+    return TransactionView.model_validate(result.value), result.replayed
+
+
+async def _book(core: Core, principal: Principal, data: BookingCreate, downstream_key: str) -> TransactionView:
+    provider, venue = await _find_venue(core, principal, data.restaurant_name, data.city)
+    local = to_local(data.starts_at, venue.timezone)
+    require_future(local, venue.timezone)
+    price = venue.price_per_person_usd or Decimal("0")
+    amount = amount_for(price, data.party_size)
+    txn_id = new_id("txn")
+    starts_at = to_utc(local, venue.timezone)
+    names = {"restaurant_name": venue.name, "city": venue.city}
+    ctx = _context(principal, "book", names, local, data.party_size, price, amount, starts_at)
+    decision = await _judge(core, principal, ctx, ("organization", principal.organization_id))
+    guest = Guest(**data.customer.model_dump())
+    action = _action("book", provider.id, venue.id, venue.name, venue.city, local, data.party_size, amount)
+    hold = reservation = None
+    if decision.outcome == "requires_approval":
+        hold = await provider.hold(venue.id, local, data.party_size, guest,
+                                   ttl_seconds=_hold_ttl(core), idempotency_key=downstream_key)
+    else:
+        reservation = await provider.book(venue.id, local, data.party_size, guest, idempotency_key=downstream_key)
+    async with core.db.unit_of_work() as session:
+        txn = Transaction(
+            id=txn_id, organization_id=principal.organization_id, api_key_id=principal.api_key_id,
+            scenario="restaurant", status="confirmed" if reservation else "requires_approval",
+            provider_id=provider.id, venue_id=venue.id, venue_name=venue.name, city=venue.city,
+            timezone=venue.timezone, party_size=data.party_size, starts_at=starts_at,
+            price_per_person_usd=price, amount_usd=amount, customer=data.customer.model_dump(),
+            reservation_id=reservation.reservation_id if reservation else None,
+            confirmation=reservation.confirmation if reservation else None,
+        )
+        session.add(txn)
+        await session.flush()
+        await audit(session, txn, "transaction.created", principal.actor, decision=decision.outcome,
+                    reason=decision.reason, data={"action": action, "policies": decision.evaluated})
+        approval = None
+        if hold is not None:
+            approval = await _request_approval(session, core, txn, decision, action, amount, principal.actor)
+            txn.pending_action = {"kind": "book", "hold_id": hold.hold_id, "approval_id": approval.id,
+                                  "action": action}
+        else:
+            await audit(session, txn, "transaction.confirmed", principal.actor,
+                        data={"reservationId": txn.reservation_id, "providerId": provider.id})
+        await session.flush()
+        return view(txn, approval)
+
+
+async def cancel(core: Core, principal: Principal, transaction_id: str, reason: str | None,
+                 idempotency_key: str | None) -> tuple[TransactionView, bool]:
+    """Cancel a booking (also one awaiting approval). Cancelling twice is Conflict invalid_state."""
+
+    async def operation(downstream_key: str) -> dict[str, Any]:
+        return (await _cancel(core, principal, transaction_id, reason, downstream_key)).model_dump(mode="json")
+
+    result = await guard_service.run_idempotent(
+        core.db, core.settings, organization_id=principal.organization_id, scope="restaurant.cancel",
+        key=idempotency_key, request={"transactionId": transaction_id, "reason": reason}, operation=operation,
+    )
+    return TransactionView.model_validate(result.value), result.replayed
+
+
+async def _void_pending_approval(session: Any, txn: Transaction, actor: str, why: str) -> None:
+    approval = await guard_service.approvals.pending_for(session, txn.organization_id, SUBJECT, txn.id)
+    if approval is not None:
+        await guard_service.approvals.transition(session, approval, "void")
+        await audit(session, txn, "approval.voided", actor, decision="void", reason=why,
+                    data={"approvalId": approval.id})
+
+
+async def _cancel(core: Core, principal: Principal, transaction_id: str, reason: str | None,
+                  downstream_key: str) -> TransactionView:
+    async with core.db.unit_of_work() as session:
+        txn = await get_transaction_row(session, principal.organization_id, transaction_id)
+        if txn.status not in OPEN_STATUSES:
+            raise Conflict("invalid_state", f"Transaction {txn.id} is {txn.status} and cannot be cancelled.")
+        if txn.status == "requires_approval":
+            # Void first, so an approver deciding at the same moment cannot also win.
+            await _void_pending_approval(session, txn, principal.actor, "transaction cancelled")
+        status, pending, reservation_id = txn.status, dict(txn.pending_action or {}), txn.reservation_id
+    provider = provider_for(core, txn.provider_id)
+    if pending.get("hold_id"):
+        await provider.release_hold(pending["hold_id"])
+    if reservation_id:
+        await provider.cancel(reservation_id, idempotency_key=downstream_key)
+    now = clock.now()
+    async with core.db.unit_of_work() as session:
+        changed = await session.execute(
+            update(Transaction)
+            .where(Transaction.id == transaction_id, Transaction.organization_id == principal.organization_id,
+                   Transaction.status == status)
+            .values(status="cancelled", cancelled_at=now, cancel_reason=reason, pending_action=None, updated_at=now)
+        )
+        if changed.rowcount != 1:
+            raise Conflict("invalid_state", f"Transaction {transaction_id} changed while it was being cancelled.")
+        txn = await get_transaction_row(session, principal.organization_id, transaction_id)
+        await audit(session, txn, "transaction.cancelled", principal.actor, reason=reason,
+                    data={"previousStatus": status, "reservationId": reservation_id})
+        return view(txn)
+
+
+async def modify(core: Core, principal: Principal, transaction_id: str, changes: BookingChanges,
+                 idempotency_key: str | None) -> tuple[TransactionView, bool]:
+    """Change the time, party size or customer of a booking, re-checking capacity and policies.
+
+    A change while an approval is pending voids that approval; the new action needs its own.
+    """
+    if changes.party_size is None and changes.starts_at is None and changes.customer is None:
+        raise InvalidRequest("updates: give at least one of partySize, datetime, customer.",
+                             details=[{"field": "updates", "message": "no change requested"}])
+
+    async def operation(downstream_key: str) -> dict[str, Any]:
+        return (await _modify(core, principal, transaction_id, changes, downstream_key)).model_dump(mode="json")
+
+    result = await guard_service.run_idempotent(
+        core.db, core.settings, organization_id=principal.organization_id, scope="restaurant.modify",
+        key=idempotency_key, request={"transactionId": transaction_id, "updates": changes.model_dump(mode="json")},
+        operation=operation,
+    )
+    return TransactionView.model_validate(result.value), result.replayed
+
+
+async def _modify(core: Core, principal: Principal, transaction_id: str, changes: BookingChanges,
+                  downstream_key: str) -> TransactionView:
+    async with core.db.unit_of_work() as session:
+        txn = await get_transaction_row(session, principal.organization_id, transaction_id)
+        if txn.status not in OPEN_STATUSES:
+            raise Conflict("invalid_state", f"Transaction {txn.id} is {txn.status} and cannot be modified.")
+    current = view(txn)
+    pending = dict(txn.pending_action or {})
+    old_local = to_local(txn.starts_at, txn.timezone)
+    if pending.get("action"):  # a pending change is what the caller now sees as current
+        old_local = datetime.fromisoformat(pending["action"]["localStart"])
+    old_party = pending.get("action", {}).get("partySize", txn.party_size)
+    new_local = to_local(changes.starts_at, txn.timezone) if changes.starts_at else old_local
+    if changes.starts_at:
+        require_future(new_local, txn.timezone, "updates.datetime")
+    new_party = changes.party_size or old_party
+    customer = current.customer.model_dump()
+    if changes.customer:
+        customer.update(changes.customer.model_dump(exclude_unset=True))
+    guest = Guest(**customer)
+    price = txn.price_per_person_usd
+    amount = amount_for(price, new_party)
+    starts_at = to_utc(new_local, txn.timezone)
+    slot_changed = (new_local, new_party) != (old_local, old_party)
+    decision = Decision()
+    if slot_changed:
+        names = {"restaurant_name": txn.venue_name, "city": txn.city}
+        ctx = _context(principal, "modify", names, new_local, new_party, price, amount, starts_at)
+        decision = await _judge(core, principal, ctx, (SUBJECT, txn.id))
+    provider = provider_for(core, txn.provider_id)
+    action = _action("modify" if txn.reservation_id else "book", provider.id, txn.venue_id, txn.venue_name,
+                     txn.city, new_local, new_party, amount)
+    old_hold = pending.get("hold_id")
+    fields: dict[str, Any] = {"customer": customer, "updated_at": clock.now()}
+    new_pending: dict[str, Any] | None = None
+    if slot_changed and decision.outcome == "requires_approval":
+        hold = await provider.hold(txn.venue_id, new_local, new_party, guest,
+                                   ttl_seconds=_hold_ttl(core), idempotency_key=downstream_key)
+        new_pending = {"kind": action["operation"], "hold_id": hold.hold_id, "action": action,
+                       "previous_status": pending.get("previous_status", txn.status)}
+        fields["status"] = "requires_approval"
+    elif slot_changed or txn.status != "requires_approval":
+        if txn.reservation_id:
+            reservation = await provider.modify(txn.reservation_id, start=new_local, party_size=new_party,
+                                                guest=guest, idempotency_key=downstream_key)
+            fields["status"] = "modified"
+        else:  # a pending booking that no longer needs approval is booked now
+            reservation = await provider.book(txn.venue_id, new_local, new_party, guest,
+                                              idempotency_key=downstream_key)
+            fields["status"] = "confirmed"
+        fields.update(reservation_id=reservation.reservation_id, confirmation=reservation.confirmation,
+                      party_size=new_party, starts_at=starts_at, amount_usd=amount, pending_action=None)
+    else:  # only the customer changed on a booking still awaiting approval
+        new_pending = pending or None
+        fields["status"] = txn.status
+    if slot_changed and old_hold:
+        await provider.release_hold(old_hold)
+    async with core.db.unit_of_work() as session:
+        if slot_changed and txn.status == "requires_approval":
+            await _void_pending_approval(session, txn, principal.actor, "the requested action changed")
+        if new_pending is not None:
+            fields["pending_action"] = new_pending
+        changed = await session.execute(
+            update(Transaction)
+            .where(Transaction.id == txn.id, Transaction.organization_id == principal.organization_id,
+                   Transaction.status == txn.status)
+            .values(**fields)
+        )
+        if changed.rowcount != 1:
+            raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being modified.")
+        txn = await get_transaction_row(session, principal.organization_id, txn.id)
+        await session.refresh(txn)
+        changed_fields = [f for f, v in (("partySize", changes.party_size), ("datetime", changes.starts_at),
+                                         ("customer", changes.customer)) if v is not None]
+        await audit(session, txn, "transaction.modified", principal.actor, decision=decision.outcome,
+                    reason=decision.reason, data={"changed": changed_fields, "action": action,
+                                                  "policies": decision.evaluated})
+        approval = None
+        if fields["status"] == "requires_approval" and slot_changed:
+            approval = await _request_approval(session, core, txn, decision, action, amount, principal.actor)
+            txn.pending_action = {**new_pending, "approval_id": approval.id}  # type: ignore[dict-item]
+            await session.flush()
+            return view(txn, approval)
+        return await view_with_approval(session, txn)
+
+
+async def get_transaction(core: Core, principal: Principal, transaction_id: str) -> TransactionDetail:
+    async with core.db.unit_of_work() as session:
+        txn = await get_transaction_row(session, principal.organization_id, transaction_id)
+        base = await view_with_approval(session, txn)
+        events = await audit_service.events_for(
+            session, organization_id=principal.organization_id, subject_type=SUBJECT, subject_id=txn.id
+        )
+    return TransactionDetail(
+        **base.model_dump(),
+        events=[AuditEventView.model_validate(e, from_attributes=True) for e in events],
+    )
+
+

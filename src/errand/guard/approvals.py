@@ -1,0 +1,124 @@
+"""Human approvals, each bound to one exact action.
+
+An approval stores the canonical action and its SHA-256 digest and amount, shows both to
+the approver, and is claimed with a conditional update so that two deciders can never
+both win. It expires (recorded as ``expired``, never as a denial) and is voided when the
+action it was asked for changes.
+"""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from errand.guard.schemas import ApprovalView
+from errand.kit import clock, crypto
+from errand.kit.errors import Conflict, NotFound
+from errand.kit.ids import new_id
+from errand.models import Approval
+
+STATUSES = ("pending", "approved", "denied", "expired", "void")
+
+
+def action_digest(action: dict[str, Any]) -> str:
+    return crypto.sha256_hex(crypto.canonical_json(action))
+
+
+def view(approval: Approval) -> ApprovalView:
+    return ApprovalView.model_validate(approval, from_attributes=True)
+
+
+async def request(
+    session: AsyncSession,
+    *,
+    organization_id: str,
+    subject_type: str,
+    subject_id: str,
+    action: dict[str, Any],
+    amount_usd: Decimal,
+    message: str,
+    policy_id: str | None,
+    ttl: timedelta,
+) -> Approval:
+    approval = Approval(
+        id=new_id("appr"),
+        organization_id=organization_id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        policy_id=policy_id,
+        status="pending",
+        message=message,
+        action=action,
+        action_digest=action_digest(action),
+        amount_usd=amount_usd,
+        expires_at=clock.now() + ttl,
+    )
+    session.add(approval)
+    await session.flush()
+    return approval
+
+
+async def get(session: AsyncSession, organization_id: str, approval_id: str) -> Approval:
+    approval = (
+        await session.execute(
+            select(Approval).where(Approval.id == approval_id, Approval.organization_id == organization_id)
+        )
+    ).scalar_one_or_none()
+    if approval is None:
+        raise NotFound("approval_not_found", f"Approval {approval_id} not found.")
+    return approval
+
+
+async def pending_for(session: AsyncSession, organization_id: str, subject_type: str, subject_id: str) -> Approval | None:
+    return (
+        await session.execute(
+            select(Approval).where(
+                Approval.organization_id == organization_id,
+                Approval.subject_type == subject_type,
+                Approval.subject_id == subject_id,
+                Approval.status == "pending",
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def list_for_org(session: AsyncSession, organization_id: str, status: str | None, limit: int = 200) -> list[Approval]:
+    query = select(Approval).where(Approval.organization_id == organization_id)
+    if status is not None:
+        query = query.where(Approval.status == status)
+    rows = await session.execute(query.order_by(Approval.created_at.desc(), Approval.id.desc()).limit(limit))
+    return list(rows.scalars())
+
+
+async def due_for_expiry(session: AsyncSession, now: datetime, limit: int = 100) -> list[Approval]:
+    rows = await session.execute(
+        select(Approval)
+        .where(Approval.status == "pending", Approval.expires_at <= now)
+        .order_by(Approval.expires_at)
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+async def transition(
+    session: AsyncSession,
+    approval: Approval,
+    status: str,
+    *,
+    decided_by: str | None = None,
+    note: str | None = None,
+    from_status: str = "pending",
+) -> None:
+    """Move an approval out of ``from_status``; Conflict if someone else moved it first."""
+    now = clock.now()
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if decided_by is not None:
+        values.update(decided_by=decided_by, decided_at=now, note=note)
+    result = await session.execute(
+        update(Approval).where(Approval.id == approval.id, Approval.status == from_status).values(**values)
+    )
+    if result.rowcount != 1:
+        raise Conflict("invalid_state", f"Approval {approval.id} is no longer {from_status}.")
+    await session.refresh(approval)

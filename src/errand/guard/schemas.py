@@ -1,0 +1,111 @@
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PolicyType = Literal["SPENDING_LIMIT", "TIME_RESTRICTION", "RATE_LIMIT", "APPROVAL_REQUIRED", "CUSTOM"]
+POLICY_TYPES: tuple[str, ...] = PolicyType.__args__  # type: ignore[attr-defined]
+Outcome = Literal["allow", "deny", "requires_approval"]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SpendingLimitConfig(_Config):
+    maxAmountUsd: float = Field(ge=0)
+
+
+class TimeRestrictionConfig(_Config):
+    allowedHours: tuple[int, int]
+
+    @field_validator("allowedHours")
+    @classmethod
+    def _hours(cls, value: tuple[int, int]) -> tuple[int, int]:
+        start, end = value
+        if not (0 <= start <= 23 and 1 <= end <= 24) or start == end:
+            raise ValueError("allowedHours is [start, end]: 0 <= start <= 23, 1 <= end <= 24, start != end")
+        return value
+
+
+class RateLimitConfig(_Config):
+    maxRequestsPerHour: int = Field(ge=1, le=1_000_000)
+
+
+class ApprovalRequiredConfig(_Config):
+    threshold: float | None = Field(default=None, ge=0)
+
+
+class CustomConfig(_Config):
+    rule: str = Field(min_length=1, max_length=2000)
+    action: Literal["deny", "requires_approval"] = "deny"
+    message: str | None = Field(default=None, max_length=500)
+
+
+CONFIG_MODELS: dict[str, type[_Config]] = {
+    "SPENDING_LIMIT": SpendingLimitConfig,
+    "TIME_RESTRICTION": TimeRestrictionConfig,
+    "RATE_LIMIT": RateLimitConfig,
+    "APPROVAL_REQUIRED": ApprovalRequiredConfig,
+    "CUSTOM": CustomConfig,
+}
+
+
+class PolicyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    type: PolicyType
+    config: dict[str, Any]
+    enabled: bool = True
+
+
+class PolicyUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    config: dict[str, Any] | None = None
+    enabled: bool | None = None
+
+
+class PolicyView(BaseModel):
+    id: str
+    name: str
+    type: str
+    config: dict[str, Any]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """What a policy sees of an action. ``fields`` is the CEL ``request`` object."""
+
+    organization_id: str
+    amount_usd: float
+    local_hour: int
+    fields: dict[str, Any]
+
+
+@dataclass
+class Decision:
+    outcome: Outcome = "allow"
+    policy_id: str | None = None
+    policy_name: str | None = None
+    reason: str | None = None
+    evaluated: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ApprovalView(BaseModel):
+    id: str
+    subject_type: str
+    subject_id: str
+    policy_id: str | None
+    status: str
+    message: str
+    action: dict[str, Any]
+    action_digest: str
+    amount_usd: float
+    expires_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    note: str | None
+    created_at: datetime

@@ -1,0 +1,10 @@
+"""The guard's public face: idempotency, policies, rate limits and approvals.
+
+Other domain modules use the guard only through this module.
+"""
+
+from errand.guard import approvals, policies
+from errand.guard.idempotency import IdempotentResult, run_idempotent
+from errand.guard.rate_limits import RateLimits
+
+__all__ = ["IdempotentResult", "RateLimits", "approvals", "policies", "run_idempotent"]

@@ -1,0 +1,75 @@
+"""Database engine and units of work, identical on SQLite and PostgreSQL.
+
+Services flush; only the edge that opened a unit of work commits it. On SQLite every
+unit of work starts with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then
+writes cannot wait for a busy writer and fails instead, which would turn concurrency
+into errors rather than into queueing.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from errand.kit.errors import Unavailable
+
+
+def create_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not the driver, decide when transactions begin.
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class Database:
+    """The process's engine and session factory, created once by the composition root."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed if the block succeeds, rolled back otherwise.
+
+        A database that cannot be reached surfaces as :class:`Unavailable`, so callers
+        fail closed with a 503 rather than a 500.
+        """
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                yield session
+        except (OperationalError, InterfaceError, OSError, ConnectionError) as exc:
+            if isinstance(exc, OperationalError) and "locked" in str(exc).lower():
+                raise Unavailable("database_busy", "The database is busy; retry shortly.") from exc
+            raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
+            raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

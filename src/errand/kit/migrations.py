@@ -1,0 +1,64 @@
+"""Schema migrations: Alembic driven from code, with no ``alembic.ini`` needed at run time.
+
+The migration scripts live in the repository's top-level ``migrations/`` folder. A wheel
+carries them inside the package as ``errand/migrations`` (a hatch ``force-include``); an
+editable install reads them from the repository root. ``alembic.ini`` at the repository
+root exists only for developers writing new revisions.
+"""
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+
+_HERE = Path(__file__).resolve().parent
+# Installed wheel: errand/migrations; editable install: <repo>/migrations (src/errand/kit/../../..).
+_CANDIDATES = (_HERE.parent / "migrations", _HERE.parents[2] / "migrations")
+
+
+def migrations_dir() -> Path:
+    """The folder holding ``env.py`` and ``versions/``.
+
+    Raises :class:`FileNotFoundError` when neither the packaged nor the repository copy
+    exists, which means a broken installation rather than anything a user can fix.
+    """
+    for candidate in _CANDIDATES:
+        if (candidate / "env.py").is_file():
+            return candidate
+    searched = ", ".join(str(c) for c in _CANDIDATES)
+    raise FileNotFoundError(f"Errand's migrations folder was not found (searched {searched})")
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic configuration for the database at ``url`` (an async SQLAlchemy URL)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    # Config values go through ConfigParser interpolation: a literal % must be doubled
+    # (percent-encoded passwords in URLs have them).
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    """Create the directory of a SQLite file database, which SQLite will not do itself."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+async def upgrade_to_head(url: str) -> None:
+    """Bring the database at ``url`` to the newest schema revision.
+
+    Alembic's ``env.py`` runs its own event loop, so the upgrade runs in a worker thread
+    rather than on the caller's loop. A SQLite file's directory is created if missing.
+    Errors from the database (unreachable, permission denied) propagate unchanged.
+    """
+    ensure_sqlite_directory(url)
+    cfg = alembic_config(url)
+    await asyncio.to_thread(command.upgrade, cfg, "head")

@@ -1,0 +1,16 @@
+"""One ORM file per table; importing this package registers them all on ``Base.metadata``."""
+
+from errand.models.api_key import ApiKey
+from errand.models.approval import Approval
+from errand.models.audit_event import AuditEvent
+from errand.models.base import Base
+from errand.models.idempotency_record import IdempotencyRecord
+from errand.models.organization import Organization
+from errand.models.policy import Policy
+from errand.models.sandbox_booking import SandboxBooking, SandboxSlot
+from errand.models.transaction import Transaction
+
+__all__ = [
+    "ApiKey", "Approval", "AuditEvent", "Base", "IdempotencyRecord", "Organization",
+    "Policy", "SandboxBooking", "SandboxSlot", "Transaction",
+]

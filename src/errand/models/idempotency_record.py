@@ -1,0 +1,24 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from errand.models.base import Base, TimestampMixin
+
+
+class IdempotencyRecord(TimestampMixin, Base):
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("organization_id", "scope", "key", name="uq_idempotency_records_key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    scope: Mapped[str] = mapped_column(String(60))  # the operation, e.g. restaurant.book
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # in_progress | completed
+    # Token of the request holding the claim; a takeover of a stale claim changes it.
+    lock_token: Mapped[str] = mapped_column(String(40))
+    locked_at: Mapped[datetime]
+    result: Mapped[dict[str, Any] | None]
+    expires_at: Mapped[datetime]

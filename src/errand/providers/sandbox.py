@@ -1,0 +1,185 @@
+"""Provider adapters for the sandbox marketplace, reached over HTTP like any real provider.
+
+The sandbox is mounted in Errand's own server by default, but the core never imports it:
+these adapters speak its JSON API at ``settings.effective_sandbox_url``, so the same
+code path (timeouts, 5xx, idempotency keys) is exercised as with a remote provider.
+
+:class:`SandboxApiProvider` holds what every sandbox API adapter shares: one lazily created
+``httpx.AsyncClient`` and the mapping of the sandbox's answers onto the core's errors:
+
+- 409 ``no_availability``  → :class:`NoAvailability` with the sandbox's nearest times;
+- 404                      → :class:`ProviderNotFound`;
+- timeout, connection error, 429, 5xx, unreadable 2xx → :class:`ProviderUnavailable`
+  (the outcome is unknown: retry with the same idempotency key, or move down the chain);
+- other 409                → ``DomainError`` ``provider_conflict`` (kind conflict);
+- other 4xx                → ``DomainError`` ``provider_rejected`` (kind invalid).
+
+Both carry the sandbox's own error code in ``details["provider_error"]``.
+"""
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from errand.kit.config import Settings
+from errand.kit.errors import DomainError
+from errand.providers.base import (
+    Guest,
+    Hold,
+    NoAvailability,
+    ProviderNotFound,
+    ProviderUnavailable,
+    Reservation,
+    Venue,
+)
+
+
+def _local(start: datetime) -> str:
+    """Venue-local wall-clock time as the sandbox expects it; any tzinfo is ignored on purpose."""
+    return start.strftime("%Y-%m-%dT%H:%M")
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+class SandboxApiProvider:
+    """Base for adapters to one sandbox provider's JSON API; subclasses set the class attributes."""
+
+    # Plain annotations rather than ClassVar, so subclasses satisfy the provider Protocol.
+    id: str
+    display_name: str
+    scenarios: tuple[str, ...]
+    base_path: str  # e.g. "/api/sandbox-tables", below the sandbox's root URL
+    kind: str = "api"
+    sandbox: bool = True
+
+    def __init__(self, settings: Settings) -> None:
+        self._base_url = settings.effective_sandbox_url.rstrip("/") + self.base_path
+        self._timeout = settings.provider_timeout_seconds
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        # Created on first use, inside the event loop that will use it.
+        if self._client is None:
+            self._client = httpx.AsyncClient(base_url=self._base_url, timeout=self._timeout)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _call(
+        self, method: str, path: str, *, json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None, idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        try:
+            response = await self._http().request(method, path, json=json, params=params, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise ProviderUnavailable(self.id, f"no answer within {self._timeout:g} s") from exc
+        except httpx.TransportError as exc:
+            raise ProviderUnavailable(self.id, f"cannot be reached ({type(exc).__name__})") from exc
+        if not response.is_success:
+            raise self._error(response)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ProviderUnavailable(self.id, "answered with something other than JSON") from exc
+        if not isinstance(body, dict):
+            raise ProviderUnavailable(self.id, "answered with an unexpected JSON shape")
+        return body
+
+    def _error(self, response: httpx.Response) -> DomainError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        code = str(body.get("error") or f"http_{response.status_code}")
+        message = str(body.get("message") or response.reason_phrase)
+        status = response.status_code
+        if status >= 500 or status == 429:
+            retry_after = response.headers.get("Retry-After", "")
+            return ProviderUnavailable(self.id, message, retry_after=int(retry_after) if retry_after.isdigit() else None)
+        if status == 404:
+            return ProviderNotFound(message)
+        if status == 409 and code == "no_availability":
+            return NoAvailability(message, [str(t) for t in body.get("nearest") or []])
+        details = {"provider": self.id, "provider_error": code}
+        if status == 409:
+            return DomainError("provider_conflict", message, kind="conflict", details=details)
+        return DomainError("provider_rejected", message, kind="invalid", details=details)
+
+
+class SandboxTables(SandboxApiProvider):
+    """The sandbox's API-driven restaurant provider: every restaurant in the sandbox world."""
+
+    id = "sandbox-tables"
+    display_name = "Sandbox Tables"
+    scenarios = ("restaurant",)
+    base_path = "/api/sandbox-tables"
+
+    async def find_venue(self, name: str, city: str) -> Venue | None:
+        body = await self._call("GET", "/restaurants", params={"name": name, "city": city})
+        if not body["restaurants"]:
+            return None
+        found = body["restaurants"][0]
+        return Venue(
+            id=found["id"], name=found["name"], city=found["city"], timezone=found["timezone"],
+            price_per_person_usd=found["price_per_person_usd"], max_party_size=found["max_party_size"],
+            slot_minutes=found["slot_minutes"],
+        )
+
+    async def book(
+        self, venue_id: str, start: datetime, party_size: int, guest: Guest, *, idempotency_key: str
+    ) -> Reservation:
+        body = await self._call(
+            "POST", f"/restaurants/{_seg(venue_id)}/reservations",
+            json=self._party(start, party_size, guest), idempotency_key=idempotency_key,
+        )
+        return self._reservation(body)
+
+    async def hold(
+        self, venue_id: str, start: datetime, party_size: int, guest: Guest, *,
+        ttl_seconds: int, idempotency_key: str,
+    ) -> Hold:
+        body = await self._call(
+            "POST", f"/restaurants/{_seg(venue_id)}/holds",
+            json={**self._party(start, party_size, guest), "ttl_seconds": ttl_seconds},
+            idempotency_key=idempotency_key,
+        )
+        return Hold(hold_id=body["id"], expires_at=datetime.fromisoformat(body["hold_expires_at"]))
+
+    async def confirm_hold(self, hold_id: str, *, idempotency_key: str) -> Reservation:
+        body = await self._call("POST", f"/holds/{_seg(hold_id)}/confirm", idempotency_key=idempotency_key)
+        return self._reservation(body)
+
+    async def release_hold(self, hold_id: str) -> None:
+        await self._call("POST", f"/holds/{_seg(hold_id)}/release")
+
+    async def modify(
+        self, reservation_id: str, *, start: datetime, party_size: int, guest: Guest, idempotency_key: str
+    ) -> Reservation:
+        body = await self._call(
+            "PATCH", f"/reservations/{_seg(reservation_id)}",
+            json=self._party(start, party_size, guest), idempotency_key=idempotency_key,
+        )
+        return self._reservation(body)
+
+    async def cancel(self, reservation_id: str, *, idempotency_key: str) -> None:
+        await self._call("POST", f"/reservations/{_seg(reservation_id)}/cancel", idempotency_key=idempotency_key)
+
+    @staticmethod
+    def _party(start: datetime, party_size: int, guest: Guest) -> dict[str, Any]:
+        return {"start": _local(start), "party_size": party_size, "guest": guest.model_dump(exclude_none=True)}
+
+    @staticmethod
+    def _reservation(body: dict[str, Any]) -> Reservation:
+        return Reservation(
+            reservation_id=body["id"], confirmation=body["confirmation"], status=body["status"],
+            start=body["start"], party_size=body["party_size"],
+        )

@@ -1,0 +1,153 @@
+"""A real Errand server per database backend, reached over real HTTP.
+
+The server runs the real app (migrations, dialects, sandbox marketplace, in-process
+runner) under uvicorn on a free port. Tests isolate themselves by working in an
+organization of their own and on dates no other test uses, so nothing mutable is shared.
+"""
+
+import asyncio
+import itertools
+import os
+import secrets
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from cryptography.fernet import Fernet
+
+from errand.identity import service as identity_service
+from errand.kit.config import Settings
+from errand.kit.db import Database
+from errand.kit.migrations import upgrade_to_head
+from errand.main import create_app
+
+PG_URL = os.environ.get("ERRAND_TEST_POSTGRES_URL")
+SECRET_KEY = Fernet.generate_key().decode()
+BACKENDS = ["sqlite", "postgres"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def create_pg_database(server_url: str) -> tuple[str, str]:
+    """A fresh database on the PostgreSQL server of ``server_url``: (its URL, its name)."""
+    name = f"errand_t_{uuid.uuid4().hex[:10]}"
+    base = server_url.rsplit("/", 1)[0]
+    conn = await asyncpg.connect(base.replace("postgresql+asyncpg", "postgresql") + "/postgres")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"{base}/{name}", name
+
+
+async def drop_pg_database(server_url: str, name: str) -> None:
+    base = server_url.rsplit("/", 1)[0]
+    conn = await asyncpg.connect(base.replace("postgresql+asyncpg", "postgresql") + "/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Server:
+    backend: str
+    base_url: str
+    settings: Settings
+    db: Database  # the test's own connection, for factories
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+    backend = request.param
+    data_dir: Path = tmp_path_factory.mktemp(f"errand-{backend}")
+    pg_name = None
+    if backend == "postgres":
+        if not PG_URL:
+            pytest.skip("ERRAND_TEST_POSTGRES_URL is not set")
+        db_url, pg_name = await create_pg_database(PG_URL)
+    else:
+        db_url = f"sqlite+aiosqlite:///{data_dir / 'errand.db'}"
+    port = free_port()
+    settings = Settings(
+        data_dir=data_dir, database_url=db_url, port=port, secret_key=SECRET_KEY,
+        approval_ttl_minutes=120, idempotency_wait_seconds=5.0,
+    )
+    await upgrade_to_head(db_url)
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    uv_server = uvicorn.Server(config)
+    serving = asyncio.create_task(uv_server.serve())
+    while not uv_server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.02)
+    db = Database(db_url)
+    try:
+        yield Server(backend=backend, base_url=f"http://127.0.0.1:{port}", settings=settings, db=db)
+    finally:
+        uv_server.should_exit = True
+        await serving
+        await db.dispose()
+        if pg_name:
+            await drop_pg_database(PG_URL, pg_name)
+
+
+@dataclass
+class Org:
+    """One organization of a test's own, with an agent key, an admin key and clients for both."""
+
+    name: str
+    agent_key: str
+    admin_key: str
+    test_key: str
+    agent: httpx.AsyncClient
+    admin: httpx.AsyncClient
+
+
+async def mint_key(server: Server, org: str, **kwargs: object) -> str:
+    async with server.db.unit_of_work() as session:
+        issued = await identity_service.create_api_key(session, organization_name=org, **{
+            "env": "live", "scenarios": ["restaurant", "hotel", "flight", "activity"], "prefix": "ar", **kwargs,
+        })
+    return issued.plaintext
+
+
+@pytest.fixture
+async def org(server: Server) -> AsyncIterator[Org]:
+    name = f"Org {secrets.token_hex(4)}"
+    agent_key = await mint_key(server, name)
+    admin_key = await mint_key(server, name, role="admin")
+    test_key = await mint_key(server, name, env="test")
+    async with (
+        httpx.AsyncClient(base_url=server.base_url, headers={"Authorization": f"Bearer {agent_key}"}, timeout=30) as agent,
+        httpx.AsyncClient(base_url=server.base_url, headers={"Authorization": f"Bearer {admin_key}",
+                                                             "X-Integration-Key": admin_key}, timeout=30) as admin,
+    ):
+        yield Org(name, agent_key, admin_key, test_key, agent, admin)
+
+
+@pytest.fixture
+async def anon(server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        yield client
+
+
+_days = itertools.count(1)
+
+
+@pytest.fixture
+def day() -> date:
+    """A future date no other test in this run books on, so capacity is never shared."""
+    return date(2027, 1, 1) + timedelta(days=next(_days))
