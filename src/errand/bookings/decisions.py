@@ -37,7 +37,7 @@ async def list_approvals(core: Core, principal: Principal, status: str | None) -
     if status is not None and status not in guard_service.approvals.STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(guard_service.approvals.STATUSES)}.")
     await expire_due_approvals(core)
-    async with core.db.unit_of_work() as session:
+    async with core.db.unit_of_work(read_only=True) as session:
         rows = await guard_service.approvals.list_for_org(session, principal.organization_id, status)
         return [guard_service.approvals.view(a) for a in rows]
 
@@ -80,7 +80,7 @@ async def decide_approval(core: Core, principal: Principal, approval_id: str, de
             approval = await guard_service.approvals.get(session, principal.organization_id, approval.id)
             await guard_service.approvals.transition(session, approval, "pending", from_status="approved")
         raise
-    async with core.db.unit_of_work() as session:
+    async with core.db.unit_of_work(read_only=True) as session:
         approval = await guard_service.approvals.get(session, principal.organization_id, approval.id)
         return guard_service.approvals.view(approval), txn_view
 
@@ -99,7 +99,7 @@ async def _expire(core: Core, approval: Approval) -> None:
 
 async def _carry_out(core: Core, approval_id: str, organization_id: str, actor: str) -> TransactionView | None:
     """Apply a decided approval to its transaction, once; None if there is nothing left to do."""
-    async with core.db.unit_of_work() as session:
+    async with core.db.unit_of_work(read_only=True) as session:
         approval = await guard_service.approvals.get(session, organization_id, approval_id)
         txn = await get_transaction_row(session, organization_id, approval.subject_id)
         pending: dict[str, Any] = dict(txn.pending_action or {})
@@ -145,7 +145,7 @@ async def _carry_out(core: Core, approval_id: str, organization_id: str, actor: 
 
 async def expire_due_approvals(core: Core) -> int:
     """Expire every pending approval past its deadline and release what it held."""
-    async with core.db.unit_of_work() as session:
+    async with core.db.unit_of_work(read_only=True) as session:
         due = await guard_service.approvals.due_for_expiry(session, clock.now())
     for approval in due:
         await _expire(core, approval)
@@ -154,7 +154,7 @@ async def expire_due_approvals(core: Core) -> int:
 
 async def finish_decided_approvals(core: Core) -> int:
     """Complete decisions whose carrying-out was interrupted (a crash after the decision)."""
-    async with core.db.unit_of_work() as session:
+    async with core.db.unit_of_work(read_only=True) as session:
         rows = (
             await session.execute(
                 select(Approval.id, Approval.organization_id)

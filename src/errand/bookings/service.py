@@ -267,7 +267,7 @@ async def modify(core: Core, principal: Principal, transaction_id: str, changes:
 
 async def _modify(core: Core, principal: Principal, transaction_id: str, changes: BookingChanges,
                   downstream_key: str) -> TransactionView:
-    async with core.db.unit_of_work() as session:
+    async with core.db.unit_of_work(read_only=True) as session:
         txn = await get_transaction_row(session, principal.organization_id, transaction_id)
         if txn.status not in OPEN_STATUSES:
             raise Conflict("invalid_state", f"Transaction {txn.id} is {txn.status} and cannot be modified.")
@@ -352,7 +352,7 @@ async def _modify(core: Core, principal: Principal, transaction_id: str, changes
 
 
 async def get_transaction(core: Core, principal: Principal, transaction_id: str) -> TransactionDetail:
-    async with core.db.unit_of_work() as session:
+    async with core.db.unit_of_work(read_only=True) as session:
         txn = await get_transaction_row(session, principal.organization_id, transaction_id)
         base = await view_with_approval(session, txn)
         events = await audit_service.events_for(

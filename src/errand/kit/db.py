@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from errand.kit.errors import Unavailable
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -34,7 +34,8 @@ def create_engine(url: str) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Readers never upgrade to writers, so a deferred BEGIN lets them run beside a writer (WAL).
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -45,22 +46,26 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.is_sqlite = url.startswith("sqlite")
         self.engine = create_engine(url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # On PostgreSQL readers and writers share one engine; SQLite needs a non-locking BEGIN for reads.
+        self.read_engine = create_engine(url, read_only=True) if self.is_sqlite else self.engine
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.url.startswith("sqlite")
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+    async def unit_of_work(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """One transaction: committed if the block succeeds, rolled back otherwise.
+
+        ``read_only`` work must not write; on SQLite it then does not take the write lock.
 
         A database that cannot be reached surfaces as :class:`Unavailable`, so callers
         fail closed with a 503 rather than a 500.
         """
         try:
-            async with self.sessionmaker() as session, session.begin():
+            maker = self.read_sessionmaker if read_only else self.sessionmaker
+            async with maker() as session, session.begin():
                 yield session
         except (OperationalError, InterfaceError, OSError, ConnectionError) as exc:
             if isinstance(exc, OperationalError) and "locked" in str(exc).lower():
@@ -73,3 +78,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()

@@ -416,7 +416,8 @@ async def _nearest(session: AsyncSession, venue: Restaurant, start: datetime, pa
         return []
     day, fmt = start.date(), "%H:%M"
     if not venue.is_open_on(day):
-        open_days = [day + timedelta(days=n) for n in range(1, 8) if venue.is_open_on(day + timedelta(days=n))]
+        ahead = (day + timedelta(days=n) for n in range(1, min(8, (date.max - day).days + 1)))
+        open_days = [d for d in ahead if venue.is_open_on(d)]
         if not open_days:
             return []
         day, fmt = open_days[0], _SLOT_FORMAT

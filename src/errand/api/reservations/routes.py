@@ -73,7 +73,7 @@ def _require_admin(caller: Principal) -> None:
 @router.get("/policies")
 async def list_policies(request: Request, caller: Caller) -> dict:
     """Your organization's policies, oldest first."""
-    async with core_of(request).db.unit_of_work() as session:
+    async with core_of(request).db.unit_of_work(read_only=True) as session:
         policies = await guard_service.policies.list_all(session, caller.organization_id)
     return {"policies": [policy_body(p) for p in policies]}
 

@@ -1,0 +1,113 @@
+"""The sandbox marketplace alone, served over real HTTP, on each database backend.
+
+Each test module gets a fresh database (a SQLite file, or a PostgreSQL database created
+for it and dropped afterwards) and the sandbox app under uvicorn on a free port, mounted
+at ``/sandbox`` as the composition root mounts it. Tests talk to it through the
+``SandboxTables`` adapter, as Errand's core does, and isolate themselves by booking on
+dates no other test uses.
+"""
+
+import asyncio
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from cryptography.fernet import Fernet
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+
+from errand.kit import crypto
+from errand.kit.config import Settings
+from errand.kit.db import Database
+from errand.models.base import Base
+from errand.models.sandbox_booking import SandboxBooking, SandboxSlot
+from errand.providers.sandbox import SandboxTables
+from errand.sandbox.app import build_sandbox_app
+
+PG_URL_ENV = "ERRAND_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sandbox') / 'sandbox.db'}"
+        return
+    server_url = os.environ.get(PG_URL_ENV)
+    if not server_url:
+        pytest.skip(f"{PG_URL_ENV} is not set")
+    url = make_url(server_url)
+    admin_dsn = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    name = f"errand_t_{secrets.token_hex(5)}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="module")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    # The Fernet key is process-global and a full Errand server from another fixture may be
+    # alive in this process: give it back its key when this module is done.
+    previous = crypto._fernet  # noqa: SLF001
+    crypto.configure(Fernet.generate_key().decode())
+    database = Database(database_url)
+    async with database.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all, tables=[SandboxSlot.__table__, SandboxBooking.__table__])
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        crypto._fernet = previous  # noqa: SLF001
+
+
+@pytest.fixture(scope="module")
+async def sandbox_url(db: Database) -> AsyncIterator[str]:
+    root = FastAPI()
+    root.mount("/sandbox", build_sandbox_app(db))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(root, log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}/sandbox"
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()
+
+
+@pytest.fixture
+async def tables(sandbox_url: str) -> AsyncIterator[SandboxTables]:
+    provider = SandboxTables(Settings(sandbox_url=sandbox_url, provider_timeout_seconds=30))
+    try:
+        yield provider
+    finally:
+        await provider.aclose()
+
+
+@pytest.fixture
+async def http(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A plain client on the provider's API root, for what the adapter does not expose."""
+    async with httpx.AsyncClient(base_url=f"{sandbox_url}/api/sandbox-tables", timeout=30) as client:
+        yield client
