@@ -12,6 +12,7 @@ import secrets
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -68,6 +69,24 @@ class Server:
     db: Database  # the test's own connection, for factories
 
 
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[str]:
+    """Serve the real app for ``settings`` on its port; yields the base URL."""
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on")
+    uv_server = uvicorn.Server(config)
+    serving = asyncio.create_task(uv_server.serve())
+    while not uv_server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{settings.port}"
+    finally:
+        uv_server.should_exit = True
+        await serving
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 async def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
     backend = request.param
@@ -85,20 +104,11 @@ async def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         approval_ttl_minutes=120, idempotency_wait_seconds=5.0,
     )
     await upgrade_to_head(db_url)
-    app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    uv_server = uvicorn.Server(config)
-    serving = asyncio.create_task(uv_server.serve())
-    while not uv_server.started:
-        if serving.done():
-            serving.result()
-        await asyncio.sleep(0.02)
     db = Database(db_url)
     try:
-        yield Server(backend=backend, base_url=f"http://127.0.0.1:{port}", settings=settings, db=db)
+        async with running(settings) as base_url:
+            yield Server(backend=backend, base_url=base_url, settings=settings, db=db)
     finally:
-        uv_server.should_exit = True
-        await serving
         await db.dispose()
         if pg_name:
             await drop_pg_database(PG_URL, pg_name)

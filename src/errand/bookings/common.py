@@ -37,11 +37,22 @@ def provider_for(core: Core, provider_id: str) -> Any:
     return provider
 
 
-def to_local(value: datetime, timezone: str) -> datetime:
-    """A request time as naive venue-local time; a naive input is already local."""
+def _out_of_range(field: str) -> InvalidRequest:
+    return InvalidRequest(f"{field}: is out of the range of representable dates.",
+                          details=[{"field": field, "message": "out of range"}])
+
+
+def to_local(value: datetime, timezone: str, field: str = "datetime") -> datetime:
+    """A request time as naive venue-local time; a naive input is already local.
+
+    Raises InvalidRequest for a time that cannot be shifted into the venue's zone (year 1 or 9999).
+    """
     if value.tzinfo is None:
         return value
-    return value.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
+    try:
+        return value.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
+    except OverflowError:
+        raise _out_of_range(field) from None
 
 
 def to_utc(local: datetime, timezone: str) -> datetime:
@@ -49,7 +60,12 @@ def to_utc(local: datetime, timezone: str) -> datetime:
 
 
 def require_future(local: datetime, timezone: str, field: str = "datetime") -> None:
-    if to_utc(local, timezone) <= clock.now():
+    """Raises InvalidRequest naming ``field`` unless the local time is ahead (and representable in UTC)."""
+    try:
+        starts_at = to_utc(local, timezone)
+    except OverflowError:
+        raise _out_of_range(field) from None
+    if starts_at <= clock.now():
         raise InvalidRequest(
             f"{field}: must be in the future (got {local.isoformat(timespec='minutes')} {timezone}).",
             details=[{"field": field, "message": "must be in the future"}],

@@ -87,6 +87,8 @@ async def decide_approval(core: Core, principal: Principal, approval_id: str, de
 
 async def _expire(core: Core, approval: Approval) -> None:
     async with core.db.unit_of_work() as session:
+        # The caller loaded ``approval`` in a session that is closed now; work on this one's copy.
+        approval = await guard_service.approvals.get(session, approval.organization_id, approval.id)
         try:
             await guard_service.approvals.transition(session, approval, "expired")
         except Conflict:

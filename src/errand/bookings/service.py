@@ -277,7 +277,7 @@ async def _modify(core: Core, principal: Principal, transaction_id: str, changes
     if pending.get("action"):  # a pending change is what the caller now sees as current
         old_local = datetime.fromisoformat(pending["action"]["localStart"])
     old_party = pending.get("action", {}).get("partySize", txn.party_size)
-    new_local = to_local(changes.starts_at, txn.timezone) if changes.starts_at else old_local
+    new_local = to_local(changes.starts_at, txn.timezone, "updates.datetime") if changes.starts_at else old_local
     if changes.starts_at:
         require_future(new_local, txn.timezone, "updates.datetime")
     new_party = changes.party_size or old_party

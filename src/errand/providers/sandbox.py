@@ -38,7 +38,7 @@ from errand.providers.base import (
 
 def _local(start: datetime) -> str:
     """Venue-local wall-clock time as the sandbox expects it; any tzinfo is ignored on purpose."""
-    return start.strftime("%Y-%m-%dT%H:%M")
+    return start.replace(tzinfo=None).isoformat(timespec="minutes")
 
 
 def _seg(value: str) -> str:
@@ -104,7 +104,8 @@ class SandboxApiProvider:
         status = response.status_code
         if status >= 500 or status == 429:
             retry_after = response.headers.get("Retry-After", "")
-            return ProviderUnavailable(self.id, message, retry_after=int(retry_after) if retry_after.isdigit() else None)
+            wait = int(retry_after) if retry_after.isdigit() else None
+            return ProviderUnavailable(self.id, message, retry_after=wait)
         if status == 404:
             return ProviderNotFound(message)
         if status == 409 and code == "no_availability":

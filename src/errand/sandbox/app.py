@@ -4,9 +4,20 @@ It is a separate origin in spirit: mounted at ``/sandbox`` by the composition ro
 its own error body ``{"error": "<code>", "message": "…", "nearest": ["HH:MM", …]}`` and
 nothing shared with Errand's dialects. Routes live under ``/api/{provider_id}/``; a
 provider id the sandbox does not run is a 404. Every request is one unit of work.
+
+Like a payment platform's test mode, it can misbehave on purpose: ``ERRAND_SANDBOX_FAULTS``
+(JSON, e.g. ``{"sandbox-tables": {"latency_ms": 200, "error_rate": 0.1}}``) delays every
+request to a provider and fails a share of them with 503 ``injected_fault``, so retries,
+timeouts and fallback can be tested and benchmarked against it.
 """
 
+import asyncio
+import json
+import os
+import random
+from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
@@ -17,11 +28,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from errand.kit import clock
 from errand.kit.db import Database
-from errand.kit.errors import DomainError, InvalidRequest
+from errand.kit.errors import DomainError, InvalidRequest, Unavailable
 from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import service
 
 _STATUS_BY_KIND = {"invalid": 400, "not_found": 404, "conflict": 409, "unavailable": 503}
+FAULTS_ENV = "ERRAND_SANDBOX_FAULTS"
 
 SlotStart = Annotated[
     str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$", description="Venue-local start, YYYY-MM-DDTHH:MM")
@@ -83,15 +95,41 @@ def _booking(booking: SandboxBooking) -> dict[str, Any]:
     }
 
 
-def _error(status: int, code: str, message: str, nearest: list[str] | None = None) -> JSONResponse:
-    headers = {"Retry-After": "1"} if status == 503 else None
+def _error(
+    status: int, code: str, message: str, nearest: list[str] | None = None, retry_after: int | None = None
+) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after or 1)} if status == 503 else None
     return JSONResponse({"error": code, "message": message, "nearest": nearest or []}, status, headers=headers)
+
+
+@dataclass(frozen=True)
+class Faults:
+    latency_ms: int = 0
+    error_rate: float = 0.0
+
+
+@cache
+def _parse_faults(raw: str) -> dict[str, Faults]:
+    try:
+        return {provider_id: Faults(**config) for provider_id, config in json.loads(raw).items()}
+    except (ValueError, TypeError, AttributeError) as exc:
+        example = '{"sandbox-tables": {"latency_ms": 0, "error_rate": 0.0}}'
+        raise ValueError(f"{FAULTS_ENV} must look like {example}") from exc
+
+
+def _faults_for(provider_id: str) -> Faults:
+    """Read at every request, so a test can change the environment without a restart."""
+    return _parse_faults(os.environ.get(FAULTS_ENV, "{}")).get(provider_id, Faults())
 
 
 async def _provider(provider_id: str) -> str:
     """Resolve the provider from the path and apply its configured faults, before any work."""
     service.require_restaurant_provider(provider_id)
-    await service.inject_faults(provider_id)
+    faults = _faults_for(provider_id)
+    if faults.latency_ms > 0:
+        await asyncio.sleep(faults.latency_ms / 1000)
+    if faults.error_rate > 0 and random.random() < faults.error_rate:  # noqa: S311 - not security
+        raise Unavailable("injected_fault", f"{provider_id} failed on purpose ({FAULTS_ENV}).", retry_after=1)
     return provider_id
 
 
@@ -198,7 +236,7 @@ def build_sandbox_app(db: Database) -> FastAPI:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         nearest = exc.details.get("nearest") if isinstance(exc.details, dict) else None
-        return _error(_STATUS_BY_KIND.get(exc.kind, 500), exc.code, exc.message, nearest)
+        return _error(_STATUS_BY_KIND.get(exc.kind, 500), exc.code, exc.message, nearest, exc.retry_after)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -26,18 +26,12 @@ Errors (``DomainError`` kinds; the app maps them to statuses):
 
 - :class:`NoTable` (conflict, ``no_availability``): not bookable, with the nearest starts
   that would be;
-- conflict ``idempotency_conflict`` / ``invalid_state``; not_found ``not_found``;
-- unavailable ``injected_fault``: fault injection from ``ERRAND_SANDBOX_FAULTS``.
+- conflict ``idempotency_conflict`` / ``invalid_state``; not_found ``not_found``.
 """
 
-import asyncio
-import json
-import os
-import random
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -56,9 +50,12 @@ from errand.sandbox.world import WEEKDAY_NAMES, Restaurant, load_world
 RESTAURANT_PROVIDERS = frozenset({"sandbox-tables"})
 TABLE = "table"
 DEFAULT_HOLD_TTL_SECONDS = 900
-FAULTS_ENV = "ERRAND_SANDBOX_FAULTS"
-_SLOT_FORMAT = "%Y-%m-%dT%H:%M"
 _SYNC_OFF = {"synchronize_session": False}
+
+
+def slot_key(start: datetime) -> str:
+    """A venue-local start as stored and shown: ``YYYY-MM-DDTHH:MM``."""
+    return start.isoformat(timespec="minutes")
 
 
 class NoTable(Conflict):
@@ -136,7 +133,7 @@ async def _create(
     idempotency_key: str, ttl_seconds: int | None,
 ) -> SandboxBooking:
     venue = get_restaurant(provider_id, request.venue_id)
-    slot = request.start.strftime(_SLOT_FORMAT)
+    slot = slot_key(request.start)
     request_hash = sha256_hex(canonical_json({
         "status": status, "venue_id": venue.id, "start": slot, "party_size": request.party_size,
         "guest": request.guest, "ttl_seconds": ttl_seconds,
@@ -241,9 +238,9 @@ async def modify(
     if booking.status != "booked":
         raise Conflict("invalid_state", f"{booking_id} is {public_status(booking)}; only a booking can be changed.")
     venue = get_restaurant(provider_id, booking.venue_id)
-    new_start = start if start is not None else datetime.strptime(booking.slot, _SLOT_FORMAT)
+    new_start = start if start is not None else datetime.fromisoformat(booking.slot)
     new_party = party_size if party_size is not None else booking.quantity
-    new_slot = new_start.strftime(_SLOT_FORMAT)
+    new_slot = slot_key(new_start)
     if (new_slot, new_party) != (booking.slot, booking.quantity):
         await _ensure_bookable(session, venue, new_start, new_party)
         await _reserve(session, venue, new_start, new_party, replacing=booking)
@@ -316,7 +313,7 @@ async def _reserve(
     replacing: SandboxBooking | None = None,
 ) -> None:
     """Take the party's covers at ``start`` (giving back what ``replacing`` holds) or raise NoTable."""
-    slot = start.strftime(_SLOT_FORMAT)
+    slot = slot_key(start)
     freed = await _expire_holds_at(session, venue.id, slot)
     await _ensure_slot(session, venue, slot)
     deltas = {slot: party_size - freed}
@@ -325,9 +322,8 @@ async def _reserve(
     for key in sorted(deltas):
         if not await _shift(session, venue.id, TABLE, key, deltas[key]):
             nearest = await _nearest(session, venue, start, party_size)
-            raise NoTable(
-                f"{venue.name} has no table for {party_size} at {start:%H:%M} on {start:%Y-%m-%d}.", nearest
-            )
+            when = f"{start:%H:%M} on {start.date().isoformat()}"
+            raise NoTable(f"{venue.name} has no table for {party_size} at {when}.", nearest)
 
 
 async def _ensure_slot(session: AsyncSession, venue: Restaurant, slot: str) -> None:
@@ -354,7 +350,7 @@ async def _shift(session: AsyncSession, venue_id: str, unit: str, slot: str, del
 
 async def _remaining(session: AsyncSession, venue: Restaurant, starts: list[datetime]) -> dict[datetime, int]:
     """Covers still free at each start, counting lapsed-but-unswept holds as free."""
-    keys = [s.strftime(_SLOT_FORMAT) for s in starts]
+    keys = [slot_key(s) for s in starts]
     if not keys:
         return {}
     slots = await session.execute(
@@ -393,7 +389,8 @@ async def _ensure_bookable(session: AsyncSession, venue: Restaurant, start: date
         reason = (f"{venue.name} does not have enough capacity for a party of {party_size} "
                   f"(largest party: {venue.max_party_size}).")
     elif start <= local_now:
-        reason = f"{start:%Y-%m-%d %H:%M} has already passed at {venue.name} (local time {local_now:%H:%M})."
+        when = start.isoformat(sep=" ", timespec="minutes")
+        reason = f"{when} has already passed at {venue.name} (local time {local_now:%H:%M})."
     elif not venue.is_open_on(start.date()):
         reason = f"{venue.name} is closed on {WEEKDAY_NAMES[start.weekday()]}s."
     elif not venue.opens <= start.time() < venue.closes:
@@ -414,48 +411,16 @@ async def _nearest(session: AsyncSession, venue: Restaurant, start: datetime, pa
     """
     if party_size > venue.max_party_size:
         return []
-    day, fmt = start.date(), "%H:%M"
+    day, with_date = start.date(), False
     if not venue.is_open_on(day):
         ahead = (day + timedelta(days=n) for n in range(1, min(8, (date.max - day).days + 1)))
         open_days = [d for d in ahead if venue.is_open_on(d)]
         if not open_days:
             return []
-        day, fmt = open_days[0], _SLOT_FORMAT
+        day, with_date = open_days[0], True
     reference = datetime.combine(day, start.time())
     local_now = _local_now(venue)
     candidates = [s for s in venue.slot_starts(day) if s > local_now and s != start]
     remaining = await _remaining(session, venue, candidates)
     fits = sorted((s for s in candidates if remaining[s] >= party_size), key=lambda s: (abs(s - reference), s))
-    return [s.strftime(fmt) for s in fits[:3]]
-
-
-# --- fault injection --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Faults:
-    """Per-provider latency and failure rate, for tests and benchmarks of retries and fallback."""
-
-    latency_ms: int = 0
-    error_rate: float = 0.0
-
-
-@cache
-def _parse_faults(raw: str) -> dict[str, Faults]:
-    try:
-        return {provider_id: Faults(**config) for provider_id, config in json.loads(raw).items()}
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise ValueError(f'{FAULTS_ENV} must look like {{"sandbox-tables": {{"latency_ms": 0, "error_rate": 0.0}}}}') from exc
-
-
-def faults_for(provider_id: str) -> Faults:
-    """Read at every request, so a test can change the environment without a restart."""
-    return _parse_faults(os.environ.get(FAULTS_ENV, "{}")).get(provider_id, Faults())
-
-
-async def inject_faults(provider_id: str) -> None:
-    faults = faults_for(provider_id)
-    if faults.latency_ms > 0:
-        await asyncio.sleep(faults.latency_ms / 1000)
-    if faults.error_rate > 0 and random.random() < faults.error_rate:  # noqa: S311 - not security
-        raise Unavailable("injected_fault", f"{provider_id} failed on purpose ({FAULTS_ENV}).", retry_after=1)
+    return [slot_key(s) if with_date else f"{s:%H:%M}" for s in fits[:3]]

@@ -128,6 +128,13 @@ async def test_time_in_the_past_is_invalid_request(org, booking_request):
     assert_invalid(response, "datetime")
 
 
+@pytest.mark.parametrize("value", ["9999-12-31T19:00:00", "0001-01-01T00:00:00+14:00"], ids=["year-9999", "year-1"])
+async def test_time_outside_representable_dates_is_invalid_request(org, booking_request, value):
+    response = await org.agent.post(BOOK, json=booking_request(datetime=value))
+
+    assert_invalid(response, "datetime")
+
+
 @pytest.mark.parametrize(("restaurant", "city"), [
     ("Nowhere Diner", "San Francisco"),
     ("Golden Gate Grill", "New York"),

@@ -7,13 +7,9 @@ a party of 6 booked twice under one key leaves room for exactly 4 more.
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator
 from datetime import date
 
 import httpx
-import pytest
-
-from errand.identity import service as identity_service
 
 BOOK = "/api/v1/agent/restaurant/book"
 CANCEL = "/api/v1/agent/restaurant/cancel"
@@ -43,19 +39,6 @@ async def remaining(client: httpx.AsyncClient, day: date, time: str, venue_id: s
     )
     assert response.status_code == 200, response.text
     return next((s["remaining"] for s in response.json()["slots"] if s["time"] == time), 0)
-
-
-@pytest.fixture
-async def other_org(server) -> AsyncIterator[httpx.AsyncClient]:
-    """An agent client of a second organization."""
-    async with server.db.unit_of_work() as session:
-        issued = await identity_service.create_api_key(
-            session, organization_name=f"Other {secrets.token_hex(4)}", env="live",
-            scenarios=["restaurant"], prefix="ar",
-        )
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=30,
-                                 headers={"Authorization": f"Bearer {issued.plaintext}"}) as client:
-        yield client
 
 
 async def test_replay_with_same_key_and_body_returns_first_response_and_books_once(org, day):

@@ -150,8 +150,10 @@ async def test_modify_without_changes_is_invalid_request(org, book, body):
 @pytest.mark.parametrize(("updates", "field"), [
     ({"partySize": 0}, "partySize"),
     ({"datetime": "2020-06-01T19:00:00"}, "datetime"),
+    ({"datetime": "9999-12-31T23:59:00"}, "datetime"),
     ({"customer": {"email": "not-an-email"}}, "email"),
-], ids=["party-zero", "past-time", "bad-email"])
+    ({"customer": {"name": None}}, "customer.name"),
+], ids=["party-zero", "past-time", "year-9999", "bad-email", "null-name"])
 async def test_invalid_update_is_400_naming_the_field(org, book, updates, field):
     booked = await book("19:00", 2)
 

@@ -13,8 +13,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from errand.identity import service as identity_service
-
 BOOK = "/api/v1/agent/restaurant/book"
 POLICIES = "/api/v1/policies"
 GOLDEN_GATE = "rst_golden-gate-grill-san-francisco"
@@ -70,29 +68,24 @@ def assert_violation(response: httpx.Response, policy: dict) -> None:
 
 
 @dataclass
-class OtherOrg:
+class Stranger:
+    """Agent and admin clients of a second organization."""
+
     agent: httpx.AsyncClient
     admin: httpx.AsyncClient
 
 
 @pytest.fixture
-async def other_org(server) -> AsyncIterator[OtherOrg]:
-    """A second organization with an agent and an admin client."""
+async def stranger(server, mint) -> AsyncIterator[Stranger]:
     name = f"Other {secrets.token_hex(4)}"
-    keys = []
-    for role in ("agent", "admin"):
-        async with server.db.unit_of_work() as session:
-            issued = await identity_service.create_api_key(
-                session, organization_name=name, env="live", scenarios=["restaurant"], prefix="ar", role=role,
-            )
-        keys.append(issued.plaintext)
+    agent_key, admin_key = await mint(name), await mint(name, role="admin")
     async with (
         httpx.AsyncClient(base_url=server.base_url, timeout=30,
-                          headers={"Authorization": f"Bearer {keys[0]}"}) as agent,
+                          headers={"Authorization": f"Bearer {agent_key}"}) as agent,
         httpx.AsyncClient(base_url=server.base_url, timeout=30,
-                          headers={"Authorization": f"Bearer {keys[1]}"}) as admin,
+                          headers={"Authorization": f"Bearer {admin_key}"}) as admin,
     ):
-        yield OtherOrg(agent, admin)
+        yield Stranger(agent, admin)
 
 
 # --- CRUD -------------------------------------------------------------------------------
@@ -113,12 +106,12 @@ async def test_create_returns_the_policy(org):
     assert body["createdAt"] and body["updatedAt"]
 
 
-async def test_list_shows_only_the_organizations_own_policies(org, other_org):
+async def test_list_shows_only_the_organizations_own_policies(org, stranger):
     mine = await create_policy(org.admin, "SPENDING_LIMIT", {"maxAmountUsd": 500}, name="Mine")
-    theirs = await create_policy(other_org.admin, "RATE_LIMIT", {"maxRequestsPerHour": 5}, name="Theirs")
+    theirs = await create_policy(stranger.admin, "RATE_LIMIT", {"maxRequestsPerHour": 5}, name="Theirs")
 
     listed = await org.agent.get(POLICIES)
-    listed_by_them = await other_org.agent.get(POLICIES)
+    listed_by_them = await stranger.agent.get(POLICIES)
 
     assert listed.status_code == 200, listed.text
     assert listed.json()["policies"] == [mine]
@@ -175,8 +168,8 @@ async def test_agent_key_cannot_change_policies(org):
     assert (await org.agent.get(POLICIES)).json()["policies"] == [policy]
 
 
-async def test_other_organizations_policy_cannot_be_patched_or_deleted(org, other_org):
-    theirs = await create_policy(other_org.admin, "SPENDING_LIMIT", {"maxAmountUsd": 0})
+async def test_strangeranizations_policy_cannot_be_patched_or_deleted(org, stranger):
+    theirs = await create_policy(stranger.admin, "SPENDING_LIMIT", {"maxAmountUsd": 0})
 
     patched = await org.admin.patch(f"{POLICIES}/{theirs['id']}", json={"enabled": False})
     deleted = await org.admin.delete(f"{POLICIES}/{theirs['id']}")
@@ -184,7 +177,7 @@ async def test_other_organizations_policy_cannot_be_patched_or_deleted(org, othe
     assert patched.status_code == 404
     assert patched.json()["error"]["code"] == "NOT_FOUND"
     assert deleted.status_code == 404
-    assert (await other_org.agent.get(POLICIES)).json()["policies"] == [theirs]
+    assert (await stranger.agent.get(POLICIES)).json()["policies"] == [theirs]
 
 
 # --- validation -------------------------------------------------------------------------
@@ -336,12 +329,43 @@ async def test_deny_beats_requires_approval(org, day):
     assert needs_approval.json()["status"] == "requires_approval"
 
 
-async def test_other_organizations_policies_do_not_apply(org, other_org, day):
-    await create_policy(other_org.admin, "SPENDING_LIMIT", {"maxAmountUsd": 0})
-    await create_policy(other_org.admin, "RATE_LIMIT", {"maxRequestsPerHour": 1})
+async def test_strangeranizations_policies_do_not_apply(org, stranger, day):
+    await create_policy(stranger.admin, "SPENDING_LIMIT", {"maxAmountUsd": 0})
+    await create_policy(stranger.admin, "RATE_LIMIT", {"maxRequestsPerHour": 1})
 
     first = await org.agent.post(BOOK, json=booking(day, "19:00", 2))
     second = await org.agent.post(BOOK, json=booking(day, "19:15", 2))
 
     assert (first.status_code, second.status_code) == (201, 201), (first.text, second.text)
     assert (await org.agent.get(POLICIES)).json()["policies"] == []
+
+
+async def test_custom_rule_can_ask_for_approval_instead_of_denying(org, day):
+    await create_policy(org.admin, "CUSTOM", {"rule": "request.partySize >= 6", "action": "requires_approval"},
+                        name="Big tables need a human")
+
+    large = await org.agent.post(BOOK, json=booking(day, "19:00", 6))
+    small = await org.agent.post(BOOK, json=booking(day, "19:15", 5))
+
+    assert large.status_code == 202, large.text
+    assert large.json()["status"] == "requires_approval"
+    assert large.json()["approval"]["approvalId"]
+    assert small.status_code == 201, small.text
+
+
+async def test_policies_are_judged_again_when_a_booking_is_modified(org, day):
+    booked = await org.agent.post(BOOK, json=booking(day, "11:00", 2))
+    assert booked.status_code == 201, booked.text
+    policy = await create_policy(org.admin, "TIME_RESTRICTION", {"allowedHours": [11, 12]}, name="Lunch only")
+    txn_id = booked.json()["transactionId"]
+
+    moved = await org.agent.post("/api/v1/agent/restaurant/modify", json={
+        "transactionId": txn_id, "updates": {"datetime": utc_z(day, "19:00")},
+    })
+
+    assert_violation(moved, policy)
+    detail = (await org.agent.get(f"/api/v1/transactions/{txn_id}")).json()
+    assert detail["status"] == "confirmed"
+    assert detail["reservation"]["localDatetime"] == f"{day.isoformat()}T11:00"
+    assert await remaining(org.agent, day, "19:00") == 30
+    assert await remaining(org.agent, day, "11:00") == 28

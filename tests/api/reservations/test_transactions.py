@@ -64,8 +64,12 @@ async def test_customer_details_are_encrypted_at_rest(server, org, book):
                                      {"id": booked["transactionId"]})).scalar_one()
         audit = (await conn.execute(text("SELECT data, reason FROM audit_events WHERE subject_id = :id"),
                                     {"id": booked["transactionId"]})).all()
+        # The sandbox restaurant keeps its own copy of the guest, in the same database.
+        guest_copies = (await conn.execute(text("SELECT count(*) FROM sandbox_bookings WHERE guest LIKE :pattern"),
+                                           {"pattern": f"%{email}%"})).scalar_one()
 
     assert stored
+    assert guest_copies == 0
     for secret in (email, "Grace Hopper", "555 0100"):
         assert secret not in stored
         assert all(secret not in str(row) for row in audit)

@@ -5,9 +5,10 @@ responses are camelCase.
 """
 
 import datetime as dt
+import re
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 from typing_extensions import Annotated
 
@@ -19,6 +20,16 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^\+?[0-9 ()\-.]{4,}$")]
 PartySize = Annotated[int, Field(ge=1, le=100, strict=True)]
+
+
+def _iso_datetime(value: object) -> object:
+    """Only an ISO 8601 date and time: a bare date or a number is too easy to misread."""
+    if not isinstance(value, str) or not re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", value.strip()):
+        raise ValueError("must be an ISO 8601 date and time, e.g. 2027-03-20T19:00:00Z")
+    return value.strip()
+
+
+DateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime)]
 
 
 class _In(BaseModel):
@@ -36,12 +47,20 @@ class CustomerPatchIn(_In):
     email: Email | None = None
     phone: Phone | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _name_cannot_be_cleared(cls, value: str | None) -> str:
+        # email and phone may be cleared with null; a booking always needs a name.
+        if value is None:
+            raise ValueError("cannot be null; leave it out to keep the current name")
+        return value
+
 
 class BookRequest(_In):
     restaurant_name: Name
     city: Name
     party_size: PartySize
-    datetime: dt.datetime
+    datetime: DateTime
     customer: CustomerIn
 
     def to_core(self) -> BookingCreate:
@@ -61,7 +80,7 @@ class CancelRequest(_In):
 
 class Updates(_In):
     party_size: PartySize | None = None
-    datetime: dt.datetime | None = None
+    datetime: DateTime | None = None
     customer: CustomerPatchIn | None = None
 
 
@@ -71,7 +90,7 @@ class ModifyRequest(_In):
 
     def to_core(self) -> BookingChanges:
         customer = None
-        if self.updates.customer is not None:
+        if self.updates.customer is not None and self.updates.customer.model_fields_set:
             customer = CustomerPatch(**self.updates.customer.model_dump(exclude_unset=True))
         return BookingChanges(party_size=self.updates.party_size, starts_at=self.updates.datetime, customer=customer)
 
