@@ -1,24 +1,50 @@
-"""Composition root: builds the core, mounts the dialects and the sandbox, runs the lifespan."""
+"""Composition root: builds the core, routes each path prefix to its dialect, runs the lifespan."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from errand import __version__
 from errand.api.automations import app as automations_app
+from errand.api.execution import app as execution_app
 from errand.api.reservations import app as reservations_app
+from errand.approvals import service as approvals_service
 from errand.bookings import service as bookings_service
 from errand.guard.rate_limits import RateLimits
+from errand.jobs import tasks as job_tasks
 from errand.kit import crypto, logging
 from errand.kit.config import Settings, get_settings
 from errand.kit.core import Core
 from errand.kit.db import Database
 from errand.providers.registry import ProviderRegistry
-from errand.runtime.inprocess import InProcessRunner, PeriodicTask
+from errand.runtime.inprocess import InProcessRunner, JobRunner, PeriodicTask
 from errand.sandbox import service as sandbox_service
 from errand.sandbox.app import build_sandbox_app
+
+
+class Dialect(BaseRoute):
+    """Hands every request under its prefixes to one dialect's app, path unchanged.
+
+    Unlike a Mount, nothing is stripped, so a dialect can own several prefixes and its own
+    error handlers answer even its 404s and 405s in its documented shape.
+    """
+
+    def __init__(self, prefixes: Sequence[str], app: ASGIApp) -> None:
+        self.prefixes = tuple(prefixes)
+        self.app = app
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if any(path == p or path.startswith(p + "/") for p in self.prefixes):
+                return Match.FULL, {}
+        return Match.NONE, {}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 def build_core(settings: Settings) -> Core:
@@ -36,10 +62,15 @@ def periodic_tasks(core: Core) -> list[PeriodicTask]:
         async with core.db.unit_of_work() as session:
             await sandbox_service.release_expired_holds(session)
 
+    async def recover_jobs() -> None:
+        for job_id in await job_tasks.recover_jobs(core):
+            await core.dispatch(job_id)
+
     return [
-        PeriodicTask("expire_approvals", 15, lambda: bookings_service.expire_due_approvals(core)),
+        PeriodicTask("expire_approvals", 15, lambda: approvals_service.expire_due_approvals(core)),
         PeriodicTask("finish_decided_approvals", 30, lambda: bookings_service.finish_decided_approvals(core)),
         PeriodicTask("release_sandbox_holds", 30, release_sandbox_holds),
+        PeriodicTask("recover_jobs", 5, recover_jobs),
     ]
 
 
@@ -47,17 +78,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logging.configure(settings.log_level)
     core = build_core(settings)
-    runner = InProcessRunner(periodic_tasks(core)) if settings.worker else None
+    jobs = periodic = None
+    if settings.worker:
+        jobs = JobRunner(lambda job_id: job_tasks.run_job(core, job_id), concurrency=settings.job_concurrency)
+        core.dispatch = jobs.dispatch
+        periodic = InProcessRunner(periodic_tasks(core))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if runner is not None:
-            runner.start()
+        if jobs is not None and periodic is not None:
+            jobs.start()
+            periodic.start()
         try:
             yield
         finally:
-            if runner is not None:
-                await runner.stop()
+            if jobs is not None and periodic is not None:
+                await periodic.stop()
+                await jobs.stop()
             await core.providers.aclose()
             await core.db.dispose()
 
@@ -68,10 +105,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    # Order matters: a Mount matches by prefix, the most specific first.
+    # First match wins: the narrower prefixes go first.
     app.router.routes.extend([
-        Mount("/api/v1", app=reservations_app.build(core)),
-        Mount("/api", app=automations_app.build(core)),
+        Dialect(execution_app.PREFIXES, execution_app.build(core)),
+        Dialect(reservations_app.PREFIXES, reservations_app.build(core)),
+        Dialect(automations_app.PREFIXES, automations_app.build(core)),
         Mount("/sandbox", app=build_sandbox_app(core.db)),
     ])
     return app

@@ -5,7 +5,10 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 
+from errand.identity import service as identity_service
+from errand.identity.schemas import Principal
 from errand.kit.core import Core
+from errand.kit.errors import RateLimited, Unavailable
 
 STATUS_BY_KIND = {
     "invalid": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
@@ -34,3 +37,21 @@ def validation_issues(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 def summarize(issues: list[dict[str, Any]]) -> str:
     return "; ".join(f"{i['field']}: {i['message']}" for i in issues)
+
+
+async def bearer_principal(request: Request, authorization: str | None) -> Principal:
+    """The caller of an ``Authorization: Bearer`` key, checked, with its daily request limit applied.
+
+    A database that cannot be reached fails closed: Unavailable ``auth_backend_unavailable``.
+    """
+    core = core_of(request)
+    raw = identity_service.parse_authorization(authorization)
+    try:
+        caller = await identity_service.authenticate(core.db, raw)
+    except Unavailable as exc:
+        raise Unavailable("auth_backend_unavailable", "Authentication is unavailable; retry shortly.") from exc
+    retry_after = await core.rate_limits.hit_key_daily(caller.api_key_id, caller.rate_limit_per_day)
+    if retry_after is not None:
+        raise RateLimited("rate_limited", f"This API key allows {caller.rate_limit_per_day} requests per day.",
+                          retry_after=retry_after)
+    return caller

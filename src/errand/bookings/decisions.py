@@ -20,32 +20,18 @@ from errand.guard.schemas import ApprovalView
 from errand.identity.schemas import Principal
 from errand.kit import clock
 from errand.kit.core import Core
-from errand.kit.errors import Conflict, Forbidden, InvalidRequest
+from errand.kit.errors import Conflict
 from errand.models import Approval, Transaction
 from errand.providers.base import NoAvailability
 
 Decision = Literal["approved", "denied"]
 
 
-def _require_admin(principal: Principal) -> None:
-    if not principal.is_admin:
-        raise Forbidden("forbidden", "Approvals are for people: use an admin key (errand create-api-key --role admin).")
-
-
-async def list_approvals(core: Core, principal: Principal, status: str | None) -> list[ApprovalView]:
-    _require_admin(principal)
-    if status is not None and status not in guard_service.approvals.STATUSES:
-        raise InvalidRequest(f"status must be one of {', '.join(guard_service.approvals.STATUSES)}.")
-    await expire_due_approvals(core)
-    async with core.db.unit_of_work(read_only=True) as session:
-        rows = await guard_service.approvals.list_for_org(session, principal.organization_id, status)
-        return [guard_service.approvals.view(a) for a in rows]
-
-
 async def decide_approval(core: Core, principal: Principal, approval_id: str, decision: Decision,
                           note: str | None) -> tuple[ApprovalView, TransactionView | None]:
-    """Approve (the exact action asked for is executed, capacity re-checked) or deny."""
-    _require_admin(principal)
+    """Approve (the exact action asked for is executed, capacity re-checked) or deny.
+
+    Who may decide is checked by the caller (errand.approvals)."""
     expired = False
     async with core.db.unit_of_work() as session:
         approval = await guard_service.approvals.get(session, principal.organization_id, approval_id)
@@ -69,7 +55,7 @@ async def decide_approval(core: Core, principal: Principal, approval_id: str, de
                 await audit(session, txn, f"approval.{decision}", principal.actor, decision=decision, reason=note,
                             data={"approvalId": approval.id, "actionDigest": approval.action_digest})
     if expired:
-        await _expire(core, approval)
+        await expire_approval(core, approval)
         raise Conflict("invalid_state", f"Approval {approval.id} expired at {clock.iso(approval.expires_at)}.")
     if not bound:
         raise Conflict("invalid_state", f"Approval {approval.id} no longer matches its transaction and was voided.")
@@ -85,7 +71,8 @@ async def decide_approval(core: Core, principal: Principal, approval_id: str, de
         return guard_service.approvals.view(approval), txn_view
 
 
-async def _expire(core: Core, approval: Approval) -> None:
+async def expire_approval(core: Core, approval: Approval) -> None:
+    """Expire a pending approval and release what its transaction held."""
     async with core.db.unit_of_work() as session:
         # The caller loaded ``approval`` in a session that is closed now; work on this one's copy.
         approval = await guard_service.approvals.get(session, approval.organization_id, approval.id)
@@ -143,15 +130,6 @@ async def _carry_out(core: Core, approval_id: str, organization_id: str, actor: 
                     reason=f"approval {approval.id} {approval.status}",
                     data={"approvalId": approval.id, "reservationId": txn.reservation_id})
         return view(txn, approval)
-
-
-async def expire_due_approvals(core: Core) -> int:
-    """Expire every pending approval past its deadline and release what it held."""
-    async with core.db.unit_of_work(read_only=True) as session:
-        due = await guard_service.approvals.due_for_expiry(session, clock.now())
-    for approval in due:
-        await _expire(core, approval)
-    return len(due)
 
 
 async def finish_decided_approvals(core: Core) -> int:

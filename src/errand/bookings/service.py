@@ -35,12 +35,11 @@ from errand.providers.base import Guest, ProviderUnavailable, Venue
 
 __all__ = [
     "book", "cancel", "modify", "get_transaction",
-    "decide_approval", "list_approvals", "expire_due_approvals", "finish_decided_approvals",
+    "decide_approval", "expire_approval", "finish_decided_approvals",
 ]
 
 decide_approval = decisions.decide_approval
-list_approvals = decisions.list_approvals
-expire_due_approvals = decisions.expire_due_approvals
+expire_approval = decisions.expire_approval
 finish_decided_approvals = decisions.finish_decided_approvals
 
 

@@ -1,8 +1,8 @@
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 PolicyType = Literal["SPENDING_LIMIT", "TIME_RESTRICTION", "RATE_LIMIT", "APPROVAL_REQUIRED", "CUSTOM"]
 POLICY_TYPES: tuple[str, ...] = PolicyType.__args__  # type: ignore[attr-defined]
@@ -13,16 +13,21 @@ class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Numbers must be JSON numbers: "10" or true are refused rather than quietly coerced.
+Amount = Annotated[float, Field(strict=True, ge=0)]
+Hour = Annotated[int, Field(strict=True)]
+
+
 class SpendingLimitConfig(_Config):
-    maxAmountUsd: float = Field(ge=0)
+    maxAmountUsd: Amount
 
 
 class TimeRestrictionConfig(_Config):
-    allowedHours: tuple[int, int]
+    allowedHours: Annotated[list[Hour], Field(min_length=2, max_length=2)]
 
     @field_validator("allowedHours")
     @classmethod
-    def _hours(cls, value: tuple[int, int]) -> tuple[int, int]:
+    def _hours(cls, value: list[int]) -> list[int]:
         start, end = value
         if not (0 <= start <= 23 and 1 <= end <= 24) or start == end:
             raise ValueError("allowedHours is [start, end]: 0 <= start <= 23, 1 <= end <= 24, start != end")
@@ -30,11 +35,11 @@ class TimeRestrictionConfig(_Config):
 
 
 class RateLimitConfig(_Config):
-    maxRequestsPerHour: int = Field(ge=1, le=1_000_000)
+    maxRequestsPerHour: int = Field(strict=True, ge=1, le=1_000_000)
 
 
 class ApprovalRequiredConfig(_Config):
-    threshold: float | None = Field(default=None, ge=0)
+    threshold: Amount | None = None
 
 
 class CustomConfig(_Config):
@@ -62,7 +67,7 @@ class PolicyCreate(BaseModel):
 class PolicyUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     config: dict[str, Any] | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class PolicyView(BaseModel):

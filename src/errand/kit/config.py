@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     port: int = 3000
     # Run background work (approval expiry, job pickup) in the API process itself.
     worker: bool = True
+    # Jobs the in-process runner executes at once.
+    job_concurrency: int = Field(default=8, ge=1, le=64)
     # Where providers reach the sandbox marketplace over HTTP; defaults to this server.
     sandbox_url: str | None = None
     idempotency_ttl_hours: int = 24

@@ -15,3 +15,5 @@ class Core:
     providers: Any
     # errand.guard.rate_limits.RateLimits
     rate_limits: Any
+    # Hands a committed job to whichever runner this process uses: ``await dispatch(job_id)``.
+    dispatch: Any = None

@@ -41,6 +41,10 @@ def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+# Driver messages that mean "cannot reach the database", as opposed to a bad statement.
+_UNREACHABLE = ("unable to open", "connection", "connect", "terminat", "shutdown", "disk i/o", "server closed")
+
+
 class Database:
     """The process's engine and session factory, created once by the composition root."""
 
@@ -67,12 +71,15 @@ class Database:
             maker = self.read_sessionmaker if read_only else self.sessionmaker
             async with maker() as session, session.begin():
                 yield session
-        except (OperationalError, InterfaceError, OSError, ConnectionError) as exc:
-            if isinstance(exc, OperationalError) and "locked" in str(exc).lower():
-                raise Unavailable("database_busy", "The database is busy; retry shortly.") from exc
+        except (OSError, ConnectionError) as exc:
             raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
         except DBAPIError as exc:
-            if exc.connection_invalidated:
+            text = str(exc.orig).lower()
+            if "locked" in text or "busy" in text:
+                raise Unavailable("database_busy", "The database is busy; retry shortly.") from exc
+            if exc.connection_invalidated or isinstance(exc, InterfaceError) or isinstance(exc.orig, OSError) or (
+                isinstance(exc, OperationalError) and any(m in text for m in _UNREACHABLE)
+            ):
                 raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
             raise
 

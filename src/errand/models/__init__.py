@@ -4,13 +4,16 @@ from errand.models.api_key import ApiKey
 from errand.models.approval import Approval
 from errand.models.audit_event import AuditEvent
 from errand.models.base import Base
+from errand.models.booking_profile import BookingProfile
 from errand.models.idempotency_record import IdempotencyRecord
+from errand.models.job import Job
 from errand.models.organization import Organization
 from errand.models.policy import Policy
+from errand.models.provider_outcome import ProviderOutcome
 from errand.models.sandbox_booking import SandboxBooking, SandboxSlot
 from errand.models.transaction import Transaction
 
 __all__ = [
-    "ApiKey", "Approval", "AuditEvent", "Base", "IdempotencyRecord", "Organization",
-    "Policy", "SandboxBooking", "SandboxSlot", "Transaction",
+    "ApiKey", "Approval", "AuditEvent", "Base", "BookingProfile", "IdempotencyRecord", "Job",
+    "Organization", "Policy", "ProviderOutcome", "SandboxBooking", "SandboxSlot", "Transaction",
 ]

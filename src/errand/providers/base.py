@@ -16,11 +16,11 @@ the same key and body returns the first result instead of booking twice.
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from errand.kit.errors import Conflict, NotFound, Unavailable
+from errand.kit.errors import Conflict, DomainError, NotFound, Unavailable
 
 
 class Venue(BaseModel):
@@ -102,3 +102,115 @@ class RestaurantProvider(Protocol):
     ) -> Reservation: ...
 
     async def cancel(self, reservation_id: str, *, idempotency_key: str) -> None: ...
+
+
+# --- Execution jobs: one interface for every scenario ------------------------------------
+
+
+class SearchQuery(BaseModel):
+    """What a job asks a provider for, in scenario-neutral words.
+
+    ``venue`` is the restaurant, hotel or event name (None for flights, which use
+    ``origin``/``dest``); ``date`` and ``time`` are venue-local; ``end_date`` is a hotel's
+    checkout; ``quantity`` is covers, adults (one room), passengers or tickets.
+    ``preferences`` carries the scenario's optional fields as the contract names them
+    (cuisine, neighborhood, star_rating, room_preference, cabin_class, targetAirline,
+    targetFlightNumber, targetDepartureTime, seat_type).
+    """
+
+    scenario: str
+    city: str | None = None
+    venue: str | None = None
+    origin: str | None = None
+    dest: str | None = None
+    date: str
+    time: str | None = None
+    end_date: str | None = None
+    quantity: int
+    preferences: dict[str, Any] = {}
+
+
+class Offer(BaseModel):
+    """One bookable thing at a provider: a slot, a room for the stay, a fare, a seat type."""
+
+    provider_id: str
+    scenario: str
+    venue_id: str
+    venue_name: str
+    city: str
+    unit: str  # "table", a room type code, a cabin, a seat type code
+    unit_name: str
+    start: str  # venue-local "YYYY-MM-DDTHH:MM"
+    end: str | None = None  # hotels: checkout date
+    quantity: int
+    unit_price_usd: Decimal
+    total_price_usd: Decimal
+    remaining: int
+    attributes: dict[str, Any] = {}
+
+
+class Checkout(BaseModel):
+    """Where a provider stopped: at the payment page (``paused_payment``) or booked (``completed``)."""
+
+    status: str  # paused_payment | completed
+    hold_id: str
+    handoff_url: str | None = None
+    confirmation: str | None = None
+    expires_at: datetime | None = None
+
+
+class VenueNotServed(DomainError):
+    """This provider does not sell that venue (or route); another provider may."""
+
+    kind = "not_found"
+
+    def __init__(self, provider_id: str, message: str) -> None:
+        super().__init__("venue_not_served", f"{provider_id}: {message}")
+        self.provider_id = provider_id
+
+
+class NeedsLogin(DomainError):
+    """The provider's site wants an account the autopilot does not have."""
+
+    kind = "forbidden"
+
+    def __init__(self, provider_id: str, message: str, session_url: str | None = None) -> None:
+        super().__init__("needs_login", f"{provider_id}: {message}")
+        self.provider_id = provider_id
+        self.session_url = session_url
+
+
+class CaptchaRequired(DomainError):
+    """The provider's site put up a CAPTCHA the autopilot will not solve."""
+
+    kind = "forbidden"
+
+    def __init__(self, provider_id: str, message: str, session_url: str | None = None) -> None:
+        super().__init__("captcha", f"{provider_id}: {message}")
+        self.provider_id = provider_id
+        self.session_url = session_url
+
+
+@runtime_checkable
+class JobProvider(Protocol):
+    """A provider the job executor can drive, for any scenario it lists.
+
+    ``search`` returns the offers for the requested venue (or route) on the requested
+    date, every time of day and unit it has, so the executor can pick the exact one or
+    adjust; it raises VenueNotServed, NeedsLogin, CaptchaRequired or ProviderUnavailable.
+    ``alternatives`` returns offers at similar venues in the same city (for a venue switch).
+    ``checkout`` holds the offer and stops at payment, or completes it where the provider
+    has no card gate; the same idempotency key returns the same hold.
+    """
+
+    id: str
+    display_name: str
+    scenarios: tuple[str, ...]
+    kind: str
+    sandbox: bool
+
+    async def search(self, query: SearchQuery) -> list[Offer]: ...
+
+    async def alternatives(self, query: SearchQuery) -> list[Offer]: ...
+
+    async def checkout(self, offer: Offer, traveler: dict[str, Any], *, idempotency_key: str) -> Checkout: ...

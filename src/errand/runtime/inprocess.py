@@ -43,3 +43,45 @@ class InProcessRunner:
             task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
         self._running = []
+
+
+class JobRunner:
+    """Runs execution jobs on this process's event loop, a bounded number at a time.
+
+    ``dispatch`` is called after a job's row is committed; the periodic recovery sweep
+    dispatches anything that was missed (a crash between commit and dispatch, a runner
+    that died), and the claim inside ``run_job`` makes a duplicate dispatch harmless.
+    """
+
+    def __init__(self, run: Callable[[str], Awaitable[None]], concurrency: int = 8) -> None:
+        self._run = run
+        self._concurrency = concurrency
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._workers: list[asyncio.Task[None]] = []
+
+    async def dispatch(self, job_id: str) -> None:
+        if job_id not in self._queued:
+            self._queued.add(job_id)
+            self._queue.put_nowait(job_id)
+
+    async def _work(self) -> None:
+        while True:
+            job_id = await self._queue.get()
+            self._queued.discard(job_id)
+            try:
+                await self._run(job_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - run_job ends jobs itself; this is a last resort
+                log.warning("job_run_failed", job_id=job_id, error=type(exc).__name__)
+
+    def start(self) -> None:
+        self._workers = [asyncio.create_task(self._work(), name=f"errand:job-worker-{i}")
+                         for i in range(self._concurrency)]
+
+    async def stop(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []

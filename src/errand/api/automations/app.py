@@ -5,10 +5,14 @@ from errand.api.automations.routes import router
 from errand.kit.core import Core
 
 
+PREFIXES = ("/api",)
+
+
 def build(core: Core) -> FastAPI:
-    """The automations dialect, mounted at ``/api``."""
-    app = FastAPI(title="Errand — automations API", version="1", docs_url="/docs", redoc_url=None)
+    """The automations dialect: everything under ``/api`` no other dialect claims first."""
+    app = FastAPI(title="Errand — automations API", version="1", docs_url="/api/docs",
+                  openapi_url="/api/openapi.json", redoc_url=None)
     app.state.core = core
     errors.install(app)
-    app.include_router(router)
+    app.include_router(router, prefix="/api")
     return app

@@ -5,7 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from errand.api.automations.auth import Caller
 from errand.api.common import core_of
-from errand.bookings import service as bookings_service
+from errand.approvals import service as approvals_service
 from errand.guard.schemas import ApprovalView
 from errand.kit import clock
 
@@ -19,14 +19,15 @@ class DecisionIn(BaseModel):
 
 
 def approval_body(a: ApprovalView) -> dict[str, Any]:
-    """The contract's approval record. A booking approval has no execution, agent or step;
-    it names its transaction and shows the exact action and amount being approved."""
+    """The contract's approval record. A booking or job approval has no execution, agent or
+    step; it names its transaction or job and shows the exact action and amount to approve."""
     return {
         "id": a.id,
         "execution_id": None,
         "agent_id": None,
         "step_id": None,
         "transaction_id": a.subject_id if a.subject_type == "transaction" else None,
+        "job_id": a.subject_id if a.subject_type == "job" else None,
         "policy_id": a.policy_id,
         "message": a.message,
         "status": a.status,
@@ -47,7 +48,7 @@ async def list_approvals(
     status: Literal["pending", "approved", "denied", "expired", "void"] | None = Query(default=None),
 ) -> dict:
     """Approval gates of your organization, newest first; ``?status=pending`` for the open ones."""
-    approvals = await bookings_service.list_approvals(core_of(request), caller, status)
+    approvals = await approvals_service.list_approvals(core_of(request), caller, status)
     return {"approvals": [approval_body(a) for a in approvals]}
 
 
@@ -55,9 +56,9 @@ async def list_approvals(
 async def decide(approval_id: str, body: DecisionIn, request: Request, caller: Caller) -> dict:
     """Approve or deny. Approving executes exactly the action shown (capacity re-checked);
     an expired or already decided approval is 409 invalid_state."""
-    approval, txn = await bookings_service.decide_approval(core_of(request), caller, approval_id,
-                                                           body.decision, body.note)
+    approval, subject_status = await approvals_service.decide_approval(core_of(request), caller, approval_id,
+                                                                      body.decision, body.note)
     result = approval_body(approval)
-    if txn is not None:
-        result["transaction_status"] = txn.status
+    if subject_status is not None:
+        result["job_status" if approval.subject_type == "job" else "transaction_status"] = subject_status
     return result

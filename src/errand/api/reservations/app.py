@@ -5,11 +5,14 @@ from errand.api.reservations.routes import router
 from errand.kit.core import Core
 
 
+PREFIXES = ("/api/v1",)
+
+
 def build(core: Core) -> FastAPI:
-    """The reservations dialect, mounted at ``/api/v1``."""
-    app = FastAPI(title="Errand — reservations API", version="1", docs_url="/agent/docs",
-                  openapi_url="/agent/openapi.json", redoc_url=None)
+    """The reservations dialect: everything under ``/api/v1`` no other dialect claims first."""
+    app = FastAPI(title="Errand — reservations API", version="1", docs_url="/api/v1/agent/docs",
+                  openapi_url="/api/v1/agent/openapi.json", redoc_url=None)
     app.state.core = core
     errors.install(app)
-    app.include_router(router)
+    app.include_router(router, prefix="/api/v1")
     return app

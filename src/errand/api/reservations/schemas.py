@@ -8,7 +8,9 @@ import datetime as dt
 import re
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints, field_validator,
+)
 from pydantic.alias_generators import to_camel
 from typing_extensions import Annotated
 
@@ -99,13 +101,24 @@ class PolicyIn(_In):
     name: Name
     type: str
     config: dict[str, Any]
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class PolicyPatch(_In):
+    """A policy's type is fixed; name, config and enabled may change (null is not a value)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True,
+                              extra="forbid")
     name: Name | None = None
     config: dict[str, Any] | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
+
+    @field_validator("name", "config", "enabled")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep it")
+        return value
 
 
 def _reservation(txn: TransactionView) -> dict[str, Any]:

@@ -1,0 +1,117 @@
+"""Routes of the execution dialect. Each only translates; the rules live in errand.jobs."""
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from errand.api.common import core_of
+from errand.api.execution.auth import Caller
+from errand.api.execution.schemas import created_body, event_body, job_body, metrics_body, provider_body
+from errand.jobs import service as jobs_service
+from errand.jobs.schemas import Profile
+from errand.jobs.validation import validate_job_request
+from errand.kit.errors import InvalidRequest
+
+jobs = APIRouter()
+metrics = APIRouter()
+providers = APIRouter()
+profiles = APIRouter()
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("The body is not valid JSON.", code="invalid_json") from None
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidRequest(f"{name}: must be an integer.", details=[{"path": name, "message": "not an integer"}]) from None
+
+
+@jobs.post("", status_code=202)
+async def create_job(request: Request, caller: Caller) -> JSONResponse:
+    """Create a booking job; the autopilot runs it in the background. Poll the job for its status.
+
+    The same ``clientMetadata.idempotencyKey`` returns the job created first (200) instead of a second one."""
+    data = validate_job_request(await _json(request))
+    job, created = await jobs_service.create_job(core_of(request), caller, data)
+    if created:
+        return JSONResponse(created_body(job), status_code=202)
+    return JSONResponse(created_body(job), status_code=200, headers={"Idempotent-Replayed": "true"})
+
+
+@jobs.get("")
+async def list_jobs(request: Request, caller: Caller) -> dict:
+    """Your organization's jobs, newest first: ``?status=&limit=`` (1–200, default 50) ``&cursor=``."""
+    views, cursor = await jobs_service.list_jobs(
+        core_of(request), caller, status=request.query_params.get("status") or None,
+        limit=_int_param(request, "limit", 50), cursor=request.query_params.get("cursor") or None)
+    return {"jobs": [job_body(v) for v in views], "count": len(views), "nextCursor": cursor}
+
+
+def _job_id(job_id: str) -> str:
+    if not job_id.strip():
+        raise InvalidRequest("The job id is missing from the path.", code="missing_job_id")
+    return job_id
+
+
+@jobs.get("/{job_id}")
+async def get_job(job_id: str, request: Request, caller: Caller) -> dict:
+    """The job's current state, its decision log and, when it paused at payment, the handoff URL."""
+    return job_body(await jobs_service.get_job(core_of(request), caller, _job_id(job_id)))
+
+
+@jobs.get("/{job_id}/audit")
+async def job_audit(job_id: str, request: Request, caller: Caller) -> dict:
+    """Every event of the job, oldest first; ``limit`` defaults to 500 and is clamped to [1, 2000]."""
+    found = await jobs_service.job_audit(core_of(request), caller, _job_id(job_id),
+                                         _int_param(request, "limit", 500))
+    return {"jobId": job_id, "count": len(found), "events": [event_body(e) for e in found]}
+
+
+@jobs.post("/{job_id}/cancel")
+async def cancel_job(job_id: str, request: Request, caller: Caller) -> dict:
+    """Stop a pending, running or awaiting job. A finished job is 409 invalid_state."""
+    return job_body(await jobs_service.cancel_job(core_of(request), caller, _job_id(job_id)))
+
+
+@metrics.get("/providers/{provider_id}")
+async def provider_metrics(provider_id: str, request: Request, caller: Caller) -> dict:
+    """Success rate of your jobs' attempts at one provider; ``timeRangeDays`` defaults to 30, clamped to [1, 365]."""
+    if not provider_id.strip():
+        raise InvalidRequest("The provider id is missing from the path.", code="missing_provider_id")
+    days = _int_param(request, "timeRangeDays", 30)
+    return metrics_body(await jobs_service.provider_metrics(core_of(request), caller, provider_id, days))
+
+
+@metrics.get("/providers/")
+@metrics.get("/providers")
+async def provider_metrics_without_id(caller: Caller) -> dict:
+    raise InvalidRequest("The provider id is missing from the path.", code="missing_provider_id")
+
+
+@providers.get("")
+async def list_providers(request: Request, caller: Caller) -> dict:
+    """The providers jobs can use: ids for allowedProviders, blockedProviders and metrics."""
+    return {"providers": [provider_body(p) for p in jobs_service.list_providers(core_of(request), caller)]}
+
+
+@profiles.post("", status_code=201)
+async def create_profile(request: Request, caller: Caller) -> dict:
+    """Store a traveler profile (encrypted at rest) so jobs can send ``profileId`` instead of the data."""
+    body = await _json(request)
+    try:
+        profile = Profile.model_validate(body)
+    except ValueError as exc:
+        raise InvalidRequest(f"The profile is invalid: {exc}", details=[{"path": "profile", "message": str(exc)}]) from None
+    return {"profileId": await jobs_service.create_profile(core_of(request), caller, profile)}

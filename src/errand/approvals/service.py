@@ -1,0 +1,65 @@
+"""Approvals as people see them: one list and one decision, whatever waits behind them.
+
+The guard owns approval records; what a decision does belongs to the module whose action
+waits (a booking transaction, an execution job). This module checks who may decide and
+routes the decision; it holds no rule of its own beyond that.
+"""
+
+from typing import Literal
+
+from errand.bookings import service as bookings_service
+from errand.guard import service as guard_service
+from errand.guard.schemas import ApprovalView
+from errand.identity.schemas import Principal
+from errand.jobs import approvals as job_approvals
+from errand.kit import clock
+from errand.kit.core import Core
+from errand.kit.errors import Conflict, Forbidden, InvalidRequest
+
+
+def _require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise Forbidden("forbidden",
+                        "Approvals are for people: use an admin key (errand create-api-key --role admin).")
+
+
+async def expire_due_approvals(core: Core) -> int:
+    """Expire every pending approval past its deadline, each by the module its action belongs to."""
+    async with core.db.unit_of_work(read_only=True) as session:
+        due = await guard_service.approvals.due_for_expiry(session, clock.now())
+    for approval in due:
+        if approval.subject_type == "job":
+            await job_approvals.expire(core, approval)
+        else:
+            await bookings_service.expire_approval(core, approval)
+    return len(due)
+
+
+async def list_approvals(core: Core, principal: Principal, status: str | None) -> list[ApprovalView]:
+    _require_admin(principal)
+    if status is not None and status not in guard_service.approvals.STATUSES:
+        raise InvalidRequest(f"status must be one of {', '.join(guard_service.approvals.STATUSES)}.")
+    await expire_due_approvals(core)
+    async with core.db.unit_of_work(read_only=True) as session:
+        rows = await guard_service.approvals.list_for_org(session, principal.organization_id, status)
+        return [guard_service.approvals.view(a) for a in rows]
+
+
+async def decide_approval(core: Core, principal: Principal, approval_id: str,
+                          decision: Literal["approved", "denied"], note: str | None) -> tuple[ApprovalView, str | None]:
+    """Approve or deny; returns the approval and the new status of what it gated."""
+    _require_admin(principal)
+    async with core.db.unit_of_work(read_only=True) as session:
+        approval = await guard_service.approvals.get(session, principal.organization_id, approval_id)
+    if approval.subject_type != "job":
+        approval_view, txn = await bookings_service.decide_approval(core, principal, approval_id, decision, note)
+        return approval_view, txn.status if txn else None
+    if approval.status != "pending":
+        raise Conflict("invalid_state", f"Approval {approval.id} is already {approval.status}.")
+    if approval.expires_at <= clock.now():
+        await job_approvals.expire(core, approval)
+        raise Conflict("invalid_state", f"Approval {approval.id} expired at {clock.iso(approval.expires_at)}.")
+    status = await job_approvals.decide(core, approval_id, principal.organization_id, decision, principal.actor, note)
+    async with core.db.unit_of_work(read_only=True) as session:
+        approval = await guard_service.approvals.get(session, principal.organization_id, approval_id)
+    return guard_service.approvals.view(approval), status

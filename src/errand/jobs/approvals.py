@@ -1,0 +1,68 @@
+"""Human decisions on jobs that wait in ``awaiting_approval``.
+
+Approving puts the job back to ``pending`` with the approved offer, and the runner then
+books exactly that offer; denying or letting the approval expire ends the job as
+``error`` with the reason (an expiry is recorded as ``expired``, never as a denial).
+"""
+
+from typing import Literal
+
+from sqlalchemy import select, update
+
+from errand.guard import service as guard_service
+from errand.jobs import events
+from errand.kit import clock
+from errand.kit.core import Core
+from errand.kit.errors import Conflict
+from errand.models import Approval, Job
+
+
+async def decide(core: Core, approval_id: str, organization_id: str, decision: Literal["approved", "denied"],
+                 actor: str, note: str | None) -> str:
+    """Record the decision and apply it to the job; returns the job's new status."""
+    now = clock.now()
+    async with core.db.unit_of_work() as session:
+        approval = await guard_service.approvals.get(session, organization_id, approval_id)
+        job = (await session.execute(select(Job).where(Job.id == approval.subject_id,
+                                                       Job.organization_id == organization_id))).scalar_one()
+        pending = dict(job.pending_action or {})
+        if job.status != "awaiting_approval" or pending.get("approval_id") != approval.id:
+            await guard_service.approvals.transition(session, approval, "void")
+            raise Conflict("invalid_state", f"Approval {approval.id} no longer matches its job and was voided.")
+        await guard_service.approvals.transition(session, approval, decision, decided_by=actor, note=note)
+        if decision == "approved":
+            values = dict(status="pending", pending_action={**pending, "approved": True}, updated_at=now)
+            message, type_ = f"Approved by {actor}", "action_allowed"
+        else:
+            values = dict(status="error", error=f"Approval {approval.id} was denied by {actor}"
+                          + (f": {note}" if note else ""), summary="Denied by a human approver",
+                          pending_action=None, completed_at=now, updated_at=now)
+            message, type_ = f"Denied by {actor}", "action_denied"
+        await session.execute(update(Job).where(Job.id == job.id, Job.status == "awaiting_approval").values(**values))
+        await events.record(session, organization_id=organization_id, job_id=job.id, type=type_, message=message,
+                            actor=actor, approvalId=approval.id, decision=decision)
+        if decision == "denied":
+            await events.record(session, organization_id=organization_id, job_id=job.id, type="job_failed",
+                                message="error: approval denied", actor=actor, status="error")
+    if decision == "approved" and core.dispatch is not None:
+        await core.dispatch(job.id)
+    return str(values["status"])
+
+
+async def expire(core: Core, approval: Approval) -> None:
+    now = clock.now()
+    async with core.db.unit_of_work() as session:
+        approval = await guard_service.approvals.get(session, approval.organization_id, approval.id)
+        try:
+            await guard_service.approvals.transition(session, approval, "expired")
+        except Conflict:
+            return
+        changed = await session.execute(
+            update(Job).where(Job.id == approval.subject_id, Job.status == "awaiting_approval").values(
+                status="error", error=f"Approval {approval.id} expired at {clock.iso(approval.expires_at)} "
+                                      "without a decision.",
+                summary="The approval expired", pending_action=None, completed_at=now, updated_at=now))
+        if changed.rowcount == 1:
+            await events.record(session, organization_id=approval.organization_id, job_id=approval.subject_id,
+                                type="job_failed", message="error: approval expired", actor="system",
+                                status="error", approvalId=approval.id, decision="expired")

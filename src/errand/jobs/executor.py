@@ -1,0 +1,331 @@
+"""The autopilot: carries one job through its provider chain and says where it stopped.
+
+For each provider in the plan: search (retrying transient errors with backoff, each
+attempt a ``step_attempt``), choose an offer within the user's consent (``time_adjusted``
+when the time moved), judge it against the organization's policies (``action_allowed`` /
+``action_denied``, or a pause for approval), then check out: stop at the payment page
+(``paused_payment``) or complete. A login wall, a CAPTCHA, a venue the provider does not
+serve or no availability moves on to the next provider (``provider_fallback``). When no
+provider can book the venue and the user allowed it, a similar venue in the same city is
+tried (``venue_switched``). Every provider call that books carries an idempotency key
+derived from the job and the offer, so a job re-run after a crash finds its first hold.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from errand.guard import service as guard_service
+from errand.guard.schemas import ActionContext, Decision
+from errand.jobs import events, planner
+from errand.jobs.selection import Choice, choose, query_for
+from errand.kit import clock, crypto
+from errand.kit.core import Core
+from errand.kit.errors import DomainError
+from errand.kit.ids import new_id
+from errand.models import Job, ProviderOutcome
+from errand.providers.base import (
+    CaptchaRequired, Checkout, NeedsLogin, NoAvailability, Offer, ProviderUnavailable, SearchQuery, VenueNotServed,
+)
+
+ACTOR = "executor"
+# Final status when every provider failed, most telling first.
+_FAILURE_ORDER = ("no_availability", "captcha", "needs_login", "error")
+
+
+@dataclass
+class Outcome:
+    status: str
+    summary: str
+    provider_id: str | None = None
+    handoff_url: str | None = None
+    session_url: str | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    pending_action: dict[str, Any] | None = None
+
+
+@dataclass
+class Failure:
+    status: str  # the job status this failure alone would give
+    reason: str  # provider_fallback reason
+    message: str
+    session_url: str | None = None
+
+
+@dataclass
+class Run:
+    """One run of one job: its snapshot, the step being worked on, and what was tried."""
+
+    core: Core
+    job: Job
+    step: int = 0
+    attempts: int = 0
+    used_fallback: bool = False
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def consent(self) -> dict[str, Any]:
+        return self.job.consent
+
+    async def event(self, type: str, message: str, **extra: Any) -> None:
+        async with self.core.db.unit_of_work() as session:
+            await events.record(session, organization_id=self.job.organization_id, job_id=self.job.id, type=type,
+                                message=message, actor=ACTOR, step_index=self.step, **extra)
+
+    async def outcome(self, provider_id: str, outcome: str, reason: str | None = None) -> None:
+        async with self.core.db.unit_of_work() as session:
+            session.add(ProviderOutcome(id=new_id("pout"), organization_id=self.job.organization_id,
+                                        provider_id=provider_id, job_id=self.job.id, outcome=outcome, reason=reason))
+
+    async def cancelled(self) -> bool:
+        async with self.core.db.unit_of_work(read_only=True) as session:
+            status = (await session.execute(select(Job.status).where(Job.id == self.job.id))).scalar_one_or_none()
+        return status != "running"
+
+
+def _checkout_key(job: Job, offer: Offer) -> str:
+    return crypto.sha256_hex(f"job:{job.id}:{offer.provider_id}:{offer.venue_id}:{offer.unit}:{offer.start}")[:48]
+
+
+def _backoff(attempt: int, retry_after: int | None) -> float:
+    if retry_after:
+        return float(min(retry_after, 5))
+    return min(0.1 * 2 ** attempt, 2.0)
+
+
+def _describe(offer: Offer) -> str:
+    when = offer.start.replace("T", " ")
+    if offer.scenario == "hotel":
+        return f"{offer.unit_name} at {offer.venue_name}, {offer.start[:10]} to {offer.end}"
+    if offer.scenario == "flight":
+        return f"{offer.attributes.get('flight_number', offer.venue_name)} {offer.unit_name} on {when}"
+    if offer.scenario == "activity":
+        return f"{offer.quantity} × {offer.unit_name} for {offer.venue_name} on {when}"
+    return f"{offer.venue_name} for {offer.quantity} at {when}"
+
+
+async def _retrying(run: Run, provider: Any, what: str, call: Any) -> Any:
+    """Call the provider, retrying transient failures up to maxRetries with backoff."""
+    retries = run.consent.get("maxRetries", 3)
+    for attempt in range(retries + 1):
+        try:
+            return await call()
+        except ProviderUnavailable as exc:
+            await run.event("step_attempt", f"{provider.id}: {what} attempt {attempt + 1} failed (transient error)",
+                            providerId=provider.id, attempt=attempt + 1, error="transient_error")
+            if attempt == retries:
+                raise
+            await asyncio.sleep(_backoff(attempt, exc.retry_after))
+    raise AssertionError("unreachable")
+
+
+async def _judge(run: Run, offer: Offer) -> Decision:
+    """The organization's policies on this offer; allow and deny are recorded as decisions."""
+    start = datetime.fromisoformat(offer.start)
+    amount = float(offer.total_price_usd)
+    fields = {
+        "scenario": offer.scenario, "operation": "job", "restaurantName": offer.venue_name,
+        "venueName": offer.venue_name, "city": offer.city, "partySize": offer.quantity,
+        "amountUsd": amount, "pricePerPersonUsd": float(offer.unit_price_usd), "datetime": offer.start,
+        "localTime": start.strftime("%H:%M"), "localHour": start.hour, "weekday": start.weekday(),
+        "keyEnv": run.job.key_env, "providerId": offer.provider_id,
+    }
+    ctx = ActionContext(organization_id=run.job.organization_id, amount_usd=amount, local_hour=start.hour,
+                        fields=fields)
+    async with run.core.db.unit_of_work() as session:
+        decision = await guard_service.policies.evaluate(session, run.core.rate_limits, ctx)
+    if decision.outcome == "deny":
+        await run.event("action_denied", f"Policy '{decision.policy_name}' denied {_describe(offer)}: {decision.reason}",
+                        policyId=decision.policy_id, decision="deny")
+    elif decision.outcome == "allow":
+        await run.event("action_allowed", f"Policies allow {_describe(offer)} (${amount:.2f})", decision="allow")
+    return decision
+
+
+async def _request_approval(run: Run, offer: Offer, decision: Decision) -> Outcome:
+    action = {"operation": "job", "scenario": offer.scenario, "providerId": offer.provider_id,
+              "venueId": offer.venue_id, "venueName": offer.venue_name, "city": offer.city, "unit": offer.unit,
+              "start": offer.start, "end": offer.end, "quantity": offer.quantity,
+              "amountUsd": str(offer.total_price_usd)}
+    async with run.core.db.unit_of_work() as session:
+        approval = await guard_service.approvals.request(
+            session, organization_id=run.job.organization_id, subject_type=events.SUBJECT, subject_id=run.job.id,
+            action=action, amount_usd=Decimal(offer.total_price_usd), policy_id=decision.policy_id,
+            message=f"Job {run.job.id}: book {_describe(offer)} for ${offer.total_price_usd}. {decision.reason or ''}".strip(),
+            ttl=timedelta(minutes=run.core.settings.approval_ttl_minutes),
+        )
+        await events.record(session, organization_id=run.job.organization_id, job_id=run.job.id,
+                            type="awaiting_approval", message=f"Waiting for a human decision on {_describe(offer)}",
+                            actor=ACTOR, step_index=run.step, approvalId=approval.id, decision="requires_approval")
+    return Outcome("awaiting_approval", f"Awaiting approval to book {_describe(offer)}", provider_id=offer.provider_id,
+                   pending_action={"approval_id": approval.id, "offer": offer.model_dump(mode="json")})
+
+
+async def _checkout(run: Run, provider: Any, offer: Offer) -> Outcome | Failure:
+    traveler = run.job.profile
+    try:
+        checkout: Checkout = await _retrying(run, provider, "checkout", lambda: provider.checkout(
+            offer, traveler, idempotency_key=_checkout_key(run.job, offer)))
+    except NoAvailability as exc:
+        return Failure("no_availability", "sold_out", f"{provider.id}: {exc.message}")
+    except (NeedsLogin, CaptchaRequired, ProviderUnavailable) as exc:
+        return _obstacle(provider, exc)
+    result = {"providerId": provider.id, "venueId": offer.venue_id, "venueName": offer.venue_name,
+              "city": offer.city, "unit": offer.unit_name, "start": offer.start, "end": offer.end,
+              "quantity": offer.quantity, "totalPriceUsd": float(offer.total_price_usd),
+              "holdId": checkout.hold_id, "confirmation": checkout.confirmation,
+              "holdExpiresAt": clock.iso(checkout.expires_at)}
+    if checkout.status == "completed":
+        await run.event("job_completed", f"Booked {_describe(offer)} at {provider.id}, confirmation "
+                        f"{checkout.confirmation}", providerId=provider.id, confirmation=checkout.confirmation)
+        return Outcome("completed", f"Booked {_describe(offer)} (confirmation {checkout.confirmation})",
+                       provider_id=provider.id, result=result)
+    await run.event("paused_payment", f"Paused at the payment page for {_describe(offer)}", providerId=provider.id,
+                    handoffUrl=checkout.handoff_url)
+    return Outcome("paused_payment", f"Paused at payment gate for {_describe(offer)}", provider_id=provider.id,
+                   handoff_url=checkout.handoff_url, result=result)
+
+
+def _obstacle(provider: Any, exc: DomainError) -> Failure:
+    if isinstance(exc, NeedsLogin):
+        return Failure("needs_login", "login_wall", exc.message, exc.session_url)
+    if isinstance(exc, CaptchaRequired):
+        return Failure("captcha", "captcha", exc.message, exc.session_url)
+    return Failure("error", "transient_error", f"{provider.id}: still failing after retries")
+
+
+async def _try(run: Run, provider: Any, query: SearchQuery, offers: list[Offer] | None = None) -> Outcome | Failure:
+    """One provider: search (unless offers are given), choose, judge, check out."""
+    run.attempts += 1
+    await run.event("step_started", f"Trying {provider.display_name} ({provider.id})", providerId=provider.id)
+    if offers is None:
+        try:
+            offers = await _retrying(run, provider, "search", lambda: provider.search(query))
+        except VenueNotServed as exc:
+            return Failure("no_availability", "venue_not_served", exc.message)
+        except (NeedsLogin, CaptchaRequired, ProviderUnavailable) as exc:
+            return _obstacle(provider, exc)
+    choice: Choice = choose(run.job.scenario, run.job.params, run.consent, offers)
+    if choice.offer is None:
+        why = {"no_offers": "nothing bookable matches the request",
+               "over_budget": "everything available is over budget",
+               "no_time_in_window": "no time within the allowed adjustment"}[choice.reason or "no_offers"]
+        return Failure("no_availability", choice.reason or "no_offers", f"{provider.id}: {why}")
+    offer = choice.offer
+    if choice.from_time:
+        await run.event("time_adjusted", f"No slot at {choice.from_time}, switching to {choice.to_time}",
+                        fromTime=choice.from_time, toTime=choice.to_time, providerId=provider.id)
+    decision = await _judge(run, offer)
+    if decision.outcome == "deny":
+        return Outcome("error", f"Policy '{decision.policy_name}' denied the booking", provider_id=provider.id,
+                       error=f"Policy '{decision.policy_name}' ({decision.policy_id}) denied this booking: "
+                             f"{decision.reason}")
+    if decision.outcome == "requires_approval":
+        return await _request_approval(run, offer, decision)
+    return await _checkout(run, provider, offer)
+
+
+async def _fallback_or_finish(run: Run, chain: list[Any], index: int, failure: Failure) -> None:
+    run.failures.append(failure)
+    provider = chain[index]
+    await run.outcome(provider.id, "failed", failure.reason)
+    if index + 1 < len(chain):
+        run.used_fallback = True
+        await run.event("provider_fallback", f"{failure.message}; falling back to {chain[index + 1].id}",
+                        providerId=provider.id, nextProviderId=chain[index + 1].id, reason=failure.reason)
+
+
+async def _resume_approved(run: Run) -> Outcome:
+    """Execute exactly the offer a human approved."""
+    offer = Offer.model_validate(run.job.pending_action["offer"])
+    provider = run.core.providers.get(offer.provider_id)
+    if provider is None:
+        return Outcome("error", "The approved provider is no longer configured", error="provider_unavailable")
+    await run.event("action_allowed", f"Approved by a human: {_describe(offer)}", decision="approved",
+                    approvalId=run.job.pending_action.get("approval_id"))
+    result = await _checkout(run, provider, offer)
+    if isinstance(result, Failure):
+        await run.outcome(provider.id, "failed", result.reason)
+        return Outcome(result.status, f"The approved booking could not be made: {result.message}",
+                       provider_id=provider.id, error=result.message, session_url=result.session_url)
+    await run.outcome(provider.id, "accepted")
+    return result
+
+
+async def execute(run: Run) -> Outcome:
+    job = run.job
+    await run.event("job_started", f"Executing {job.scenario} booking")
+    if (job.pending_action or {}).get("approved"):
+        return await _resume_approved(run)
+    chain = await planner.plan(run.core, organization_id=job.organization_id, scenario=job.scenario,
+                               key_env=job.key_env, consent=job.consent)
+    if not chain:
+        return Outcome("error", "No provider may serve this job", error=(
+            "No provider can serve this scenario with this key and the allowed/blocked providers."))
+    query = query_for(job.scenario, job.params)
+    for index, provider in enumerate(chain):
+        if await run.cancelled():
+            return Outcome("cancelled", "Cancelled by the client")
+        run.step = index
+        result = await _try(run, provider, query)
+        if isinstance(result, Outcome):
+            if result.status in ("paused_payment", "completed"):
+                await run.outcome(provider.id, "accepted")
+            return result
+        await _fallback_or_finish(run, chain, index, result)
+    switched = await _switch_venue(run, chain, query)
+    if switched is not None:
+        return switched
+    return _final_failure(run)
+
+
+async def _switch_venue(run: Run, chain: list[Any], query: SearchQuery) -> Outcome | None:
+    """A similar venue in the same city, when the user allowed it and the venue itself cannot be had."""
+    if not run.consent.get("allowVenueSwitch", True) or run.job.scenario == "flight":
+        return None
+    if not all(f.status == "no_availability" for f in run.failures):
+        return None
+    for provider in chain:
+        try:
+            alternatives = await _retrying(run, provider, "alternatives", lambda p=provider: p.alternatives(query))
+        except DomainError:
+            continue
+        choice = choose(run.job.scenario, run.job.params, run.consent, alternatives)
+        if choice.offer is None:
+            continue
+        offer = choice.offer
+        run.step += 1
+        run.used_fallback = True
+        why = ", ".join(f"same {k}" for k in ("cuisine", "neighborhood", "star_rating")
+                        if k in run.job.params and str(offer.attributes.get(k, "")).lower()
+                        == str(run.job.params[k]).lower()) or "closest match in the same city"
+        await run.event("venue_switched", f"{query.venue} could not be booked; switching to {offer.venue_name} ({why})",
+                        fromVenue=query.venue, toVenue=offer.venue_name, providerId=provider.id, why=why)
+        same_venue = [o for o in alternatives if o.venue_id == offer.venue_id]
+        result = await _try(run, provider, query, offers=same_venue)
+        if isinstance(result, Outcome):
+            if result.status in ("paused_payment", "completed"):
+                await run.outcome(provider.id, "accepted")
+            return result
+        run.failures.append(result)
+        await run.outcome(provider.id, "failed", result.reason)
+    return None
+
+
+def _final_failure(run: Run) -> Outcome:
+    statuses = {f.status for f in run.failures}
+    status = next(s for s in _FAILURE_ORDER if s in statuses or s == "error")
+    last = next((f for f in reversed(run.failures) if f.status == status), run.failures[-1])
+    summary = {
+        "no_availability": "Nothing matches the request at any provider",
+        "captcha": "Blocked by a CAPTCHA at every provider that could serve the request",
+        "needs_login": "Every provider that could serve the request wants a login",
+        "error": "Every provider failed",
+    }[status]
+    return Outcome(status, summary, error=last.message if status == "error" else None,
+                   session_url=last.session_url)

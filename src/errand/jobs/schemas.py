@@ -1,0 +1,195 @@
+"""A job request as the execution contract defines it, validated per scenario.
+
+These models are the core's, shared by every dialect that creates jobs (REST and MCP):
+the required and optional fields per scenario, the inline profile (flights also need
+passport details) and every consent option with its default.
+"""
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+Scenario = Literal["restaurant", "hotel", "flight", "activity"]
+SCENARIOS: tuple[str, ...] = ("restaurant", "hotel", "flight", "activity")
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+Money = Annotated[float, Field(gt=0, le=1_000_000)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RestaurantParams(_Strict):
+    restaurant_name: Text
+    city: Text
+    date: date
+    time: HHMM
+    covers: int = Field(ge=1, le=50, strict=True)
+    cuisine: Text | None = None
+    neighborhood: Text | None = None
+    budget_per_person: Money | None = None
+
+
+class HotelParams(_Strict):
+    hotel_name: Text
+    city: Text
+    checkin: date
+    checkout: date
+    adults: int = Field(ge=1, le=10, strict=True)
+    star_rating: int | None = Field(default=None, ge=1, le=5)
+    neighborhood: Text | None = None
+    budget_max_per_night: Money | None = None
+    room_preference: Text | None = None
+
+    @model_validator(mode="after")
+    def _stay(self) -> "HotelParams":
+        if self.checkout <= self.checkin:
+            raise ValueError("checkout must be after checkin")
+        if (self.checkout - self.checkin).days > 30:
+            raise ValueError("a stay is at most 30 nights")
+        return self
+
+
+class FlightParams(_Strict):
+    origin: Text
+    dest: Text
+    date: date
+    passengers: int = Field(ge=1, le=9, strict=True)
+    return_date: date | None = None
+    cabin_class: Literal["economy", "premium_economy", "business", "first"] | None = None
+    targetAirline: Text | None = None
+    targetPrice: Money | None = None
+    targetDepartureTime: HHMM | None = None
+    targetFlightNumber: Text | None = None
+
+    @model_validator(mode="after")
+    def _trip(self) -> "FlightParams":
+        if self.origin.strip().lower() == self.dest.strip().lower():
+            raise ValueError("origin and dest must differ")
+        if self.return_date is not None and self.return_date < self.date:
+            raise ValueError("return_date must not be before date")
+        return self
+
+
+class ActivityParams(_Strict):
+    event_name: Text
+    city: Text
+    event_date: date
+    num_tickets: int = Field(ge=1, le=20, strict=True)
+    seat_type: Text | None = None
+    budget_max_per_ticket: Money | None = None
+
+
+PARAMS_MODELS: dict[str, type[BaseModel]] = {
+    "restaurant": RestaurantParams, "hotel": HotelParams, "flight": FlightParams, "activity": ActivityParams,
+}
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[0-9 ()\-.]{6,20}$")
+
+
+class Profile(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    first_name: Text
+    last_name: Text
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
+    dob: date | None = None
+    passport_number: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9]{5,20}$")] | None = None
+    passport_country: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2,3}$")] | None = None
+    known_traveler_number: Annotated[str, StringConstraints(max_length=40)] | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError("must be an e-mail address")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        if not _PHONE.match(value):
+            raise ValueError("must be a phone number, e.g. +15551234567")
+        return value
+
+
+class Consent(_Strict):
+    allowTimeAdjustment: bool = True
+    maxTimeAdjustmentMinutes: int = Field(default=90, ge=0, le=720)
+    allowVenueSwitch: bool = True
+    maxRetries: int = Field(default=3, ge=0, le=10)
+    paymentPolicy: Literal["stop_before_cvc"] = "stop_before_cvc"
+    allowedProviders: list[Text] | None = None
+    blockedProviders: list[Text] = []
+    maxJobDurationSeconds: int = Field(default=420, ge=5, le=3600)
+
+
+class ClientMetadata(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    agentId: Annotated[str, StringConstraints(max_length=200)] | None = None
+    userId: Annotated[str, StringConstraints(max_length=200)] | None = None
+    sessionId: Annotated[str, StringConstraints(max_length=200)] | None = None
+    idempotencyKey: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+
+
+class JobRequestBody(_Strict):
+    scenario: Scenario
+    params: dict[str, Any]
+
+
+class JobCreate(BaseModel):
+    """A validated job request: params already checked against the scenario's shape."""
+
+    scenario: Scenario
+    params: dict[str, Any]
+    profile_id: int | None = None
+    profile: Profile | None = None
+    consent: Consent
+    client_metadata: ClientMetadata
+
+
+class JobEvent(BaseModel):
+    job_id: str
+    step_index: int
+    type: str
+    timestamp: datetime
+    message: str
+    extra: dict[str, Any] = {}
+
+
+class JobView(BaseModel):
+    id: str
+    status: str
+    scenario: str
+    organization_name: str
+    handoff_url: str | None
+    session_url: str | None
+    summary: str | None
+    error: str | None
+    decision_log: list[JobEvent]
+    attempt_count: int
+    used_fallback: bool
+    provider_id: str | None
+    result: dict[str, Any] | None
+    client_metadata: dict[str, Any]
+    approval_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+class ProviderMetrics(BaseModel):
+    provider_id: str
+    success_rate: float
+    total_attempts: int
+    accepted_count: int
+    manual_override_count: int
+    failed_count: int
+    last_event_at: datetime | None
+    time_range_days: int

@@ -1,0 +1,69 @@
+"""Turning a raw job request into a :class:`JobCreate`, or a 400 listing every issue.
+
+The issues are reported the way the contract's zod validation does: one entry per
+problem, each with the path into the body and a message.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from errand.jobs.schemas import PARAMS_MODELS, ClientMetadata, Consent, JobCreate, JobRequestBody, Profile
+from errand.kit.errors import InvalidRequest
+
+_FLIGHT_PROFILE_FIELDS = ("dob", "passport_number", "passport_country")
+
+
+def _issues(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        path = ".".join([prefix, *[str(p) for p in err["loc"]]]) if err["loc"] else prefix
+        out.append({"path": path, "message": err["msg"].removeprefix("Value error, ")})
+    return out
+
+
+def _check(model: type[BaseModel], value: Any, prefix: str, issues: list[dict[str, Any]]) -> Any:
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        issues.extend(_issues(exc, prefix))
+        return None
+
+
+def validate_job_request(body: Any) -> JobCreate:
+    """Raises InvalidRequest (code invalid_request) with ``details`` = the list of issues."""
+    issues: list[dict[str, Any]] = []
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object.", details=[{"path": "", "message": "expected an object"}])
+    request = _check(JobRequestBody, body.get("request"), "request", issues)
+    params = None
+    if request is not None:
+        params = _check(PARAMS_MODELS[request.scenario], request.params, "request.params", issues)
+    has_id, has_profile = body.get("profileId") is not None, body.get("profile") is not None
+    profile = None
+    if has_id == has_profile:
+        issues.append({"path": "profile", "message": "give exactly one of profileId or profile"})
+    elif has_id and (not isinstance(body["profileId"], int) or isinstance(body["profileId"], bool)
+                     or body["profileId"] < 1):
+        issues.append({"path": "profileId", "message": "must be a positive integer"})
+    elif has_profile:
+        profile = _check(Profile, body["profile"], "profile", issues)
+        if profile is not None and request is not None and request.scenario == "flight":
+            for field in _FLIGHT_PROFILE_FIELDS:
+                if getattr(profile, field) is None:
+                    issues.append({"path": f"profile.{field}", "message": "required for flights"})
+    consent = _check(Consent, body.get("consent") or {}, "consent", issues)
+    metadata = _check(ClientMetadata, body.get("clientMetadata") or {}, "clientMetadata", issues)
+    unknown = sorted(set(body) - {"request", "profileId", "profile", "consent", "clientMetadata"})
+    issues.extend({"path": key, "message": "unknown field"} for key in unknown)
+    if issues or request is None or params is None or consent is None or metadata is None:
+        summary = "; ".join(f"{i['path']}: {i['message']}" for i in issues[:5])
+        raise InvalidRequest(f"The job request is invalid: {summary}", details=issues)
+    return JobCreate(
+        scenario=request.scenario,
+        params=params.model_dump(mode="json", exclude_none=True),
+        profile_id=body.get("profileId"),
+        profile=profile,
+        consent=consent,
+        client_metadata=metadata,
+    )
