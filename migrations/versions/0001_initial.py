@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-22 19:12:23.176083
+Create Date: 2026-11-22 19:38:52.016568
 
 """
 from collections.abc import Sequence
@@ -33,17 +33,23 @@ def upgrade() -> None:
     sa.Column('provider_id', sa.String(length=60), nullable=False),
     sa.Column('idempotency_key', sa.String(length=128), nullable=False),
     sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('scenario', sa.String(length=16), server_default='restaurant', nullable=False),
     sa.Column('venue_id', sa.String(length=80), nullable=False),
     sa.Column('unit', sa.String(length=40), nullable=False),
     sa.Column('slot', sa.String(length=32), nullable=False),
+    sa.Column('slot_end', sa.String(length=32), nullable=True),
     sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('slots', sa.JSON(), server_default=sa.text("'{}'"), nullable=False),
+    sa.Column('price_usd', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('hold_expires_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('confirmation', sa.String(length=40), nullable=True),
+    sa.Column('handoff_token', sa.String(length=64), nullable=True),
     sa.Column('guest', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sandbox_bookings')),
+    sa.UniqueConstraint('handoff_token', name=op.f('uq_sandbox_bookings_handoff_token')),
     sa.UniqueConstraint('provider_id', 'idempotency_key', name='uq_sandbox_bookings_key')
     )
     with op.batch_alter_table('sandbox_bookings', schema=None) as batch_op:
@@ -124,6 +130,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_events_organization_id'), ['organization_id'], unique=False)
         batch_op.create_index('ix_audit_events_subject', ['subject_type', 'subject_id', 'created_at'], unique=False)
 
+    op.create_table('booking_profiles',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('organization_id', sa.String(length=40), nullable=False),
+    sa.Column('data', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_booking_profiles_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_booking_profiles'))
+    )
+    with op.batch_alter_table('booking_profiles', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_booking_profiles_organization_id'), ['organization_id'], unique=False)
+
     op.create_table('idempotency_records',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('organization_id', sa.String(length=40), nullable=False),
@@ -141,6 +159,43 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_records')),
     sa.UniqueConstraint('organization_id', 'scope', 'key', name='uq_idempotency_records_key')
     )
+    op.create_table('jobs',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('organization_id', sa.String(length=40), nullable=False),
+    sa.Column('api_key_id', sa.String(length=40), nullable=False),
+    sa.Column('key_env', sa.String(length=8), nullable=False),
+    sa.Column('scenario', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.String(length=24), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
+    sa.Column('profile', sa.Text(), nullable=False),
+    sa.Column('consent', sa.JSON(), nullable=False),
+    sa.Column('client_metadata', sa.JSON(), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=255), nullable=True),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('handoff_url', sa.Text(), nullable=True),
+    sa.Column('session_url', sa.Text(), nullable=True),
+    sa.Column('summary', sa.Text(), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('attempt_count', sa.Integer(), nullable=False),
+    sa.Column('used_fallback', sa.Boolean(), nullable=False),
+    sa.Column('provider_id', sa.String(length=60), nullable=True),
+    sa.Column('result', sa.JSON(), nullable=True),
+    sa.Column('pending_action', sa.JSON(), nullable=True),
+    sa.Column('run_token', sa.String(length=40), nullable=True),
+    sa.Column('run_count', sa.Integer(), nullable=False),
+    sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_jobs_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs')),
+    sa.UniqueConstraint('organization_id', 'idempotency_key', name='uq_jobs_idempotency_key')
+    )
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.create_index('ix_jobs_org_created', ['organization_id', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_jobs_status_heartbeat', ['status', 'heartbeat_at'], unique=False)
+
     op.create_table('policies',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('organization_id', sa.String(length=40), nullable=False),
@@ -155,6 +210,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('policies', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_policies_organization_id'), ['organization_id'], unique=False)
+
+    op.create_table('provider_outcomes',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('organization_id', sa.String(length=40), nullable=False),
+    sa.Column('provider_id', sa.String(length=60), nullable=False),
+    sa.Column('job_id', sa.String(length=40), nullable=False),
+    sa.Column('outcome', sa.String(length=20), nullable=False),
+    sa.Column('reason', sa.String(length=60), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_provider_outcomes_organization_id_organizations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_provider_outcomes'))
+    )
+    with op.batch_alter_table('provider_outcomes', schema=None) as batch_op:
+        batch_op.create_index('ix_provider_outcomes_lookup', ['organization_id', 'provider_id', 'created_at'], unique=False)
 
     op.create_table('transactions',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -196,11 +265,24 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_transactions_organization_id'))
 
     op.drop_table('transactions')
+    with op.batch_alter_table('provider_outcomes', schema=None) as batch_op:
+        batch_op.drop_index('ix_provider_outcomes_lookup')
+
+    op.drop_table('provider_outcomes')
     with op.batch_alter_table('policies', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_policies_organization_id'))
 
     op.drop_table('policies')
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_index('ix_jobs_status_heartbeat')
+        batch_op.drop_index('ix_jobs_org_created')
+
+    op.drop_table('jobs')
     op.drop_table('idempotency_records')
+    with op.batch_alter_table('booking_profiles', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_booking_profiles_organization_id'))
+
+    op.drop_table('booking_profiles')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_subject')
         batch_op.drop_index(batch_op.f('ix_audit_events_organization_id'))

@@ -1,19 +1,61 @@
 """What every dialect needs and nothing dialect-specific: status per error kind, the core handle."""
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.kit.core import Core
-from errand.kit.errors import RateLimited, Unavailable
+from errand.kit.errors import DomainError, RateLimited, Unavailable
+from errand.kit.logging import get_logger
+
+_log = get_logger("errand.api")
 
 STATUS_BY_KIND = {
     "invalid": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
     "rate_limited": 429, "unavailable": 503, "internal": 500,
 }
+
+
+Render = Callable[[int, str, str, Any, dict[str, str] | None], JSONResponse]
+
+
+def install_error_handlers(app: FastAPI, *, render: Render, code_for: Callable[[str], str],
+                           issue_key: str = "field") -> None:
+    """One dialect's error handling: every failure in its own body shape and code words.
+
+    ``render(status, code, message, details, headers)`` draws the body; ``code_for`` turns
+    the core's snake_case code into the dialect's. Bugs are logged and answered as 500
+    without detail; nothing a client sends may reach that branch.
+    """
+
+    @app.exception_handler(DomainError)
+    async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
+        if exc.kind == "internal":
+            return render(500, code_for("internal_error"), "An unexpected server error occurred.", None, None)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return render(STATUS_BY_KIND[exc.kind], code_for(exc.code), exc.message, exc.details, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        issues = validation_issues(exc)
+        details = [{issue_key: i["field"], "message": i["message"]} for i in issues]
+        return render(400, code_for("invalid_request"), summarize(issues), details, None)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+        return render(exc.status_code, code_for(code), str(exc.detail), None, None)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        _log.exception("unhandled_error", path=request.url.path, error=type(exc).__name__)
+        return render(500, code_for("internal_error"), "An unexpected server error occurred.", None, None)
 
 
 def core_of(request: Request) -> Core:

@@ -31,7 +31,7 @@ from errand.kit.core import Core
 from errand.kit.errors import Conflict, InvalidRequest, NotFound
 from errand.kit.ids import new_id
 from errand.models import Transaction
-from errand.providers.base import Guest, ProviderUnavailable, Venue
+from errand.providers.base import Guest, NoAvailability, ProviderUnavailable, Venue
 
 __all__ = [
     "book", "cancel", "modify", "get_transaction",
@@ -300,8 +300,8 @@ async def _modify(core: Core, principal: Principal, transaction_id: str, changes
     fields: dict[str, Any] = {"customer": customer, "updated_at": clock.now()}
     new_pending: dict[str, Any] | None = None
     if slot_changed and decision.outcome == "requires_approval":
-        hold = await provider.hold(txn.venue_id, new_local, new_party, guest,
-                                   ttl_seconds=_hold_ttl(core), idempotency_key=downstream_key)
+        hold = await _rehold(core, provider, txn, pending, new_local, new_party, guest, downstream_key)
+        old_hold = None  # released by _rehold when it had to make room
         new_pending = {"kind": action["operation"], "hold_id": hold.hold_id, "action": action,
                        "previous_status": pending.get("previous_status", txn.status)}
         fields["status"] = "requires_approval"
@@ -348,6 +348,37 @@ async def _modify(core: Core, principal: Principal, transaction_id: str, changes
             await session.flush()
             return view(txn, approval)
         return await view_with_approval(session, txn)
+
+
+async def _rehold(core: Core, provider: Any, txn: Transaction, pending: dict[str, Any], local: datetime,
+                  party_size: int, guest: Guest, downstream_key: str) -> Any:
+    """Hold the changed action. When the booking's own pending hold is what stands in the way
+    (a smaller party at the same slot), release it and hold again; if the change still does
+    not fit, hold the original action again so nothing is lost, and report no availability."""
+    ttl = _hold_ttl(core)
+    old_hold = pending.get("hold_id")
+    try:
+        hold = await provider.hold(txn.venue_id, local, party_size, guest, ttl_seconds=ttl,
+                                   idempotency_key=downstream_key)
+    except NoAvailability:
+        if not old_hold:
+            raise
+        await provider.release_hold(old_hold)
+        try:
+            return await provider.hold(txn.venue_id, local, party_size, guest, ttl_seconds=ttl,
+                                       idempotency_key=f"{downstream_key}:after-release")
+        except NoAvailability:
+            original = pending["action"]
+            restored = await provider.hold(txn.venue_id, datetime.fromisoformat(original["localStart"]),
+                                           original["partySize"], guest, ttl_seconds=ttl,
+                                           idempotency_key=f"{downstream_key}:restore")
+            async with core.db.unit_of_work() as session:
+                await session.execute(update(Transaction).where(Transaction.id == txn.id).values(
+                    pending_action={**pending, "hold_id": restored.hold_id}))
+            raise
+    if old_hold:
+        await provider.release_hold(old_hold)
+    return hold
 
 
 async def get_transaction(core: Core, principal: Principal, transaction_id: str) -> TransactionDetail:

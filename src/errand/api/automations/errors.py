@@ -1,13 +1,11 @@
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+"""The automations dialect's errors: ``{"error", "message", "status"}``, snake_case codes."""
+
+from typing import Any
+
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
 
-from errand.api.common import STATUS_BY_KIND, summarize, validation_issues
-from errand.kit.errors import DomainError
-from errand.kit.logging import get_logger
-
-log = get_logger("errand.api.automations")
+from errand.api.common import install_error_handlers
 
 _CODES = {
     "missing_authorization": "unauthorized", "invalid_auth_scheme": "unauthorized",
@@ -16,34 +14,12 @@ _CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
-                   details: object = None) -> JSONResponse:
-    body: dict[str, object] = {"error": code, "message": message, "status": status}
+def _render(status: int, code: str, message: str, details: Any, headers: dict[str, str] | None) -> JSONResponse:
+    body: dict[str, Any] = {"error": code, "message": message, "status": status}
     if details:
         body["details"] = details
     return JSONResponse(body, status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(DomainError)
-    async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
-        if exc.kind == "internal":
-            return error_response(500, "internal_error", "An unexpected server error occurred.")
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        return error_response(STATUS_BY_KIND[exc.kind], _CODES.get(exc.code, exc.code), exc.message, headers,
-                              exc.details)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        issues = validation_issues(exc)
-        return error_response(400, "invalid_request", summarize(issues), details=issues)
-
-    @app.exception_handler(HTTPException)
-    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-        return error_response(exc.status_code, code, str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled_error", path=request.url.path, error=type(exc).__name__)
-        return error_response(500, "internal_error", "An unexpected server error occurred.")
+    install_error_handlers(app, render=_render, code_for=lambda code: _CODES.get(code, code))

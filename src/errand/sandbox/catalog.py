@@ -1,0 +1,168 @@
+"""The sandbox's providers and the obstacles they put in front of the job API.
+
+Read once from the packaged ``providers.json``, which is deterministic on purpose: tests
+and benchmarks can rely on which venue meets which obstacle at which provider. Random
+faults (latency, error rates) are per app instance instead (:mod:`errand.sandbox.faults`).
+
+========== ======================== ==================== ===================== =====================
+provider   scenario                 card gate            first in its chain?   serves
+========== ======================== ==================== ===================== =====================
+tables     restaurant               yes (paused_payment) yes                   all but the job-API not_served
+dine       restaurant               no (completed)       no                    not 4 of the most expensive
+stays      hotel                    yes                  yes
+rooms      hotel                    no (pay at hotel)    no
+air        flight                   yes                  yes
+fares      flight                   yes                  no
+tickets    activity                 yes                  only one
+========== ======================== ==================== ===================== =====================
+
+Venues to test the job executor with, the first provider of each chain first:
+
+- restaurant (sandbox-tables → sandbox-dine), all in New York:
+  (a) normal: Le Bernardin, Carbone; (b) login wall at tables, fine at dine: Gramercy
+  Tavern; (c) CAPTCHA at both: Peter Luger; (d) login wall at both: Tatiana; (e) flaky
+  ×2 at tables: Balthazar; (f) not served by tables, fine at dine: Via Carota.
+- hotel (sandbox-stays → sandbox-rooms): (a) The Plaza; (b) Ace Hotel New York;
+  (c) The Greenwich Hotel; (d) Pod 51; (e) The Standard High Line; (f) Hotel Zetta (San
+  Francisco).
+- flight (sandbox-air → sandbox-fares), by route, airport codes or city names:
+  (a) New York → San Francisco (UA107 LGA-SFO, UA15 JFK-SFO, …); (b) New York → Tokyo;
+  (c) San Francisco → Tokyo; (d) Tokyo → Paris; (e) London → Paris; (f) Chicago → Paris.
+- activity (sandbox-tickets only, so (b) and (f) cannot fall back): (a) Hamilton;
+  (c) Knicks vs Celtics; (d) New York Philharmonic; (e) The Lion King; (f) Louvre Night
+  Tour (Paris).
+
+A flight search meets the obstacles of its route, and leaves out the flights the
+provider does not serve; a checkout meets those of its route and its flight number.
+"""
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from errand.kit.crypto import sha256_hex
+from errand.kit.errors import Forbidden, NotFound, Unauthorized, Unavailable
+from errand.sandbox import inventory
+from errand.sandbox.world import load_world
+
+SCENARIOS = ("restaurant", "hotel", "flight", "activity")
+
+
+class NotServed(NotFound):
+    def __init__(self, message: str) -> None:
+        super().__init__("venue_not_served", message)
+
+
+class LoginRequired(Unauthorized):
+    def __init__(self, message: str) -> None:
+        super().__init__("login_required", message)
+
+
+class CaptchaRequired(Forbidden):
+    def __init__(self, message: str) -> None:
+        super().__init__("captcha_required", message)
+
+
+class Flaky(Unavailable):
+    def __init__(self, message: str) -> None:
+        super().__init__("provider_flaky", message, retry_after=1)
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One sandbox provider: what it sells and what stands in the way (see the module doc)."""
+
+    id: str
+    display_name: str
+    scenarios: tuple[str, ...]
+    card_gate: bool
+    reservations_api: bool = False
+    not_served: frozenset[str] = frozenset()
+    login_wall: frozenset[str] = frozenset()
+    captcha: frozenset[str] = frozenset()
+    flaky: dict[str, int] = field(default_factory=dict)
+
+    def serves(self, keys: tuple[str, ...]) -> bool:
+        return self.not_served.isdisjoint(keys)
+
+    def sells(self, keys: tuple[str, ...]) -> bool:
+        """Served and not walled: what a venue switch may pick at this provider."""
+        return self.serves(keys) and self.login_wall.isdisjoint(keys) and self.captcha.isdisjoint(keys)
+
+    def refuse(self, keys: tuple[str, ...], what: str) -> None:
+        """Raise the obstacle ``what`` (a venue or route, for the message) meets here, if any."""
+        if not self.serves(keys):
+            raise NotServed(f"{self.display_name} does not sell {what}.")
+        if not self.captcha.isdisjoint(keys):
+            raise CaptchaRequired(f"{self.display_name} shows a CAPTCHA before {what}.")
+        if not self.login_wall.isdisjoint(keys):
+            raise LoginRequired(f"{self.display_name} asks to sign in before {what}.")
+
+    async def fails_flakily(self, session: AsyncSession, keys: tuple[str, ...], call_key: str) -> bool:
+        """Count a call to a flaky venue; True while it is among the first N with ``call_key``.
+
+        The count lives in a ``sandbox_slots`` row (capacity N, one per venue, provider and
+        call key) so that every process serving the sandbox agrees on it; the caller
+        commits it before failing the request.
+        """
+        flaky = [(key, self.flaky[key]) for key in keys if key in self.flaky]
+        if not flaky:
+            return False
+        key, failures = flaky[0]
+        unit, slot = f"flaky:{self.id}", sha256_hex(call_key)[:32]
+        await inventory.ensure_slots(session, key, unit, failures, [slot])
+        return await inventory.shift(session, key, unit, slot, 1)
+
+
+def _known_keys(scenarios: tuple[str, ...]) -> set[str]:
+    world = load_world()
+    known: dict[str, set[str]] = {
+        "restaurant": set(world.restaurants),
+        "hotel": set(world.hotels),
+        "flight": set(world.flights) | {f.route for f in world.flights.values()},
+        "activity": set(world.events),
+    }
+    return set().union(*(known[s] for s in scenarios))
+
+
+def _provider(raw: dict[str, Any]) -> Provider:
+    scenarios = tuple(raw["scenarios"])
+    provider = Provider(
+        id=raw["id"], display_name=raw["display_name"], scenarios=scenarios, card_gate=raw["card_gate"],
+        reservations_api=raw.get("reservations_api", False),
+        not_served=frozenset(raw.get("not_served", [])), login_wall=frozenset(raw.get("login_wall", [])),
+        captcha=frozenset(raw.get("captcha", [])), flaky=dict(raw.get("flaky", {})),
+    )
+    if not set(scenarios) <= set(SCENARIOS):
+        raise ValueError(f"providers.json: {provider.id} lists an unknown scenario")
+    named = provider.not_served | provider.login_wall | provider.captcha | set(provider.flaky)
+    unknown = named - _known_keys(scenarios)
+    if unknown or any(n < 1 for n in provider.flaky.values()):
+        raise ValueError(f"providers.json: {provider.id} names unknown venues {sorted(unknown)} or a bad flaky count")
+    return provider
+
+
+@cache
+def load_catalog() -> dict[str, Provider]:
+    """Parse the packaged catalog once per process; a malformed file fails at first use."""
+    raw = json.loads(files("errand.sandbox").joinpath("providers.json").read_text(encoding="utf-8"))
+    return {p.id: p for p in (_provider(p) for p in raw["providers"])}
+
+
+def require(provider_id: str) -> Provider:
+    provider = load_catalog().get(provider_id)
+    if provider is None:
+        raise NotFound("not_found", f"There is no sandbox provider {provider_id!r}.")
+    return provider
+
+
+def require_reservations(provider_id: str) -> Provider:
+    """A provider that also runs the partner reservations API (restaurants, no obstacles)."""
+    provider = require(provider_id)
+    if not provider.reservations_api:
+        raise NotFound("not_found", f"There is no sandbox restaurant provider {provider_id!r}.")
+    return provider

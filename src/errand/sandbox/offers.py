@@ -1,0 +1,124 @@
+"""The job API in scenario-neutral words: what a search asks, what it offers, what a checkout picks.
+
+Each scenario (restaurants, hotels, flights, events) is a :class:`Scenario`: it resolves
+a query to venues, lists their offers, ranks similar venues for a venue switch, and turns
+a picked offer into an inventory :class:`~errand.sandbox.inventory.Claim`. Everything
+else (obstacles, idempotency, holds, payment) is the same for all four and lives in
+:mod:`errand.sandbox.service`.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from errand.sandbox.catalog import Provider
+from errand.sandbox.inventory import Claim, Unbookable
+
+
+@dataclass(frozen=True)
+class Query:
+    """A search: ``day``/``at`` venue-local, ``end_day`` a hotel's checkout, ``quantity``
+    covers, adults (one room), passengers or tickets; ``preferences`` as the contract names them."""
+
+    scenario: str
+    day: date
+    quantity: int
+    city: str | None = None
+    venue: str | None = None
+    origin: str | None = None
+    dest: str | None = None
+    at: time | None = None
+    end_day: date | None = None
+    preferences: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The offer a checkout asks for, as the search returned it."""
+
+    venue_id: str
+    unit: str
+    day: date
+    at: time | None
+    end_day: date | None
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Offer:
+    venue_id: str
+    venue_name: str
+    city: str
+    unit: str
+    unit_name: str
+    start: datetime
+    end: date | None
+    quantity: int
+    unit_price_usd: int
+    total_price_usd: int
+    remaining: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, provider_id: str, scenario: str) -> dict[str, Any]:
+        return {
+            "provider_id": provider_id, "scenario": scenario, "venue_id": self.venue_id,
+            "venue_name": self.venue_name, "city": self.city, "unit": self.unit, "unit_name": self.unit_name,
+            "start": self.start.isoformat(timespec="minutes"), "end": self.end.isoformat() if self.end else None,
+            "quantity": self.quantity, "unit_price_usd": self.unit_price_usd,
+            "total_price_usd": self.total_price_usd, "remaining": self.remaining, "attributes": self.attributes,
+        }
+
+
+@dataclass(frozen=True)
+class Target:
+    """A search resolved: the venues to list, the keys their obstacles are filed under, a label for messages."""
+
+    venues: tuple[Any, ...]
+    keys: tuple[str, ...]
+    label: str
+
+
+class Scenario(Protocol):
+    """What differs between scenarios; implementations subclass it to inherit the defaults."""
+
+    name: str
+
+    def target(self, provider: Provider, query: Query) -> Target:
+        """Resolve the query to venues; raise ``NotServed`` when there are none."""
+        ...
+
+    async def offers(self, session: AsyncSession, venue: Any, query: Query) -> list[Offer]:
+        """The offers at one venue that fit the query now."""
+        ...
+
+    def similar(self, query: Query) -> list[tuple[Any, tuple[str, ...]]]:
+        """Other venues in the query's city, most similar first, with their obstacle keys."""
+        return []
+
+    def keeps(self, offer: Offer, query: Query) -> bool:
+        """Whether an offer at a similar venue answers the query (restaurants: the same time)."""
+        return True
+
+    def lookup(self, venue_id: str) -> tuple[Any, tuple[str, ...], str] | None:
+        """A venue by id, with its obstacle keys and a label; None if it is not of this scenario."""
+        ...
+
+    async def claim(self, session: AsyncSession, venue: Any, pick: Pick) -> Claim:
+        """What booking ``pick`` takes; raise :class:`Unbookable` when the venue's rules refuse it."""
+        ...
+
+    async def sold_out(self, session: AsyncSession, venue: Any, claim: Claim, slot: str) -> Unbookable:
+        """The error for a claim that found ``slot`` full."""
+        ...
+
+    def names(self, venue_id: str, unit: str) -> tuple[str, str]:
+        """The venue's and the unit's names, for the checkout page."""
+        ...
+
+
+def require_time(pick: Pick, scheduled: time, label: str) -> None:
+    """A pick may leave the time out; if it names one, it must be the scheduled one."""
+    if pick.at is not None and pick.at != scheduled:
+        raise Unbookable(f"{label} starts at {scheduled:%H:%M}, not {pick.at:%H:%M}.")
