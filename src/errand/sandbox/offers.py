@@ -122,3 +122,8 @@ def require_time(pick: Pick, scheduled: time, label: str) -> None:
     """A pick may leave the time out; if it names one, it must be the scheduled one."""
     if pick.at is not None and pick.at != scheduled:
         raise Unbookable(f"{label} starts at {scheduled:%H:%M}, not {pick.at:%H:%M}.")
+
+
+def differs(wanted: Any, actual: str | int) -> bool:
+    """For ranking similar venues: True when a preference is set and the venue does not match it."""
+    return wanted is not None and str(wanted).casefold() != str(actual).casefold()
