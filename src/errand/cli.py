@@ -1,12 +1,16 @@
-"""``errand`` commands: serve, migrate, and API key management."""
+"""``errand`` commands: serve, worker, migrate, and API key management."""
 
 import asyncio
+import importlib
 import json
 import os
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+
+from sqlalchemy.engine import make_url
 
 from errand.identity import service as identity_service
 from errand.identity.schemas import IssuedKey
@@ -14,17 +18,44 @@ from errand.kit import crypto
 from errand.kit.config import Settings, get_settings
 from errand.kit.db import Database
 from errand.kit.errors import DomainError
-from errand.kit.migrations import upgrade_to_head
+from errand.kit.migrations import upgrade_queue_schema, upgrade_to_head
 
 app = typer.Typer(help="Errand: an execution gateway for AI agents.", no_args_is_help=True)
 console = Console(stderr=True)
 
 DEMO_ORG = "Demo"
+# The worker process is assembled by the composition root (it needs every module's periodic
+# work), which the CLI sits beside and does not import: like `serve`, which hands uvicorn
+# "errand.main:create_app", `worker` names its entry point and loads it when it runs.
+WORKER_ENTRY_POINT = "errand.main:run_worker"
 
 
 def _fail(exc: DomainError) -> None:
     console.print(f"[red]error:[/red] {exc.message}")
     raise typer.Exit(code=1)
+
+
+def _settings() -> Settings:
+    """The settings from the environment; a misconfiguration is one readable line, not a traceback."""
+    get_settings.cache_clear()
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            console.print(f"[red]error:[/red] {'ERRAND_' + where.upper() + ': ' if where else ''}{message}")
+        raise typer.Exit(code=2) from None
+
+
+def _display_url(settings: Settings) -> str:
+    return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+
+
+async def _upgrade(settings: Settings) -> bool:
+    """Errand's schema, and on PostgreSQL the job queue's tables; whether the queue's were created."""
+    await upgrade_to_head(settings.effective_database_url)
+    return await upgrade_queue_schema(settings.effective_database_url)
 
 
 async def _with_db(settings: Settings, work):  # type: ignore[no-untyped-def]
@@ -56,9 +87,13 @@ async def _mint_demo_keys(settings: Settings) -> list[IssuedKey]:
 
 @app.command()
 def migrate() -> None:
-    """Bring the database schema up to date (SQLite or PostgreSQL, from ERRAND_DATABASE_URL)."""
-    settings = get_settings()
-    asyncio.run(upgrade_to_head(settings.effective_database_url))
+    """Bring the database schema up to date (SQLite or PostgreSQL, from ERRAND_DATABASE_URL).
+
+    On PostgreSQL this also creates the job queue's tables (procrastinate's) if they are missing.
+    """
+    settings = _settings()
+    if asyncio.run(_upgrade(settings)):
+        console.print("Created the job queue's tables (procrastinate).")
     console.print("Database is up to date.")
 
 
@@ -68,22 +103,83 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run background work in this process.")] = False,
 ) -> None:
-    """Start Errand: every dialect, the sandbox marketplace and the in-process runner."""
+    """Start Errand: every dialect, the sandbox marketplace and background work.
+
+    Background work is the in-process runner by default; with ERRAND_RUNNER=procrastinate
+    jobs go to the queue on PostgreSQL and this process also consumes it, unless
+    --no-worker leaves that to `errand worker` processes.
+    """
     import uvicorn
 
     # The app is built by the composition root from the environment, as in any deployment.
     os.environ.update(ERRAND_HOST=host, ERRAND_PORT=str(port), ERRAND_WORKER=str(not no_worker).lower())
-    get_settings.cache_clear()
-    settings = get_settings()
-    asyncio.run(upgrade_to_head(settings.effective_database_url))
+    settings = _settings()
+    asyncio.run(_upgrade(settings))
     keys = asyncio.run(_mint_demo_keys(settings))
     if keys:
         console.print(f"[bold]First start: created the organization '{DEMO_ORG}' and these keys.[/bold]")
         console.print("They are shown once and stored only as hashes; copy them now.")
         for key in keys:
             console.print(f"  {key.env} {key.role:5} key: [green]{key.plaintext}[/green]")
-    console.print(f"Errand listening on http://{host}:{port}  (database: {settings.effective_database_url})")
+    runner = settings.runner + ("" if settings.worker else ", jobs left to `errand worker`")
+    console.print(f"Errand listening on http://{host}:{port}  (database: {_display_url(settings)}; runner: {runner})")
     uvicorn.run("errand.main:create_app", factory=True, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(min=1, max=64, help="Jobs run at once (default: ERRAND_JOB_CONCURRENCY).")] = None,
+) -> None:
+    """Run jobs from the procrastinate queue on PostgreSQL, beside any number of `serve --no-worker` processes.
+
+    Also does the periodic work of the embedded runner (approval expiry, hold release) and,
+    once per 15 s across all workers, job recovery. Stops gracefully on SIGTERM or SIGINT: no
+    new jobs, running ones get ERRAND_WORKER_SHUTDOWN_SECONDS to finish; a second signal
+    exits at once (other workers recover what was running).
+    """
+    # A worker consumes the queue whatever ERRAND_RUNNER says; the queue needs PostgreSQL.
+    os.environ["ERRAND_RUNNER"] = "procrastinate"
+    settings = _settings()
+    console.print(f"Errand worker on {_display_url(settings)} (concurrency {concurrency or settings.job_concurrency}).")
+    module, name = WORKER_ENTRY_POINT.split(":")
+    run_worker = getattr(importlib.import_module(module), name)
+    try:
+        asyncio.run(run_worker(settings, concurrency=concurrency))
+    except DomainError as exc:
+        _fail(exc)
+    console.print("Worker stopped.")
+
+
+# Like `worker`, `mcp` is assembled by the composition root (the CLI may not import the
+# dialects it sits beside): it names its entry point and loads it when it runs.
+MCP_ENTRY_POINT = "errand.main:run_mcp_stdio"
+
+
+@app.command("mcp")
+def mcp_stdio() -> None:
+    """Serve the MCP tools over stdin/stdout for a desktop MCP client, acting as ERRAND_API_KEY.
+
+    The client starts this command itself (see the README for its configuration block);
+    nothing but the protocol is written to stdout. Jobs created here are run by `errand
+    serve` or `errand worker` on the same database.
+    """
+    key = os.environ.get("ERRAND_API_KEY", "").strip()
+    if not key:
+        console.print("[red]error:[/red] ERRAND_API_KEY is not set: export the API key the MCP tools should act as "
+                      "(errand create-api-key mints one).")
+        raise typer.Exit(code=1)
+    settings = get_settings()
+    module, name = MCP_ENTRY_POINT.split(":")
+    run_mcp_stdio = getattr(importlib.import_module(module), name)
+    try:
+        asyncio.run(run_mcp_stdio(settings, key))
+    except DomainError as exc:
+        if exc.kind == "unauthorized":
+            console.print(f"[red]error:[/red] ERRAND_API_KEY was refused: {exc.message}")
+            raise typer.Exit(code=1) from None
+        _fail(exc)
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command("create-api-key")

@@ -10,6 +10,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from errand import __version__
 from errand.api.automations import app as automations_app
 from errand.api.execution import app as execution_app
+from errand.api.mcp import app as mcp_app
+from errand.api.mcp import stdio as mcp_stdio
 from errand.api.reservations import app as reservations_app
 from errand.approvals import service as approvals_service
 from errand.bookings import service as bookings_service
@@ -21,6 +23,7 @@ from errand.kit.core import Core
 from errand.kit.db import Database
 from errand.providers.registry import ProviderRegistry
 from errand.runtime.inprocess import InProcessRunner, JobRunner, PeriodicTask
+from errand.runtime.queue import JobQueue, QueueWorker
 from errand.sandbox import service as sandbox_service
 from errand.sandbox.app import build_sandbox_app
 
@@ -57,7 +60,12 @@ def build_core(settings: Settings) -> Core:
     )
 
 
-def periodic_tasks(core: Core) -> list[PeriodicTask]:
+def periodic_tasks(core: Core, *, recovery: bool = True) -> list[PeriodicTask]:
+    """The periodic work of a process that runs background work.
+
+    ``recovery`` adds the embedded runner's job recovery sweep; a procrastinate worker leaves
+    it out, since the queue's own periodic task recovers jobs once per tick for all workers.
+    """
     async def release_sandbox_holds() -> None:
         async with core.db.unit_of_work() as session:
             await sandbox_service.release_expired_holds(session)
@@ -66,35 +74,89 @@ def periodic_tasks(core: Core) -> list[PeriodicTask]:
         for job_id in await job_tasks.recover_jobs(core):
             await core.dispatch(job_id)
 
-    return [
+    tasks = [
         PeriodicTask("expire_approvals", 15, lambda: approvals_service.expire_due_approvals(core)),
         PeriodicTask("finish_decided_approvals", 30, lambda: bookings_service.finish_decided_approvals(core)),
         PeriodicTask("release_sandbox_holds", 30, release_sandbox_holds),
-        PeriodicTask("recover_jobs", 5, recover_jobs),
     ]
+    if recovery:
+        tasks.append(PeriodicTask("recover_jobs", 5, recover_jobs))
+    return tasks
+
+
+def build_queue_worker(core: Core, *, concurrency: int | None = None) -> tuple[JobQueue, QueueWorker]:
+    """The procrastinate queue on the core's database, with a worker that also does this process's periodic work."""
+    settings = core.settings
+    queue = JobQueue(core)
+    core.dispatch = queue.dispatch
+    worker = queue.worker(concurrency=concurrency or settings.job_concurrency,
+                          periodic=periodic_tasks(core, recovery=False),
+                          shutdown_seconds=settings.worker_shutdown_seconds)
+    return queue, worker
+
+
+async def run_worker(settings: Settings, *, concurrency: int | None = None) -> None:
+    """``errand worker``: consume the procrastinate queue until SIGTERM or SIGINT."""
+    logging.configure(settings.log_level)
+    core = build_core(settings)
+    queue, worker = build_queue_worker(core, concurrency=concurrency)
+    try:
+        await worker.run_until_signalled()
+    finally:
+        await queue.close()
+        await core.providers.aclose()
+        await core.db.dispose()
+
+
+async def run_mcp_stdio(settings: Settings, api_key: str | None) -> None:
+    """``errand mcp``: the MCP tools over stdin/stdout, acting as ``api_key``, until stdin closes."""
+    logging.configure(settings.log_level)
+    core = build_core(settings)
+    try:
+        await mcp_stdio.serve_stdio(core, api_key)
+    finally:
+        await core.providers.aclose()
+        await core.db.dispose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logging.configure(settings.log_level)
     core = build_core(settings)
-    jobs = periodic = None
-    if settings.worker:
+    mcp = mcp_app.build(core)
+    jobs = periodic = queue = queue_worker = None
+    if settings.runner == "procrastinate":
+        # Jobs go to the queue; without --no-worker this process consumes it as well.
+        if settings.worker:
+            queue, queue_worker = build_queue_worker(core)
+        else:
+            queue = JobQueue(core)
+            core.dispatch = queue.dispatch
+    elif settings.worker:
         jobs = JobRunner(lambda job_id: job_tasks.run_job(core, job_id), concurrency=settings.job_concurrency)
         core.dispatch = jobs.dispatch
         periodic = InProcessRunner(periodic_tasks(core))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if queue is not None:
+            await queue.open()
+        if queue_worker is not None:
+            queue_worker.start()
         if jobs is not None and periodic is not None:
             jobs.start()
             periodic.start()
         try:
-            yield
+            async with mcp.lifespan():
+                yield
         finally:
             if jobs is not None and periodic is not None:
                 await periodic.stop()
                 await jobs.stop()
+            if queue_worker is not None:
+                await queue_worker.stop()
+            if queue is not None:
+                await queue.close()
             await core.providers.aclose()
             await core.db.dispose()
 
@@ -102,14 +164,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.core = core
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+    async def healthz() -> dict[str, object]:
+        health: dict[str, object] = {"status": "ok", "version": __version__}
+        if queue_worker is not None and queue is not None:
+            health["worker"] = queue.health()
+        return health
 
     # First match wins: the narrower prefixes go first.
     app.router.routes.extend([
         Dialect(execution_app.PREFIXES, execution_app.build(core)),
+        Dialect(mcp_app.PREFIXES, mcp),
         Dialect(reservations_app.PREFIXES, reservations_app.build(core)),
         Dialect(automations_app.PREFIXES, automations_app.build(core)),
-        Mount("/sandbox", app=build_sandbox_app(core.db)),
+        Mount("/sandbox", app=build_sandbox_app(core.db, core.settings.sandbox_faults)),
     ])
     return app

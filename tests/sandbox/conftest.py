@@ -2,16 +2,18 @@
 
 Each test module gets a fresh database (a SQLite file, or a PostgreSQL database created
 for it and dropped afterwards) and the sandbox app under uvicorn on a free port, mounted
-at ``/sandbox`` as the composition root mounts it. Tests talk to it through the
-``SandboxTables`` adapter, as Errand's core does, and isolate themselves by booking on
-dates no other test uses.
+at ``/sandbox`` as the composition root mounts it. Tests talk to it through the provider
+adapters, as Errand's core does, and isolate themselves by booking on dates no other
+test of their module uses.
 """
 
 import asyncio
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import httpx
@@ -26,7 +28,16 @@ from errand.kit.config import Settings
 from errand.kit.db import Database
 from errand.models.base import Base
 from errand.models.sandbox_booking import SandboxBooking, SandboxSlot
-from errand.providers.sandbox import SandboxTables
+from errand.providers.sandbox import (
+    SandboxAir,
+    SandboxApiProvider,
+    SandboxDine,
+    SandboxFares,
+    SandboxRooms,
+    SandboxStays,
+    SandboxTables,
+    SandboxTickets,
+)
 from errand.sandbox.app import build_sandbox_app
 
 PG_URL_ENV = "ERRAND_TEST_POSTGRES_URL"
@@ -76,25 +87,38 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         crypto._fernet = previous  # noqa: SLF001
 
 
-@pytest.fixture(scope="module")
-async def sandbox_url(db: Database) -> AsyncIterator[str]:
+@asynccontextmanager
+async def serving(db: Database, faults: Mapping[str, Mapping[str, Any]] | None = None) -> AsyncIterator[str]:
+    """The sandbox over ``db`` (with ``faults``) under uvicorn on a free port; yields its root URL."""
     root = FastAPI()
-    root.mount("/sandbox", build_sandbox_app(db))
+    root.mount("/sandbox", build_sandbox_app(db, faults))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(root, log_level="warning", lifespan="off"))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
-        if serving.done():
-            serving.result()
+        if task.done():
+            task.result()
         await asyncio.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{port}/sandbox"
     finally:
         server.should_exit = True
-        await serving
+        await task
         sock.close()
+
+
+@pytest.fixture(scope="module")
+async def sandbox_url(db: Database) -> AsyncIterator[str]:
+    async with serving(db) as url:
+        yield url
+
+
+@pytest.fixture
+def serve_with_faults(db: Database) -> Any:
+    """Another sandbox app over this module's database, misbehaving as configured: ``async with f(faults) as url``."""
+    return lambda faults: serving(db, faults)
 
 
 @pytest.fixture
@@ -110,4 +134,25 @@ async def tables(sandbox_url: str) -> AsyncIterator[SandboxTables]:
 async def http(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """A plain client on the provider's API root, for what the adapter does not expose."""
     async with httpx.AsyncClient(base_url=f"{sandbox_url}/api/sandbox-tables", timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def providers(sandbox_url: str) -> AsyncIterator[dict[str, SandboxApiProvider]]:
+    """Every sandbox adapter, by provider id, pointed at this module's sandbox."""
+    settings = Settings(sandbox_url=sandbox_url, provider_timeout_seconds=30)
+    adapters = [cls(settings) for cls in (
+        SandboxTables, SandboxDine, SandboxStays, SandboxRooms, SandboxAir, SandboxFares, SandboxTickets,
+    )]
+    try:
+        yield {adapter.id: adapter for adapter in adapters}
+    finally:
+        for adapter in adapters:
+            await adapter.aclose()
+
+
+@pytest.fixture
+async def sandbox(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A plain client on the sandbox's root, for the job API's raw answers and the checkout page."""
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=30) as client:
         yield client

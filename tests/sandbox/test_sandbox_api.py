@@ -5,9 +5,9 @@ Le Bernardin: 17:00–22:30, a slot every 30 minutes, 10 covers per slot, partie
 """
 
 import asyncio
-import json
 import uuid
 from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +19,7 @@ from errand.kit.errors import DomainError
 from errand.models.sandbox_booking import SandboxSlot
 from errand.providers.base import Guest, NoAvailability, ProviderNotFound, ProviderUnavailable, Reservation
 from errand.providers.sandbox import SandboxTables
+from errand.sandbox.app import build_sandbox_app
 from errand.sandbox.service import release_expired_holds
 
 BERNARDIN = "rst_le-bernardin-new-york"
@@ -261,17 +262,37 @@ async def test_invalid_input_is_a_400_in_the_sandbox_error_shape(http: httpx.Asy
     assert unknown_provider.json()["error"] == "not_found"
 
 
-async def test_injected_faults_surface_as_provider_unavailable(
-    tables: SandboxTables, sandbox_url: str, monkeypatch: pytest.MonkeyPatch
+async def test_injected_faults_surface_as_provider_unavailable(serve_with_faults: Any) -> None:
+    async with serve_with_faults({"sandbox-tables": {"error_rate": 1.0}}) as url:
+        failing = SandboxTables(Settings(sandbox_url=url, provider_timeout_seconds=30))
+        try:
+            with pytest.raises(ProviderUnavailable) as failed:
+                await failing.find_venue("Le Bernardin", "New York")
+            assert failed.value.retry_after == 1
+        finally:
+            await failing.aclose()
+    async with serve_with_faults({"sandbox-tables": {"latency_ms": 500}}) as url:
+        impatient = SandboxTables(Settings(sandbox_url=url, provider_timeout_seconds=0.1))
+        try:
+            with pytest.raises(ProviderUnavailable):
+                await impatient.find_venue("Le Bernardin", "New York")
+        finally:
+            await impatient.aclose()
+
+
+async def test_faults_are_per_app_and_leave_other_providers_alone(
+    serve_with_faults: Any, tables: SandboxTables
 ) -> None:
-    monkeypatch.setenv("ERRAND_SANDBOX_FAULTS", json.dumps({"sandbox-tables": {"error_rate": 1.0}}))
-    with pytest.raises(ProviderUnavailable) as failed:
-        await tables.find_venue("Le Bernardin", "New York")
-    assert failed.value.retry_after == 1
-    monkeypatch.setenv("ERRAND_SANDBOX_FAULTS", json.dumps({"sandbox-tables": {"latency_ms": 500}}))
-    impatient = SandboxTables(Settings(sandbox_url=sandbox_url, provider_timeout_seconds=0.1))
-    try:
-        with pytest.raises(ProviderUnavailable):
-            await impatient.find_venue("Le Bernardin", "New York")
-    finally:
-        await impatient.aclose()
+    async with serve_with_faults({"sandbox-air": {"error_rate": 1.0}}) as url:
+        calm = SandboxTables(Settings(sandbox_url=url, provider_timeout_seconds=30))
+        try:
+            assert await calm.find_venue("Le Bernardin", "New York") is not None
+        finally:
+            await calm.aclose()
+    assert await tables.find_venue("Le Bernardin", "New York") is not None
+
+
+def test_malformed_faults_fail_when_the_app_is_built(db: Database) -> None:
+    for faults in ({"sandbox-tables": {"error_rate": 2}}, {"sandbox-tables": {"typo": 1}}, {"sandbox-nope": {}}):
+        with pytest.raises(ValueError):
+            build_sandbox_app(db, faults)

@@ -86,7 +86,11 @@ async def bearer_principal(request: Request, authorization: str | None) -> Princ
 
     A database that cannot be reached fails closed: Unavailable ``auth_backend_unavailable``.
     """
-    core = core_of(request)
+    return await principal_for(core_of(request), authorization)
+
+
+async def principal_for(core: Core, authorization: str | None) -> Principal:
+    """:func:`bearer_principal` for callers that hold the core but no request (MCP over HTTP or stdio)."""
     raw = identity_service.parse_authorization(authorization)
     try:
         caller = await identity_service.authenticate(core.db, raw)

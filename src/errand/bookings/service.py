@@ -31,7 +31,7 @@ from errand.kit.core import Core
 from errand.kit.errors import Conflict, InvalidRequest, NotFound
 from errand.kit.ids import new_id
 from errand.models import Transaction
-from errand.providers.base import Guest, NoAvailability, ProviderUnavailable, Venue
+from errand.providers.base import Guest, NoAvailability, ProviderUnavailable, RestaurantProvider, Venue
 
 __all__ = [
     "book", "cancel", "modify", "get_transaction",
@@ -47,6 +47,8 @@ async def _find_venue(core: Core, principal: Principal, name: str, city: str) ->
     """The first provider, in registry order, that knows the restaurant."""
     unavailable: ProviderUnavailable | None = None
     for provider in core.providers.for_scenario("restaurant", key_env=principal.env):
+        if not isinstance(provider, RestaurantProvider):
+            continue  # a job-only provider cannot take a synchronous reservation
         try:
             venue = await provider.find_venue(name, city)
         except ProviderUnavailable as exc:
@@ -84,9 +86,10 @@ def _context(principal: Principal, operation: str, txn_fields: dict[str, Any], l
 
 async def _judge(core: Core, principal: Principal, ctx: ActionContext, denied_subject: tuple[str, str]) -> Decision:
     """Evaluate policies; a denial is audited (and committed) before it is raised."""
-    async with core.db.unit_of_work() as session:
+    async with core.db.unit_of_work(read_only=True) as session:
         decision = await guard_service.policies.evaluate(session, core.rate_limits, ctx)
-        if decision.outcome == "deny":
+    if decision.outcome == "deny":
+        async with core.db.unit_of_work() as session:
             await audit_service.record(
                 session, organization_id=principal.organization_id, subject_type=denied_subject[0],
                 subject_id=denied_subject[1], type="policy.denied", actor=principal.actor, decision="deny",
@@ -94,7 +97,6 @@ async def _judge(core: Core, principal: Principal, ctx: ActionContext, denied_su
                 data={"policyId": decision.policy_id, "operation": ctx.fields["operation"],
                       "amountUsd": ctx.amount_usd, "partySize": ctx.fields["partySize"]},
             )
-    if decision.outcome == "deny":
         raise policy_error(decision)
     return decision
 

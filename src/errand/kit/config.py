@@ -2,8 +2,9 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,8 +22,17 @@ class Settings(BaseSettings):
     worker: bool = True
     # Jobs the in-process runner executes at once.
     job_concurrency: int = Field(default=8, ge=1, le=64)
+    # Who runs execution jobs: the API process itself (``inprocess``), or any number of
+    # ``errand worker`` processes consuming a procrastinate queue on the same PostgreSQL.
+    runner: Literal["inprocess", "procrastinate"] = "inprocess"
+    # On SIGTERM a procrastinate worker stops taking jobs and waits this long for running
+    # ones; jobs still running then are aborted and recovered (re-run) by another worker.
+    worker_shutdown_seconds: float = Field(default=30.0, ge=0)
     # Where providers reach the sandbox marketplace over HTTP; defaults to this server.
     sandbox_url: str | None = None
+    # Injected sandbox faults per provider, JSON in ERRAND_SANDBOX_FAULTS, e.g.
+    # {"sandbox-air": {"latency_ms": 200, "error_rate": 0.1}} (see errand.sandbox.faults).
+    sandbox_faults: dict[str, dict[str, Any]] = {}
     idempotency_ttl_hours: int = 24
     # How long a concurrent duplicate waits for the first request before answering 409.
     idempotency_wait_seconds: float = 5.0
@@ -32,6 +42,15 @@ class Settings(BaseSettings):
     provider_timeout_seconds: float = 10.0
     log_level: str = "INFO"
     default_rate_limit_per_day: int = Field(default=10_000, ge=1)
+
+    @model_validator(mode="after")
+    def _runner_needs_postgres(self) -> "Settings":
+        if self.runner == "procrastinate" and not self.effective_database_url.startswith("postgresql"):
+            raise ValueError(
+                "ERRAND_RUNNER=procrastinate needs PostgreSQL: set ERRAND_DATABASE_URL=postgresql+asyncpg://… "
+                "(the database is SQLite now), or use ERRAND_RUNNER=inprocess"
+            )
+        return self
 
     @property
     def effective_database_url(self) -> str:

@@ -6,11 +6,14 @@ writes cannot wait for a busy writer and fails instead, which would turn concurr
 into errors rather than into queueing.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -41,6 +44,33 @@ def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+# asyncpg query parameters that libpq does not know; they tune asyncpg's own behaviour only.
+_ASYNCPG_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func", "server_settings",
+                 "command_timeout", "statement_cache_size", "max_cached_statement_lifetime",
+                 "max_cacheable_statement_size", "direct_tls")
+
+
+def libpq_conninfo(url: str) -> str:
+    """The libpq connection URI (what psycopg and procrastinate take) for a SQLAlchemy PostgreSQL URL.
+
+    ``postgresql+asyncpg://user:pw@host:5432/db?ssl=require`` becomes
+    ``postgresql://user:pw@host:5432/db?sslmode=require``: the driver suffix goes, asyncpg's
+    ``ssl`` becomes libpq's ``sslmode`` and asyncpg-only tuning parameters are dropped.
+    Raises :class:`ValueError` for a URL that is not PostgreSQL.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"not a PostgreSQL URL: {parsed.render_as_string(hide_password=True)}")
+    query = {k: v for k, v in parsed.query.items() if k not in _ASYNCPG_ONLY}
+    ssl = query.pop("ssl", None)
+    if ssl is not None and "sslmode" not in query:
+        ssl = ssl if isinstance(ssl, str) else ssl[-1]
+        query["sslmode"] = "require" if ssl.lower() in ("true", "1", "on") else ssl
+    return parsed.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
+
+
+_in_write: ContextVar[bool] = ContextVar("errand_in_write_unit", default=False)
+
 # Driver messages that mean "cannot reach the database", as opposed to a bad statement.
 _UNREACHABLE = ("unable to open", "connection", "connect", "terminat", "shutdown", "disk i/o", "server closed")
 
@@ -51,6 +81,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._write_lock = asyncio.Lock()
         self.engine = create_engine(url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # On PostgreSQL readers and writers share one engine; SQLite needs a non-locking BEGIN for reads.
@@ -68,9 +99,12 @@ class Database:
         fail closed with a 503 rather than a 500.
         """
         try:
-            maker = self.read_sessionmaker if read_only else self.sessionmaker
-            async with maker() as session, session.begin():
-                yield session
+            if read_only:
+                async with self.read_sessionmaker() as session, session.begin():
+                    yield session
+            else:
+                async with self._writer(), self.sessionmaker() as session, session.begin():
+                    yield session
         except (OSError, ConnectionError) as exc:
             raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
         except DBAPIError as exc:
@@ -82,6 +116,26 @@ class Database:
             ):
                 raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
             raise
+
+    @asynccontextmanager
+    async def _writer(self) -> AsyncIterator[None]:
+        """On SQLite, queue this process's writers in order instead of letting them spin.
+
+        SQLite has one writer at a time; a waiting connection polls with growing sleeps,
+        which turns contention into long tails. Waiting on a lock wakes the next writer the
+        moment the last one commits. Another process still meets the busy timeout.
+        """
+        if not self.is_sqlite:
+            yield
+            return
+        if _in_write.get():
+            raise RuntimeError("a write unit of work was opened inside another; it would wait on itself")
+        token = _in_write.set(True)
+        try:
+            async with self._write_lock:
+                yield
+        finally:
+            _in_write.reset(token)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

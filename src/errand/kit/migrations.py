@@ -62,3 +62,33 @@ async def upgrade_to_head(url: str) -> None:
     ensure_sqlite_directory(url)
     cfg = alembic_config(url)
     await asyncio.to_thread(command.upgrade, cfg, "head")
+
+
+# Held while the queue schema is checked and applied, so two processes migrating at once
+# do not both try to create it.
+_QUEUE_SCHEMA_LOCK = 0x45_52_52_41_4E_44  # "ERRAND"
+
+
+async def upgrade_queue_schema(url: str) -> bool:
+    """Create procrastinate's tables (the job queue of ``ERRAND_RUNNER=procrastinate``) if missing.
+
+    Only PostgreSQL has a queue; on SQLite this does nothing. Idempotent: when the tables
+    already exist nothing is applied. Returns whether the schema was created. Errors from
+    the database propagate unchanged.
+    """
+    if make_url(url).get_backend_name() != "postgresql":
+        return False
+    import procrastinate
+    import psycopg
+
+    from errand.kit.db import libpq_conninfo
+
+    conninfo = libpq_conninfo(url)
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as lock:
+        await lock.execute("SELECT pg_advisory_lock(%s)", (_QUEUE_SCHEMA_LOCK,))
+        app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=1))
+        async with app.open_async():
+            if await app.check_connection_async():
+                return False
+            await app.schema_manager.apply_schema_async()
+            return True

@@ -4,17 +4,26 @@ The sandbox is mounted in Errand's own server by default, but the core never imp
 these adapters speak its JSON API at ``settings.effective_sandbox_url``, so the same
 code path (timeouts, 5xx, idempotency keys) is exercised as with a remote provider.
 
-:class:`SandboxApiProvider` holds what every sandbox API adapter shares: one lazily created
-``httpx.AsyncClient`` and the mapping of the sandbox's answers onto the core's errors:
+:class:`SandboxApiProvider` holds what every sandbox adapter shares: one lazily created
+``httpx.AsyncClient``, the job API (:class:`~errand.providers.base.JobProvider`: search,
+alternatives, checkout) and the mapping of the sandbox's answers onto the core's errors:
 
-- 409 ``no_availability``  → :class:`NoAvailability` with the sandbox's nearest times;
-- 404                      → :class:`ProviderNotFound`;
+- 404 ``venue_not_served``  → :class:`VenueNotServed`; other 404 → :class:`ProviderNotFound`;
+- 401 ``login_required``    → :class:`NeedsLogin`;
+- 403 ``captcha_required``  → :class:`CaptchaRequired`;
+- 409 ``no_availability``   → :class:`NoAvailability` with the sandbox's nearest times;
 - timeout, connection error, 429, 5xx, unreadable 2xx → :class:`ProviderUnavailable`
-  (the outcome is unknown: retry with the same idempotency key, or move down the chain);
-- other 409                → ``DomainError`` ``provider_conflict`` (kind conflict);
-- other 4xx                → ``DomainError`` ``provider_rejected`` (kind invalid).
+  with the Retry-After seconds (the outcome is unknown: retry with the same idempotency
+  key, or move down the chain);
+- other 409                 → ``DomainError`` ``provider_conflict`` (kind conflict);
+- other 4xx                 → ``DomainError`` ``provider_rejected`` (kind invalid).
 
 Both carry the sandbox's own error code in ``details["provider_error"]``.
+
+One subclass per sandbox provider id; the sandbox's catalog decides what each sells and
+which venues meet which obstacle (card gate: sandbox-tables, -stays, -air, -fares and
+-tickets stop at payment; sandbox-dine and -rooms complete). ``priority`` is the order a
+fallback chain should try them in, lowest first, when nothing better is known.
 """
 
 from datetime import datetime
@@ -22,17 +31,24 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
 from errand.kit.config import Settings
 from errand.kit.errors import DomainError
 from errand.providers.base import (
+    CaptchaRequired,
+    Checkout,
     Guest,
     Hold,
+    NeedsLogin,
     NoAvailability,
+    Offer,
     ProviderNotFound,
     ProviderUnavailable,
     Reservation,
+    SearchQuery,
     Venue,
+    VenueNotServed,
 )
 
 
@@ -45,6 +61,10 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+# A traveler as JSON: dates, decimals and the like become strings and numbers.
+_TRAVELER = TypeAdapter(dict[str, Any])
+
+
 class SandboxApiProvider:
     """Base for adapters to one sandbox provider's JSON API; subclasses set the class attributes."""
 
@@ -52,12 +72,12 @@ class SandboxApiProvider:
     id: str
     display_name: str
     scenarios: tuple[str, ...]
-    base_path: str  # e.g. "/api/sandbox-tables", below the sandbox's root URL
+    priority: int = 10
     kind: str = "api"
     sandbox: bool = True
 
     def __init__(self, settings: Settings) -> None:
-        self._base_url = settings.effective_sandbox_url.rstrip("/") + self.base_path
+        self._base_url = f"{settings.effective_sandbox_url.rstrip('/')}/api/{_seg(self.id)}"
         self._timeout = settings.provider_timeout_seconds
         self._client: httpx.AsyncClient | None = None
 
@@ -106,8 +126,14 @@ class SandboxApiProvider:
             retry_after = response.headers.get("Retry-After", "")
             wait = int(retry_after) if retry_after.isdigit() else None
             return ProviderUnavailable(self.id, message, retry_after=wait)
+        if status == 404 and code == "venue_not_served":
+            return VenueNotServed(self.id, message)
         if status == 404:
             return ProviderNotFound(message)
+        if status == 401 and code == "login_required":
+            return NeedsLogin(self.id, message)
+        if status == 403 and code == "captcha_required":
+            return CaptchaRequired(self.id, message)
         if status == 409 and code == "no_availability":
             return NoAvailability(message, [str(t) for t in body.get("nearest") or []])
         details = {"provider": self.id, "provider_error": code}
@@ -115,14 +141,50 @@ class SandboxApiProvider:
             return DomainError("provider_conflict", message, kind="conflict", details=details)
         return DomainError("provider_rejected", message, kind="invalid", details=details)
 
+    # --- the job API: every scenario ---------------------------------------------------
+
+    async def search(self, query: SearchQuery) -> list[Offer]:
+        return self._offers(await self._call("POST", "/search", json=query.model_dump(mode="json")))
+
+    async def alternatives(self, query: SearchQuery) -> list[Offer]:
+        return self._offers(await self._call("POST", "/alternatives", json=query.model_dump(mode="json")))
+
+    async def checkout(self, offer: Offer, traveler: dict[str, Any], *, idempotency_key: str) -> Checkout:
+        """Hold ``offer``: ``paused_payment`` with the payment page's URL behind a card gate, else ``completed``.
+
+        A replay after the hold lapsed (the key's hold is expired or released) is NoAvailability.
+        """
+        picked = {"venue_id": offer.venue_id, "unit": offer.unit, "start": offer.start, "end": offer.end,
+                  "quantity": offer.quantity}
+        body = await self._call(
+            "POST", "/checkouts", json={"offer": picked, "traveler": _TRAVELER.dump_python(traveler, mode="json")},
+            idempotency_key=idempotency_key,
+        )
+        try:
+            status, hold_id = body["status"], str(body["hold_id"])
+            expires_at = datetime.fromisoformat(body["expires_at"]) if body.get("expires_at") else None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProviderUnavailable(self.id, "answered a checkout with an unexpected JSON shape") from exc
+        if status not in ("held", "booked"):
+            raise NoAvailability(f"{self.id}: the hold made under this idempotency key is {status}.")
+        if body.get("handoff_url"):
+            return Checkout(status="paused_payment", hold_id=hold_id, handoff_url=body["handoff_url"],
+                            confirmation=body.get("confirmation"), expires_at=expires_at)
+        return Checkout(status="completed", hold_id=hold_id, confirmation=body.get("confirmation"))
+
+    def _offers(self, body: dict[str, Any]) -> list[Offer]:
+        try:
+            return [Offer.model_validate(raw) for raw in body["offers"]]
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise ProviderUnavailable(self.id, "answered a search with an unexpected JSON shape") from exc
+
 
 class SandboxTables(SandboxApiProvider):
-    """The sandbox's API-driven restaurant provider: every restaurant in the sandbox world."""
+    """Restaurants, card-gated; also the partner reservations API the reservations dialect books through."""
 
     id = "sandbox-tables"
     display_name = "Sandbox Tables"
     scenarios = ("restaurant",)
-    base_path = "/api/sandbox-tables"
 
     async def find_venue(self, name: str, city: str) -> Venue | None:
         body = await self._call("GET", "/restaurants", params={"name": name, "city": city})
@@ -184,3 +246,54 @@ class SandboxTables(SandboxApiProvider):
             reservation_id=body["id"], confirmation=body["confirmation"], status=body["status"],
             start=body["start"], party_size=body["party_size"],
         )
+
+
+class SandboxDine(SandboxApiProvider):
+    """Restaurants without a card gate (a booking completes), not the most expensive ones."""
+
+    id = "sandbox-dine"
+    display_name = "Sandbox Dine"
+    scenarios = ("restaurant",)
+    priority = 20
+
+
+class SandboxStays(SandboxApiProvider):
+    """Hotels, card-gated."""
+
+    id = "sandbox-stays"
+    display_name = "Sandbox Stays"
+    scenarios = ("hotel",)
+
+
+class SandboxRooms(SandboxApiProvider):
+    """Hotels without a card gate (pay at the hotel): a booking completes."""
+
+    id = "sandbox-rooms"
+    display_name = "Sandbox Rooms"
+    scenarios = ("hotel",)
+    priority = 20
+
+
+class SandboxAir(SandboxApiProvider):
+    """Flights, card-gated."""
+
+    id = "sandbox-air"
+    display_name = "Sandbox Air"
+    scenarios = ("flight",)
+
+
+class SandboxFares(SandboxApiProvider):
+    """Flights, card-gated; serves the routes Sandbox Air does not."""
+
+    id = "sandbox-fares"
+    display_name = "Sandbox Fares"
+    scenarios = ("flight",)
+    priority = 20
+
+
+class SandboxTickets(SandboxApiProvider):
+    """Event tickets, card-gated."""
+
+    id = "sandbox-tickets"
+    display_name = "Sandbox Tickets"
+    scenarios = ("activity",)

@@ -2,38 +2,33 @@
 
 Read once from the packaged ``providers.json``, which is deterministic on purpose: tests
 and benchmarks can rely on which venue meets which obstacle at which provider. Random
-faults (latency, error rates) are per app instance instead (:mod:`errand.sandbox.faults`).
+faults (latency, error rates) are configured per app instance instead
+(:mod:`errand.sandbox.faults`). The reservations API of sandbox-tables meets none of this.
 
-========== ======================== ==================== ===================== =====================
-provider   scenario                 card gate            first in its chain?   serves
-========== ======================== ==================== ===================== =====================
-tables     restaurant               yes (paused_payment) yes                   all but the job-API not_served
-dine       restaurant               no (completed)       no                    not 4 of the most expensive
-stays      hotel                    yes                  yes
-rooms      hotel                    no (pay at hotel)    no
-air        flight                   yes                  yes
-fares      flight                   yes                  no
-tickets    activity                 yes                  only one
-========== ======================== ==================== ===================== =====================
+Providers, in the order a fallback chain should try them (the adapters' ``priority``):
 
-Venues to test the job executor with, the first provider of each chain first:
+- restaurant: sandbox-tables (card gate: stops at payment), then sandbox-dine (no card
+  gate: completes; does not sell four of the most expensive restaurants);
+- hotel: sandbox-stays (card gate), then sandbox-rooms (no card gate: pay at the hotel);
+- flight: sandbox-air, then sandbox-fares (both card-gated);
+- activity: sandbox-tickets (card gate), alone.
 
-- restaurant (sandbox-tables → sandbox-dine), all in New York:
-  (a) normal: Le Bernardin, Carbone; (b) login wall at tables, fine at dine: Gramercy
-  Tavern; (c) CAPTCHA at both: Peter Luger; (d) login wall at both: Tatiana; (e) flaky
-  ×2 at tables: Balthazar; (f) not served by tables, fine at dine: Via Carota.
-- hotel (sandbox-stays → sandbox-rooms): (a) The Plaza; (b) Ace Hotel New York;
-  (c) The Greenwich Hotel; (d) Pod 51; (e) The Standard High Line; (f) Hotel Zetta (San
-  Francisco).
-- flight (sandbox-air → sandbox-fares), by route, airport codes or city names:
-  (a) New York → San Francisco (UA107 LGA-SFO, UA15 JFK-SFO, …); (b) New York → Tokyo;
-  (c) San Francisco → Tokyo; (d) Tokyo → Paris; (e) London → Paris; (f) Chicago → Paris.
-- activity (sandbox-tickets only, so (b) and (f) cannot fall back): (a) Hamilton;
-  (c) Knicks vs Celtics; (d) New York Philharmonic; (e) The Lion King; (f) Louvre Night
-  Tour (Paris).
+Venues to test the job executor with, for (a) served normally, (b) a login wall at the
+first provider but fine at the second, (c) a CAPTCHA everywhere, (d) a login wall
+everywhere, (e) flaky twice at the first provider, (f) not served by the first provider:
 
-A flight search meets the obstacles of its route, and leaves out the flights the
-provider does not serve; a checkout meets those of its route and its flight number.
+- restaurant, New York: (a) Le Bernardin, Carbone and most others; (b) Gramercy Tavern;
+  (c) Peter Luger; (d) Tatiana; (e) Balthazar; (f) Via Carota.
+- hotel: (a) The Plaza; (b) Ace Hotel New York; (c) The Greenwich Hotel; (d) Pod 51;
+  (e) The Standard High Line; (f) Hotel Zetta (San Francisco).
+- flight, by route (airport codes or city names): (a) New York → San Francisco (UA107
+  LGA-SFO, UA15 JFK-SFO, …) and most others; (b) New York → Tokyo; (c) San Francisco →
+  Tokyo; (d) Tokyo → Paris; (e) London → Paris; (f) Chicago → Paris.
+- activity (one provider, so (b) and (f) cannot fall back): (a) Hamilton; (c) Knicks vs
+  Celtics; (d) New York Philharmonic; (e) The Lion King; (f) Louvre Night Tour (Paris).
+
+A flight search meets the obstacles of its route and leaves out the flight numbers the
+provider does not serve; a checkout meets those of its route and of its flight number.
 """
 
 import json
@@ -102,6 +97,9 @@ class Provider:
         if not self.login_wall.isdisjoint(keys):
             raise LoginRequired(f"{self.display_name} asks to sign in before {what}.")
 
+    def is_flaky(self, keys: tuple[str, ...]) -> bool:
+        return not self.flaky.keys().isdisjoint(keys)
+
     async def fails_flakily(self, session: AsyncSession, keys: tuple[str, ...], call_key: str) -> bool:
         """Count a call to a flaky venue; True while it is among the first N with ``call_key``.
 
@@ -109,10 +107,8 @@ class Provider:
         call key) so that every process serving the sandbox agrees on it; the caller
         commits it before failing the request.
         """
-        flaky = [(key, self.flaky[key]) for key in keys if key in self.flaky]
-        if not flaky:
-            return False
-        key, failures = flaky[0]
+        key = next(k for k in keys if k in self.flaky)
+        failures = self.flaky[key]
         unit, slot = f"flaky:{self.id}", sha256_hex(call_key)[:32]
         await inventory.ensure_slots(session, key, unit, failures, [slot])
         return await inventory.shift(session, key, unit, slot, 1)

@@ -8,8 +8,6 @@ also leave single flight numbers out. Other flights on the route are already in 
 search, so a venue switch has nothing to add.
 """
 
-from datetime import datetime
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.kit.errors import InvalidRequest
@@ -48,18 +46,18 @@ class Flights(Scenario):
         return Target(venues=served, keys=tuple(sorted({f.route for f in scheduled})), label=label)
 
     async def offers(self, session: AsyncSession, flight: Flight, query: Query) -> list[Offer]:
-        day = query.day
+        day, slot = query.day, query.day.isoformat()
         if not flight.operates_on(day) or flight.departure(day) <= local_now(flight.origin_timezone):
             return []
         offers = []
         for cabin in (c for c in flight.cabins if c.sold):
-            left = (await inventory.remaining(session, flight.number, cabin.code, cabin.seats, [day.isoformat()]))
-            if left[day.isoformat()] >= query.quantity:
+            left = (await inventory.remaining(session, flight.number, cabin.code, cabin.seats, [slot]))[slot]
+            if left >= query.quantity:
                 offers.append(Offer(
                     venue_id=flight.number, venue_name=_name(flight), city=flight.origin_city, unit=cabin.code,
                     unit_name=cabin.name, start=flight.departure(day), end=None, quantity=query.quantity,
                     unit_price_usd=cabin.fare_usd, total_price_usd=cabin.fare_usd * query.quantity,
-                    remaining=left[day.isoformat()],
+                    remaining=left,
                     attributes={
                         "flight_number": flight.number, "airline": flight.airline.code,
                         "airline_name": flight.airline.name, "origin": flight.origin, "dest": flight.dest,
@@ -96,6 +94,3 @@ class Flights(Scenario):
         flight = load_world().flights[venue_id]
         return f"{_name(flight)} {flight.origin}–{flight.dest}", _cabin(flight, unit).name
 
-
-def departure_of(flight: Flight, day: str) -> datetime:
-    return flight.departure(datetime.fromisoformat(day).date())

@@ -103,9 +103,10 @@ class Hotels(Scenario):
             raise Unbookable(f"A {room.name} at {hotel.name} sleeps up to {room.max_adults} adults.")
         if pick.day < local_now(hotel.timezone).date():
             raise Unbookable(f"{pick.day.isoformat()} has already passed at {hotel.name}.")
+        check_in = datetime.combine(pick.day, hotel.check_in)
         return Claim(
             scenario="hotel", venue_id=hotel.id, unit=room.code, capacity=room.rooms,
-            slots=dict.fromkeys(nights, 1), start=datetime.combine(pick.day, hotel.check_in).isoformat(timespec="minutes"),
+            slots=dict.fromkeys(nights, 1), start=check_in.isoformat(timespec="minutes"),
             end=pick.end_day.isoformat() if pick.end_day else None, quantity=pick.quantity,
             price_usd=room.nightly_rate_usd * len(nights),
         )

@@ -238,7 +238,8 @@ async def _expire(session: AsyncSession, *where: Any) -> list[tuple[str, str, di
         .values(status="expired")
         .returning(SandboxBooking.venue_id, SandboxBooking.unit, SandboxBooking.slots)
     )
-    return [tuple(row) for row in (await session.execute(stmt, execution_options=_SYNC_OFF)).all()]  # type: ignore[misc]
+    rows = (await session.execute(stmt, execution_options=_SYNC_OFF)).all()
+    return [(venue_id, unit, slots) for venue_id, unit, slots in rows]
 
 
 # --- capacity ---------------------------------------------------------------------------

@@ -84,6 +84,8 @@ class Scenario(Protocol):
     """What differs between scenarios; implementations subclass it to inherit the defaults."""
 
     name: str
+    # Traveler fields a checkout must carry besides a name (flights: passport details).
+    traveler_fields: tuple[str, ...] = ()
 
     def target(self, provider: Provider, query: Query) -> Target:
         """Resolve the query to venues; raise ``NotServed`` when there are none."""

@@ -1,0 +1,98 @@
+"""The MCP server's failures, in the reservations dialect's words.
+
+MCP belongs to the reservations contract (it is served at ``/api/v1/mcp`` beside
+``/api/v1/agent/…``), so a failure reads the same as there: ``{"error": {"code",
+"message", "details"?}}`` with UPPER_CASE codes. Where it travels differs:
+
+- a failure of a tool call is a tool result with ``isError: true`` whose text is that
+  body (plus ``retryAfterSeconds`` when there is a wait to respect: MCP has no headers),
+  so the model reads the code, the message and the details it needs to act, such as
+  ``nearestAvailableTimes`` on CAPACITY_EXCEEDED;
+- a failure before any tool runs (no key, a bad key, the daily limit) is an HTTP error
+  with the same body, answered by :mod:`errand.api.mcp.app`;
+- protocol errors (malformed JSON-RPC, unknown methods) stay JSON-RPC errors, answered
+  by the SDK.
+"""
+
+import json
+from typing import Any
+
+from mcp_types import CallToolResult, TextContent
+from pydantic import ValidationError
+
+from errand.api.common import STATUS_BY_KIND
+from errand.kit.errors import DomainError
+from errand.kit.logging import get_logger
+
+_log = get_logger("errand.api.mcp")
+
+# Core codes whose name differs in the reservations dialect; the rest are upper-cased.
+_CODES = {
+    "scenario_not_allowed": "POLICY_VIOLATION",
+    "missing_authorization": "UNAUTHORIZED",
+    "invalid_auth_scheme": "UNAUTHORIZED",
+    "empty_api_key": "UNAUTHORIZED",
+    "malformed_api_key": "UNAUTHORIZED",
+    "invalid_api_key": "UNAUTHORIZED",
+    "database_unavailable": "SERVICE_UNAVAILABLE",
+    "database_busy": "SERVICE_UNAVAILABLE",
+    "approval_not_found": "NOT_FOUND",
+    "job_not_found": "NOT_FOUND",
+    "venue_not_served": "NOT_FOUND",
+    "invalid_json": "INVALID_REQUEST",
+    "missing_job_id": "INVALID_REQUEST",
+}
+_INTERNAL = ("INTERNAL_ERROR", "An unexpected server error occurred.")
+
+
+def code_for(exc: DomainError) -> str:
+    return _INTERNAL[0] if exc.kind == "internal" else _CODES.get(exc.code, exc.code.upper())
+
+
+def body(exc: DomainError, *, with_retry_after: bool = True) -> dict[str, Any]:
+    """The reservations dialect's error body for ``exc``; bugs say nothing about themselves.
+
+    Over HTTP the wait travels in ``Retry-After`` as in REST; in a tool result it is
+    ``retryAfterSeconds``, since a tool result has no headers."""
+    if exc.kind == "internal":
+        return {"error": {"code": _INTERNAL[0], "message": _INTERNAL[1]}}
+    error: dict[str, Any] = {"code": code_for(exc), "message": exc.message}
+    if exc.details:
+        error["details"] = exc.details
+    if exc.retry_after and with_retry_after:
+        error["retryAfterSeconds"] = exc.retry_after
+    return {"error": error}
+
+
+def status_for(exc: DomainError) -> int:
+    return STATUS_BY_KIND.get(exc.kind, 500)
+
+
+def tool_error(exc: DomainError) -> CallToolResult:
+    """A failed tool call: ``isError: true`` and the error body as its text."""
+    if exc.kind == "internal":
+        _log.error("mcp_tool_internal_error", code=exc.code)
+    return _result(body(exc))
+
+
+def invalid_arguments(tool: str, exc: ValidationError) -> CallToolResult:
+    """Arguments that do not fit the tool's input schema: INVALID_REQUEST naming each field."""
+    details = []
+    for err in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
+        details.append({"field": field, "message": err.get("msg", "invalid")})
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+    return _result({"error": {
+        "code": "INVALID_REQUEST",
+        "message": f"The arguments of {tool} are invalid: {summary}. Fix them and call again.",
+        "details": details,
+    }})
+
+
+def unexpected() -> CallToolResult:
+    return _result({"error": {"code": _INTERNAL[0], "message": _INTERNAL[1]}})
+
+
+def _result(payload: dict[str, Any]) -> CallToolResult:
+    text = json.dumps(payload, ensure_ascii=False, default=str)
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)

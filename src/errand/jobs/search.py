@@ -1,0 +1,98 @@
+"""What is bookable: one search across every provider that serves a scenario for the caller.
+
+An agent asks before it books (a table near 19:00, rooms for two nights, seats on a flight).
+The answer comes from the same provider adapters the job executor drives, through their
+scenario-neutral ``search``, so it shows exactly what a booking or a job could get. Nothing
+is held or written: a search changes nothing and is not audited.
+
+A provider that does not sell the venue (or route), that wants a login or a CAPTCHA, or
+that cannot be reached is skipped; the others still answer. Only when none could answer
+does the search fail: NotFound when no provider serves the venue, Unavailable when one
+that might have was down (safe to retry).
+"""
+
+from datetime import datetime
+from typing import Any
+
+from errand.identity.schemas import Principal
+from errand.kit.core import Core
+from errand.kit.errors import Forbidden, InvalidRequest, NotFound
+from errand.providers.base import (
+    CaptchaRequired, NeedsLogin, Offer, ProviderUnavailable, SearchQuery, VenueNotServed,
+)
+
+# What a search must name, per scenario: the venue, or the route for flights.
+_REQUIRED = {
+    "restaurant": ("venue", "city"),
+    "hotel": ("venue", "city", "end_date"),
+    "flight": ("origin", "dest"),
+    "activity": ("venue", "city"),
+}
+_NAMES = {"restaurant": "restaurant", "hotel": "hotel", "activity": "event"}
+
+
+def _check(principal: Principal, query: SearchQuery) -> None:
+    if query.scenario not in _REQUIRED:
+        raise InvalidRequest(f"scenario: must be one of {', '.join(_REQUIRED)}.",
+                             details=[{"field": "scenario", "message": "unknown scenario"}])
+    if query.scenario not in principal.scenarios:
+        raise Forbidden("scenario_not_allowed",
+                        f"This API key may not search {query.scenario} offers "
+                        f"(allowed: {', '.join(principal.scenarios)}).")
+    missing = [f for f in _REQUIRED[query.scenario] if not getattr(query, f)]
+    if missing:
+        what = f"a {_NAMES[query.scenario]} search" if query.scenario in _NAMES else "a flight search"
+        raise InvalidRequest(
+            f"{', '.join(missing)}: required for {what}.",
+            details=[{"field": f, "message": f"required for {what}"} for f in missing],
+        )
+    if query.quantity < 1:
+        raise InvalidRequest("quantity: must be at least 1.", details=[{"field": "quantity", "message": "at least 1"}])
+
+
+def _minutes(start: str) -> int:
+    moment = datetime.fromisoformat(start)
+    return moment.hour * 60 + moment.minute
+
+
+def _order(query: SearchQuery) -> Any:
+    """Nearest to the asked time first (when there is one), then earliest, then cheapest."""
+    wanted = int(query.time[:2]) * 60 + int(query.time[3:5]) if query.time else None
+
+    def key(offer: Offer) -> tuple[Any, ...]:
+        distance = abs(_minutes(offer.start) - wanted) if wanted is not None and "T" in offer.start else 0
+        return distance, offer.start, offer.total_price_usd, offer.provider_id
+
+    return key
+
+
+async def search_availability(core: Core, principal: Principal, query: SearchQuery) -> list[Offer]:
+    """Every offer the caller's providers have for ``query``, nearest to ``query.time`` first.
+
+    Test keys reach sandbox providers only. Raises InvalidRequest (what the scenario needs
+    is missing), Forbidden ``scenario_not_allowed``, NotFound (no provider serves the venue
+    or route) and Unavailable (a provider that might serve it could not be reached).
+    An empty list means the venue is served but nothing fits on that date.
+    """
+    _check(principal, query)
+    providers = [p for p in core.providers.for_scenario(query.scenario, key_env=principal.env) if hasattr(p, "search")]
+    offers: list[Offer] = []
+    answered = False
+    unavailable: ProviderUnavailable | None = None
+    for provider in providers:
+        try:
+            found = await provider.search(query)
+        except (VenueNotServed, NeedsLogin, CaptchaRequired):
+            continue
+        except ProviderUnavailable as exc:
+            unavailable = exc
+            continue
+        answered = True
+        offers.extend(found)
+    if not answered:
+        if unavailable is not None:
+            raise unavailable
+        target = query.venue or f"{query.origin} → {query.dest}"
+        where = f" in {query.city}" if query.city and query.venue else ""
+        raise NotFound("not_found", f"No provider available to this key serves {target!r}{where}.")
+    return sorted(offers, key=_order(query))

@@ -1,0 +1,84 @@
+"""Events: tickets of one seat type for one performance.
+
+Tickets are counted per seat type per performance date (``sandbox_slots`` rows keyed by
+the event id, the seat type and the date), only on the weekdays the event plays. A venue
+switch offers the other events in the same city on the same date, same category first.
+"""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from errand.sandbox import inventory
+from errand.sandbox.catalog import NotServed, Provider
+from errand.sandbox.inventory import Claim, Unbookable
+from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, differs, require_time
+from errand.sandbox.world import WEEKDAY_NAMES, Event, SeatType, load_world, local_now
+
+
+def _seat_type(event: Event, code: str) -> SeatType:
+    seat_type = event.seat_type(code)
+    if seat_type is None:
+        raise Unbookable(f"{event.name} has no seat type {code!r}.")
+    return seat_type
+
+
+class Events(Scenario):
+    name = "activity"
+
+    def target(self, provider: Provider, query: Query) -> Target:
+        found = load_world().find_events(query.venue, query.city) if query.venue else []
+        if not found:
+            raise NotServed(f"There is no event {query.venue!r} in {query.city or 'any city'}.")
+        return Target(venues=(found[0],), keys=(found[0].id,), label=found[0].name)
+
+    async def offers(self, session: AsyncSession, event: Event, query: Query) -> list[Offer]:
+        day, slot = query.day, query.day.isoformat()
+        if not event.plays_on(day) or event.start(day) <= local_now(event.timezone):
+            return []
+        offers = []
+        for seat in event.seat_types:
+            left = (await inventory.remaining(session, event.id, seat.code, seat.tickets, [slot]))[slot]
+            if left >= query.quantity:
+                offers.append(Offer(
+                    venue_id=event.id, venue_name=event.name, city=event.city, unit=seat.code, unit_name=seat.name,
+                    start=event.start(day), end=None, quantity=query.quantity, unit_price_usd=seat.price_usd,
+                    total_price_usd=seat.price_usd * query.quantity, remaining=left,
+                    attributes={"venue": event.venue, "category": event.category, "timezone": event.timezone},
+                ))
+        return offers
+
+    def similar(self, query: Query) -> list[tuple[Event, tuple[str, ...]]]:
+        world = load_world()
+        asked = next(iter(world.find_events(query.venue, query.city)), None) if query.venue else None
+        city = query.city or (asked.city if asked else None)
+        if city is None:
+            return []
+        category = query.preferences.get("category") or (asked.category if asked else None)
+        others = [e for e in world.find_events(city=city) if asked is None or e.id != asked.id]
+        others.sort(key=lambda e: (differs(category, e.category), e.name))
+        return [(e, (e.id,)) for e in others]
+
+    def lookup(self, venue_id: str) -> tuple[Event, tuple[str, ...], str] | None:
+        event = load_world().events.get(venue_id)
+        return (event, (event.id,), event.name) if event else None
+
+    async def claim(self, session: AsyncSession, event: Event, pick: Pick) -> Claim:
+        seat = _seat_type(event, pick.unit)
+        if not event.plays_on(pick.day):
+            raise Unbookable(f"{event.name} does not play on {WEEKDAY_NAMES[pick.day.weekday()]}s.")
+        require_time(pick, event.starts_local, event.name)
+        start = event.start(pick.day)
+        if start <= local_now(event.timezone):
+            raise Unbookable(f"{event.name} of {pick.day.isoformat()} has already started.")
+        return Claim(
+            scenario="activity", venue_id=event.id, unit=seat.code, capacity=seat.tickets,
+            slots={pick.day.isoformat(): pick.quantity}, start=start.isoformat(timespec="minutes"),
+            quantity=pick.quantity, price_usd=seat.price_usd * pick.quantity,
+        )
+
+    async def sold_out(self, session: AsyncSession, event: Event, claim: Claim, slot: str) -> Unbookable:
+        seat = _seat_type(event, claim.unit)
+        return Unbookable(f"{event.name} has fewer than {claim.quantity} {seat.name} tickets left on {slot}.")
+
+    def names(self, venue_id: str, unit: str) -> tuple[str, str]:
+        event = load_world().events[venue_id]
+        return f"{event.name}, {event.venue}", _seat_type(event, unit).name
