@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-22 19:38:52.016568
+Create Date: 2026-11-22 20:08:38.723380
 
 """
 from collections.abc import Sequence
@@ -181,6 +181,7 @@ def upgrade() -> None:
     sa.Column('provider_id', sa.String(length=60), nullable=True),
     sa.Column('result', sa.JSON(), nullable=True),
     sa.Column('pending_action', sa.JSON(), nullable=True),
+    sa.Column('checkout_intent', sa.JSON(), nullable=True),
     sa.Column('run_token', sa.String(length=40), nullable=True),
     sa.Column('run_count', sa.Integer(), nullable=False),
     sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=True),

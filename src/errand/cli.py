@@ -138,6 +138,10 @@ def worker(
     exits at once (other workers recover what was running).
     """
     # A worker consumes the queue whatever ERRAND_RUNNER says; the queue needs PostgreSQL.
+    if not _settings().effective_database_url.startswith("postgresql"):
+        console.print("[red]error:[/red] errand worker consumes the job queue, which needs PostgreSQL: "
+                      "set ERRAND_DATABASE_URL=postgresql+asyncpg://… (and ERRAND_RUNNER=procrastinate everywhere)")
+        raise typer.Exit(code=2)
     os.environ["ERRAND_RUNNER"] = "procrastinate"
     settings = _settings()
     console.print(f"Errand worker on {_display_url(settings)} (concurrency {concurrency or settings.job_concurrency}).")

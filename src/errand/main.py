@@ -2,9 +2,11 @@
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
-from starlette.routing import BaseRoute, Match, Mount
+from starlette.datastructures import URLPath
+from starlette.routing import BaseRoute, Match, Mount, NoMatchFound
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from errand import __version__
@@ -48,6 +50,14 @@ class Dialect(BaseRoute):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        # A dialect's routes keep their full paths, so its app answers for them as they are;
+        # NoMatchFound lets the root router go on to the next route (the sandbox's Mount).
+        url_path_for = getattr(self.app, "url_path_for", None)
+        if url_path_for is None:
+            raise NoMatchFound(name, path_params)
+        return url_path_for(name, **path_params)
 
 
 def build_core(settings: Settings) -> Core:

@@ -182,6 +182,18 @@ async def wait_for_job(client: httpx.AsyncClient, job_id: str, statuses: tuple[s
     raise AssertionError(f"job {job_id} not in {statuses} within {timeout:g} s; last: {last}\n{context}")
 
 
+async def wait_for_event(client: httpx.AsyncClient, job_id: str, event_type: str, *, timeout: float,
+                         context: str = "") -> None:
+    """Poll the job's audit log until an event of ``event_type`` is in it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = await client.get(f"/api/v1/execution-jobs/{job_id}/audit")
+        if response.status_code == 200 and any(e.get("type") == event_type for e in response.json()["events"]):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {event_type} event for job {job_id} within {timeout:g} s\n{context}")
+
+
 async def wait_terminal(client: httpx.AsyncClient, job_id: str, *, timeout: float, context: str = "") -> dict[str, Any]:
     return await wait_for_job(client, job_id, TERMINAL, timeout=timeout, context=context)
 
@@ -193,9 +205,3 @@ async def active_sandbox_bookings(db: Database, day: date) -> int:
             SandboxBooking.venue_id == VENUE[2], SandboxBooking.slot.startswith(day.isoformat()),
             SandboxBooking.status.in_(("held", "booked"))))).scalar_one()
 
-
-def assert_ended_with_a_reason(job: dict[str, Any], *, booked_status: str) -> None:
-    """A recovered job ends: booked as ``booked_status``, or failed with its reason; never ``running``."""
-    assert job["status"] in TERMINAL, job
-    if job["status"] != booked_status:
-        assert job["error"], job

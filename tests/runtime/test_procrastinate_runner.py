@@ -30,11 +30,10 @@ from tests.runtime.conftest import (
     Process,
     Processes,
     active_sandbox_bookings,
-    assert_ended_with_a_reason,
     mint_test_key,
     next_day,
     post_job,
-    wait_for_job,
+    wait_for_event,
     wait_healthy,
     wait_terminal,
 )
@@ -119,26 +118,29 @@ async def test_serve_without_no_worker_defers_and_consumes_jobs_itself(
     assert await server.terminate() in (0, -signal.SIGTERM), server.tail()
 
 
-async def test_job_of_a_worker_killed_mid_job_ends_and_books_at_most_once(
+async def test_job_of_a_worker_killed_mid_checkout_is_run_again_and_holds_once(
     deployment: Deployment, processes: Processes
 ) -> None:
     day = next_day()
     first = deployment.start_worker(processes, "worker-b1")
     job_id = await post_job(deployment.client, day, providers=["sandbox-tables"])
-    await wait_for_job(deployment.client, job_id, ("running",), timeout=30, context=processes.tails())
+    # Policies allowed the booking: the checkout request is on its way, the sandbox takes a
+    # second over it. Killed now, the first run holds the table without ever hearing so.
+    await wait_for_event(deployment.client, job_id, "action_allowed", timeout=30, context=processes.tails())
 
     first.kill()
+    await asyncio.sleep(2)
+    held_by_the_dead_run = await active_sandbox_bookings(deployment.db, day)
     deployment.start_worker(processes, "worker-b2")
     job = await wait_terminal(deployment.client, job_id, timeout=100, context=processes.tails())
 
-    assert_ended_with_a_reason(job, booked_status="paused_payment")
+    # Run again from the start, it stops at the payment page like any run would.
+    assert job["status"] == "paused_payment", job
     async with deployment.db.unit_of_work(read_only=True) as session:
         run_count = (await session.execute(select(Job.run_count).where(Job.id == job_id))).scalar_one()
     assert run_count == 2, "the job ran again from the start on the second worker"
-    active = await active_sandbox_bookings(deployment.db, day)
-    assert active <= 1, f"{active} holds or bookings for one job"
-    if job["status"] == "paused_payment":
-        assert active == 1
+    assert held_by_the_dead_run == 1, "the first run's checkout reached the sandbox"
+    assert await active_sandbox_bookings(deployment.db, day) == 1, "the second run got the same hold, not another"
 
 
 def _restart_command() -> list[str] | None:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from errand.guard import service as guard_service
 from errand.guard.schemas import ActionContext, Decision
@@ -166,8 +166,16 @@ async def _request_approval(run: Run, offer: Offer, decision: Decision) -> Outco
                    pending_action={"approval_id": approval.id, "offer": offer.model_dump(mode="json")})
 
 
+async def _record_intent(run: Run, offer: Offer) -> None:
+    intent = {"offer": offer.model_dump(mode="json")}
+    async with run.core.db.unit_of_work() as session:
+        await session.execute(update(Job).where(Job.id == run.job.id).values(checkout_intent=intent))
+    run.job.checkout_intent = intent
+
+
 async def _checkout(run: Run, provider: Any, offer: Offer) -> Outcome | Failure:
     traveler = run.job.profile
+    await _record_intent(run, offer)
     try:
         checkout: Checkout = await _retrying(run, provider, "checkout", lambda: provider.checkout(
             offer, traveler, idempotency_key=_checkout_key(run.job, offer)))
@@ -257,11 +265,32 @@ async def _resume_approved(run: Run) -> Outcome:
     return result
 
 
+async def _resume_checkout(run: Run) -> Outcome | None:
+    """A previous run of this job was checking out when it died: finish that same checkout."""
+    offer = Offer.model_validate(run.job.checkout_intent["offer"])
+    provider = run.core.providers.get(offer.provider_id)
+    if provider is None:
+        return None
+    await run.event("step_started", f"Resuming the checkout a previous run started at {provider.id}",
+                    providerId=provider.id)
+    result = await _checkout(run, provider, offer)
+    if isinstance(result, Failure):
+        run.failures.append(result)
+        await run.outcome(provider.id, "failed", result.reason)
+        return None  # the hold is gone; plan afresh
+    await run.outcome(provider.id, "accepted")
+    return result
+
+
 async def execute(run: Run) -> Outcome:
     job = run.job
     await run.event("job_started", f"Executing {job.scenario} booking")
     if (job.pending_action or {}).get("approved"):
         return await _resume_approved(run)
+    if job.checkout_intent:
+        resumed = await _resume_checkout(run)
+        if resumed is not None:
+            return resumed
     chain = await planner.plan(run.core, organization_id=job.organization_id, scenario=job.scenario,
                                key_env=job.key_env, consent=job.consent)
     if not chain:

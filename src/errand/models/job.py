@@ -41,6 +41,9 @@ class Job(TimestampMixin, Base):
     result: Mapped[dict[str, Any] | None]
     # Set while an approval is pending, and to the approved action once decided.
     pending_action: Mapped[dict[str, Any] | None]
+    # Written before a checkout is attempted, so a re-run after a crash repeats that very
+    # checkout (same offer, same idempotency key) instead of holding a second offer.
+    checkout_intent: Mapped[dict[str, Any] | None]
     # Who runs it: a claim token per run, its heartbeat, and how many runs were started.
     run_token: Mapped[str | None] = mapped_column(String(40))
     run_count: Mapped[int] = mapped_column(Integer, default=0)

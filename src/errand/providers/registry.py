@@ -13,7 +13,10 @@ GROUP = "errand.providers"
 
 class ProviderRegistry:
     def __init__(self, providers: list[Any]) -> None:
-        self._by_id = {p.id: p for p in providers}
+        # A provider's ``priority`` (lower first, default 100) is its place in a fallback chain
+        # until success-rate metrics say otherwise; ties keep the id order.
+        ordered = sorted(providers, key=lambda p: (getattr(p, "priority", 100), p.id))
+        self._by_id = {p.id: p for p in ordered}
 
     @classmethod
     def from_entry_points(cls, settings: Settings) -> "ProviderRegistry":
