@@ -175,8 +175,24 @@ async def list_jobs(core: Core, principal: Principal, *, status: str | None, lim
     return views, _encode_cursor(page[-1]) if len(jobs) > limit else None
 
 
-async def cancel_job(core: Core, principal: Principal, job_id: str) -> JobView:
-    """Stop a pending, running or awaiting job (``job_aborted``); a finished job is Conflict."""
+async def cancel_job(core: Core, principal: Principal, job_id: str,
+                     idempotency_key: str | None = None) -> tuple[JobView, bool]:
+    """Stop a pending, running or awaiting job (``job_aborted``); a finished job is Conflict.
+
+    With an idempotency key, a retried cancel replays the first answer instead of Conflict.
+    """
+
+    async def operation(_downstream_key: str) -> dict[str, Any]:
+        return (await _cancel_job(core, principal, job_id)).model_dump(mode="json")
+
+    result = await guard_service.run_idempotent(
+        core.db, core.settings, organization_id=principal.organization_id, scope="execution_job.cancel",
+        key=idempotency_key, request={"jobId": job_id}, operation=operation,
+    )
+    return JobView.model_validate(result.value), result.replayed
+
+
+async def _cancel_job(core: Core, principal: Principal, job_id: str) -> JobView:
     now = clock.now()
     async with core.db.unit_of_work() as session:
         job = await _get(session, principal.organization_id, job_id)

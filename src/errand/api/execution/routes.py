@@ -80,9 +80,12 @@ async def job_audit(job_id: str, request: Request, caller: Caller) -> dict:
 
 
 @jobs.post("/{job_id}/cancel")
-async def cancel_job(job_id: str, request: Request, caller: Caller) -> dict:
-    """Stop a pending, running or awaiting job. A finished job is 409 invalid_state."""
-    return job_body(await jobs_service.cancel_job(core_of(request), caller, _job_id(job_id)))
+async def cancel_job(job_id: str, request: Request, caller: Caller) -> JSONResponse:
+    """Stop a pending, running or awaiting job. A finished job is 409 invalid_state, unless the
+    retry carries the first cancel's ``Idempotency-Key``: then the first answer is replayed."""
+    job, replayed = await jobs_service.cancel_job(core_of(request), caller, _job_id(job_id),
+                                                  request.headers.get("Idempotency-Key"))
+    return JSONResponse(job_body(job), headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 @metrics.get("/providers/{provider_id}")

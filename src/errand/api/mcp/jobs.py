@@ -15,9 +15,8 @@ from pydantic import Field, WithJsonSchema
 
 from errand.api.mcp import schemas
 from errand.api.mcp.schemas import ExecutionJob, IdempotencyKey, JobAudit, either
-from errand.guard import service as guard_service
 from errand.jobs import service as jobs_service
-from errand.jobs.schemas import PARAMS_MODELS, SCENARIOS, ClientMetadata, Consent, JobView, Profile
+from errand.jobs.schemas import PARAMS_MODELS, SCENARIOS, ClientMetadata, Consent, Profile
 from errand.jobs.validation import validate_job_request
 from errand.kit.errors import InvalidRequest
 
@@ -162,12 +161,5 @@ def register(tool: "Registrar") -> None:
         - INVALID_STATE: the job has already finished; read it with get_execution_job.
         """
         principal = await principal_of(ctx)
-
-        async def cancel(_downstream_key: str) -> dict[str, Any]:
-            return (await jobs_service.cancel_job(core, principal, job_id)).model_dump(mode="json")
-
-        result = await guard_service.run_idempotent(
-            core.db, core.settings, organization_id=principal.organization_id, scope="execution_job.cancel",
-            key=idempotency_key, request={"jobId": job_id}, operation=cancel,
-        )
-        return schemas.execution_job(JobView.model_validate(result.value), replayed=result.replayed)
+        job, replayed = await jobs_service.cancel_job(core, principal, job_id, idempotency_key)
+        return schemas.execution_job(job, replayed=replayed)
