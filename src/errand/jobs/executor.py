@@ -218,6 +218,8 @@ async def _try(run: Run, provider: Any, query: SearchQuery, offers: list[Offer] 
             return Failure("no_availability", "venue_not_served", exc.message)
         except (NeedsLogin, CaptchaRequired, ProviderUnavailable) as exc:
             return _obstacle(provider, exc)
+    if await run.cancelled():  # cancelled while the provider searched: hold nothing
+        return Outcome("cancelled", "Cancelled by the client")
     choice: Choice = choose(run.job.scenario, run.job.params, run.consent, offers)
     if choice.offer is None:
         why = {"no_offers": "nothing bookable matches the request",
@@ -251,6 +253,8 @@ async def _fallback_or_finish(run: Run, chain: list[Any], index: int, failure: F
 async def _resume_approved(run: Run) -> Outcome:
     """Execute exactly the offer a human approved."""
     offer = Offer.model_validate(run.job.pending_action["offer"])
+    # This run finishes the attempt the run that asked for approval made: keep what it counted.
+    run.attempts, run.used_fallback = run.job.attempt_count, run.job.used_fallback
     provider = run.core.providers.get(offer.provider_id)
     if provider is None:
         return Outcome("error", "The approved provider is no longer configured", error="provider_unavailable")

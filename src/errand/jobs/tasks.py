@@ -17,7 +17,7 @@ from errand.jobs import events
 from errand.jobs.executor import Outcome, Run, execute
 from errand.kit import clock
 from errand.kit.core import Core
-from errand.kit.errors import DomainError
+from errand.kit.errors import DomainError, Unavailable
 from errand.kit.logging import get_logger
 from errand.models import Job
 
@@ -27,6 +27,7 @@ HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 30.0
 # A job that lost its runner this many times is ended as an error rather than run again.
 MAX_RUNS = 3
+FINISH_ATTEMPTS = 6
 
 
 
@@ -49,11 +50,15 @@ async def _claim(core: Core, job_id: str) -> tuple[Job, str] | None:
 
 
 async def _heartbeat(core: Core, job_id: str, token: str) -> None:
+    """Beat until cancelled; a failed beat (database blip) is retried at the next beat, not fatal."""
     while True:
         await asyncio.sleep(HEARTBEAT_SECONDS)
-        async with core.db.unit_of_work() as session:
-            await session.execute(update(Job).where(Job.id == job_id, Job.run_token == token, Job.status == "running")
-                                  .values(heartbeat_at=clock.now()))
+        try:
+            async with core.db.unit_of_work() as session:
+                await session.execute(update(Job).where(Job.id == job_id, Job.run_token == token,
+                                                        Job.status == "running").values(heartbeat_at=clock.now()))
+        except Unavailable:
+            log.warning("job_heartbeat_failed", job_id=job_id)
 
 
 async def _finish(core: Core, run: Run, token: str, outcome: Outcome) -> None:
@@ -100,7 +105,14 @@ async def run_job(core: Core, job_id: str) -> None:
         outcome = Outcome("error", "The job failed unexpectedly", error=f"internal error ({type(exc).__name__})")
     finally:
         heartbeat.cancel()
-    await _finish(core, run, token, outcome)
+    for attempt in range(FINISH_ATTEMPTS):
+        try:
+            await _finish(core, run, token, outcome)
+            return
+        except Unavailable:
+            # The database blinked; the outcome is in hand, so keep trying before recovery would re-run it.
+            log.warning("job_finish_retry", job_id=job_id, attempt=attempt + 1)
+            await asyncio.sleep(min(2 ** attempt, 5))
 
 
 async def recover_jobs(core: Core) -> list[str]:
@@ -110,6 +122,7 @@ async def recover_jobs(core: Core) -> list[str]:
     """
     now = clock.now()
     stale = now - timedelta(seconds=STALE_SECONDS)
+    requeued: list[str] = []
     async with core.db.unit_of_work() as session:
         dead = (await session.execute(select(Job).where(Job.status == "running", Job.heartbeat_at < stale)
                                       .limit(100))).scalars().all()
@@ -131,6 +144,7 @@ async def recover_jobs(core: Core) -> list[str]:
                                     message=message, actor="runner", status="error")
             elif changed.rowcount == 1:
                 log.warning("job_recovered", job_id=job.id, run_count=job.run_count)
+                requeued.append(job.id)
         waiting = (await session.execute(select(Job.id).where(
             Job.status == "pending", Job.updated_at < now - timedelta(seconds=2)).limit(200))).scalars().all()
-    return list(waiting)
+    return requeued + [job_id for job_id in waiting if job_id not in requeued]

@@ -1,11 +1,16 @@
 """Settings read from ``ERRAND_*`` environment variables."""
 
+import base64
+import hashlib
+import hmac
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from errand.kit.crypto import load_or_create_key
 
 
 class Settings(BaseSettings):
@@ -33,6 +38,14 @@ class Settings(BaseSettings):
     # Injected sandbox faults per provider, JSON in ERRAND_SANDBOX_FAULTS, e.g.
     # {"sandbox-air": {"latency_ms": 200, "error_rate": 0.1}} (see errand.sandbox.faults).
     sandbox_faults: dict[str, dict[str, Any]] = {}
+    # How long a hold placed through a sandbox web site waits for payment at its checkout page.
+    sandbox_hold_ttl_seconds: int = Field(default=900, ge=1, le=86_400)
+    # Standard Webhooks secret (``whsec_…``) that signs what the sandbox tells Errand about
+    # payments and takeovers at its providers; derived from the data dir's key when unset.
+    provider_events_secret: str | None = None
+    # Where the sandbox POSTs those provider events; by default the origin of the request
+    # that caused them, at /api/v1/provider-events (the sandbox runs in Errand's process).
+    provider_events_url: str | None = None
     idempotency_ttl_hours: int = 24
     # How long a concurrent duplicate waits for the first request before answering 409.
     idempotency_wait_seconds: float = 5.0
@@ -40,6 +53,11 @@ class Settings(BaseSettings):
     idempotency_stale_seconds: float = 60.0
     approval_ttl_minutes: int = 120
     provider_timeout_seconds: float = 10.0
+    # The browser the web-site providers drive: Debian's Chromium, never a downloaded one.
+    # When it cannot be launched, the planner skips browser providers (browser_unavailable).
+    browser_path: str = "/usr/bin/chromium"
+    # Browser contexts (one per job step) open at once in this process; more jobs wait.
+    browser_contexts: int = Field(default=4, ge=1, le=64)
     log_level: str = "INFO"
     default_rate_limit_per_day: int = Field(default=10_000, ge=1)
 
@@ -61,6 +79,19 @@ class Settings(BaseSettings):
     @property
     def effective_sandbox_url(self) -> str:
         return self.sandbox_url or f"http://127.0.0.1:{self.port}/sandbox"
+
+    def provider_events_signing_secret(self) -> str:
+        """The ``whsec_`` secret both the sandbox (signer) and Errand (verifier) use.
+
+        ``provider_events_secret`` when set; otherwise an HMAC of the data dir's secret key
+        (created on first use, as for personal data), so that every process of one
+        deployment agrees on it without configuration and no fixed value is ever trusted.
+        """
+        if self.provider_events_secret:
+            return self.provider_events_secret
+        key = load_or_create_key(self.secret_key, self.data_dir)
+        derived = hmac.new(key.encode(), b"errand provider events v1", hashlib.sha256).digest()
+        return "whsec_" + base64.b64encode(derived).decode()
 
 
 @lru_cache

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from errand.kit.errors import Unavailable
@@ -72,7 +72,8 @@ def libpq_conninfo(url: str) -> str:
 _in_write: ContextVar[bool] = ContextVar("errand_in_write_unit", default=False)
 
 # Driver messages that mean "cannot reach the database", as opposed to a bad statement.
-_UNREACHABLE = ("unable to open", "connection", "connect", "terminat", "shutdown", "disk i/o", "server closed")
+_UNREACHABLE = ("unable to open", "connection", "connect", "terminat", "shutdown", "shutting down", "disk i/o",
+                "server closed", "starting up", "recovery mode")
 
 
 class Database:
@@ -112,7 +113,8 @@ class Database:
             if "locked" in text or "busy" in text:
                 raise Unavailable("database_busy", "The database is busy; retry shortly.") from exc
             if exc.connection_invalidated or isinstance(exc, InterfaceError) or isinstance(exc.orig, OSError) or (
-                isinstance(exc, OperationalError) and any(m in text for m in _UNREACHABLE)
+                not isinstance(exc, IntegrityError | ProgrammingError | DataError)
+                and any(m in text for m in _UNREACHABLE)
             ):
                 raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
             raise

@@ -9,11 +9,15 @@ from errand.models.idempotency_record import IdempotencyRecord
 from errand.models.job import Job
 from errand.models.organization import Organization
 from errand.models.policy import Policy
+from errand.models.provider_event import ProviderEvent
 from errand.models.provider_outcome import ProviderOutcome
 from errand.models.sandbox_booking import SandboxBooking, SandboxSlot
+from errand.models.sandbox_web_session import SandboxWebSession
+from errand.models.snapshot import JobSnapshot
 from errand.models.transaction import Transaction
 
 __all__ = [
-    "ApiKey", "Approval", "AuditEvent", "Base", "BookingProfile", "IdempotencyRecord", "Job",
-    "Organization", "Policy", "ProviderOutcome", "SandboxBooking", "SandboxSlot", "Transaction",
+    "ApiKey", "Approval", "AuditEvent", "Base", "BookingProfile", "IdempotencyRecord", "Job", "JobSnapshot",
+    "Organization", "Policy", "ProviderEvent", "ProviderOutcome", "SandboxBooking", "SandboxSlot",
+    "SandboxWebSession", "Transaction",
 ]

@@ -14,6 +14,8 @@ Every call that changes something carries an idempotency key, and providers must
 the same key and body returns the first result instead of booking twice.
 """
 
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -214,3 +216,16 @@ class JobProvider(Protocol):
     async def alternatives(self, query: SearchQuery) -> list[Offer]: ...
 
     async def checkout(self, offer: Offer, traveler: dict[str, Any], *, idempotency_key: str) -> Checkout: ...
+
+
+# --- What a provider shows of its work ---------------------------------------------------
+
+SnapshotSink = Callable[[str, str, bytes], Awaitable[None]]
+"""``await sink(step, url, png)``: keep one screenshot of a provider's work on a job.
+
+The job executor sets :data:`snapshot_sink` for the job it runs; a provider that drives a
+browser saves a PNG after each page load or action through it. Outside a job (tests,
+benchmarks) there is no sink and nothing is kept. A sink that fails must not fail the job.
+"""
+
+snapshot_sink: ContextVar[SnapshotSink | None] = ContextVar("errand_snapshot_sink", default=None)

@@ -13,6 +13,12 @@ Providers, in the order a fallback chain should try them (the adapters' ``priori
 - flight: sandbox-air, then sandbox-fares (both card-gated);
 - activity: sandbox-tickets (card gate), alone.
 
+Besides, one web-only provider per scenario (``"kind": "browser"``: web-tables, web-stays,
+web-air, web-tickets, all card-gated) is reached only through its booking web site
+(:mod:`errand.sandbox.web`); its job API answers 404. Its obstacles meet a visitor at the
+details step, and ``sold_out_while_typing`` venues lose the first offer a visitor chooses.
+Their test venues are listed in docs/sandbox-web.md.
+
 Venues to test the job executor with, for (a) served normally, (b) a login wall at the
 first provider but fine at the second, (c) a CAPTCHA everywhere, (d) a login wall
 everywhere, (e) flaky twice at the first provider, (f) not served by the first provider:
@@ -75,11 +81,18 @@ class Provider:
     display_name: str
     scenarios: tuple[str, ...]
     card_gate: bool
+    kind: str = "api"
     reservations_api: bool = False
     not_served: frozenset[str] = frozenset()
     login_wall: frozenset[str] = frozenset()
     captcha: frozenset[str] = frozenset()
     flaky: dict[str, int] = field(default_factory=dict)
+    sold_out_while_typing: frozenset[str] = frozenset()
+
+    @property
+    def is_browser(self) -> bool:
+        """Reached only through its multi-page web site (:mod:`errand.sandbox.web`), never its job API."""
+        return self.kind == "browser"
 
     def serves(self, keys: tuple[str, ...]) -> bool:
         return self.not_served.isdisjoint(keys)
@@ -129,13 +142,17 @@ def _provider(raw: dict[str, Any]) -> Provider:
     scenarios = tuple(raw["scenarios"])
     provider = Provider(
         id=raw["id"], display_name=raw["display_name"], scenarios=scenarios, card_gate=raw["card_gate"],
-        reservations_api=raw.get("reservations_api", False),
+        kind=raw.get("kind", "api"), reservations_api=raw.get("reservations_api", False),
         not_served=frozenset(raw.get("not_served", [])), login_wall=frozenset(raw.get("login_wall", [])),
         captcha=frozenset(raw.get("captcha", [])), flaky=dict(raw.get("flaky", {})),
+        sold_out_while_typing=frozenset(raw.get("sold_out_while_typing", [])),
     )
-    if not set(scenarios) <= set(SCENARIOS):
-        raise ValueError(f"providers.json: {provider.id} lists an unknown scenario")
-    named = provider.not_served | provider.login_wall | provider.captcha | set(provider.flaky)
+    if not set(scenarios) <= set(SCENARIOS) or provider.kind not in ("api", "browser"):
+        raise ValueError(f"providers.json: {provider.id} lists an unknown scenario or kind")
+    if provider.is_browser and (provider.flaky or provider.reservations_api or len(scenarios) != 1):
+        raise ValueError(f"providers.json: browser provider {provider.id} must sell one scenario, with no API")
+    named = (provider.not_served | provider.login_wall | provider.captcha | set(provider.flaky)
+             | provider.sold_out_while_typing)
     unknown = named - _known_keys(scenarios)
     if unknown or any(n < 1 for n in provider.flaky.values()):
         raise ValueError(f"providers.json: {provider.id} names unknown venues {sorted(unknown)} or a bad flaky count")
@@ -153,6 +170,22 @@ def require(provider_id: str) -> Provider:
     provider = load_catalog().get(provider_id)
     if provider is None:
         raise NotFound("not_found", f"There is no sandbox provider {provider_id!r}.")
+    return provider
+
+
+def require_api(provider_id: str) -> Provider:
+    """A provider with a job API: the web-only ones answer 404, as a site without an API would."""
+    provider = require(provider_id)
+    if provider.is_browser:
+        raise NotFound("not_found", f"{provider.display_name} has no API; book on its web site at /web/{provider_id}/.")
+    return provider
+
+
+def require_browser(provider_id: str) -> Provider:
+    """A provider that runs a booking web site."""
+    provider = require(provider_id)
+    if not provider.is_browser:
+        raise NotFound("not_found", f"There is no sandbox web site {provider_id!r}.")
     return provider
 
 
