@@ -13,7 +13,7 @@ SHELL := /bin/bash
 UV := $(or $(shell command -v uv 2>/dev/null),python3 -m uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help venv run test lint clean
+.PHONY: help venv chromium run test lint clean
 
 help:
 	@echo "make run    install, migrate the database, serve on port 3000"
@@ -26,14 +26,31 @@ venv:
 		|| PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet uv
 	$(UV) sync --frozen
 
-run: venv
+# The browser providers drive Debian's Chromium (never a downloaded browser). Installed when
+# missing and we are root; otherwise this says what to install. Never fails the run: without a
+# browser the planner skips browser providers (provider_fallback, reason browser_unavailable).
+BROWSER := $(or $(ERRAND_BROWSER_PATH),/usr/bin/chromium)
+
+chromium:
+	@if [ -x "$(BROWSER)" ]; then :; \
+	elif [ "$(BROWSER)" = /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the browser providers (apt-get install -y chromium)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+			|| echo "Could not install chromium: browser providers will be skipped (browser_unavailable)."; \
+	else \
+		echo "No browser at $(BROWSER): browser providers will be skipped (browser_unavailable)."; \
+		echo "To enable them: sudo apt-get update && sudo apt-get install -y chromium"; \
+		echo "(or point ERRAND_BROWSER_PATH at an installed Chromium)."; \
+	fi
+
+run: venv chromium
 	.venv/bin/errand migrate
 	.venv/bin/errand serve
 
 lint: venv
 	.venv/bin/lint-imports
 
-test: venv
+test: venv chromium
 	.venv/bin/lint-imports
 	.venv/bin/pytest $(PYTEST_ARGS)
 

@@ -186,6 +186,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Dialect(mcp_app.PREFIXES, mcp),
         Dialect(reservations_app.PREFIXES, reservations_app.build(core)),
         Dialect(automations_app.PREFIXES, automations_app.build(core)),
-        Mount("/sandbox", app=build_sandbox_app(core.db, core.settings.sandbox_faults)),
+        Mount("/sandbox", app=build_sandbox_app(core.db, core.settings.sandbox_faults, core.settings)),
     ])
     return app

@@ -8,11 +8,13 @@ test of their module uses.
 """
 
 import asyncio
+import base64
 import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -20,7 +22,7 @@ import httpx
 import pytest
 import uvicorn
 from cryptography.fernet import Fernet
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from sqlalchemy.engine import make_url
 
 from errand.kit import crypto
@@ -28,6 +30,7 @@ from errand.kit.config import Settings
 from errand.kit.db import Database
 from errand.models.base import Base
 from errand.models.sandbox_booking import SandboxBooking, SandboxSlot
+from errand.models.sandbox_web_session import SandboxWebSession
 from errand.providers.sandbox import (
     SandboxAir,
     SandboxApiProvider,
@@ -79,7 +82,8 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     crypto.configure(Fernet.generate_key().decode())
     database = Database(database_url)
     async with database.engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all, tables=[SandboxSlot.__table__, SandboxBooking.__table__])
+        tables = [SandboxSlot.__table__, SandboxBooking.__table__, SandboxWebSession.__table__]
+        await conn.run_sync(Base.metadata.create_all, tables=tables)
     try:
         yield database
     finally:
@@ -87,11 +91,38 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         crypto._fernet = previous  # noqa: SLF001
 
 
+# Provider events in these tests are signed with this secret (never the data dir's).
+EVENTS_SECRET = "whsec_" + base64.b64encode(b"sandbox-tests-provider-events-32").decode()
+
+
+@dataclass
+class Received:
+    """A provider event as Errand's endpoint received it: raw headers and body bytes."""
+
+    headers: dict[str, str]
+    body: bytes
+
+
 @asynccontextmanager
-async def serving(db: Database, faults: Mapping[str, Mapping[str, Any]] | None = None) -> AsyncIterator[str]:
-    """The sandbox over ``db`` (with ``faults``) under uvicorn on a free port; yields its root URL."""
+async def serving(
+    db: Database, faults: Mapping[str, Mapping[str, Any]] | None = None, *,
+    settings: Settings | None = None, inbox: list[Received] | None = None,
+) -> AsyncIterator[str]:
+    """The sandbox over ``db`` (with ``faults``) under uvicorn on a free port; yields its root URL.
+
+    Like Errand's server, the root app also answers ``POST /api/v1/provider-events``: what
+    the sandbox tells Errand lands in ``inbox``.
+    """
     root = FastAPI()
-    root.mount("/sandbox", build_sandbox_app(db, faults))
+    settings = settings or Settings(provider_events_secret=EVENTS_SECRET)
+    sandbox = build_sandbox_app(db, faults, settings)
+    root.mount("/sandbox", sandbox)
+
+    @root.post("/api/v1/provider-events", status_code=204)
+    async def provider_events(request: Request) -> None:
+        if inbox is not None:
+            inbox.append(Received(dict(request.headers), await request.body()))
+
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -104,6 +135,7 @@ async def serving(db: Database, faults: Mapping[str, Mapping[str, Any]] | None =
     try:
         yield f"http://127.0.0.1:{port}/sandbox"
     finally:
+        await asyncio.wait_for(sandbox.state.provider_events.drain(), timeout=15)
         server.should_exit = True
         await task
         sock.close()
@@ -112,6 +144,19 @@ async def serving(db: Database, faults: Mapping[str, Mapping[str, Any]] | None =
 @pytest.fixture(scope="module")
 async def sandbox_url(db: Database) -> AsyncIterator[str]:
     async with serving(db) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def inbox(db: Database) -> list[Received]:
+    """The provider events the module's sandbox sent to Errand, in arrival order (one per database)."""
+    return []
+
+
+@pytest.fixture(scope="module")
+async def web_url(db: Database, inbox: list[Received]) -> AsyncIterator[str]:
+    """The module's sandbox with an events inbox, for the web sites and the events they send."""
+    async with serving(db, inbox=inbox) as url:
         yield url
 
 

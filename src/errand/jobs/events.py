@@ -15,6 +15,8 @@ from errand.models import AuditEvent
 SUBJECT = "job"
 LIFECYCLE = ("job_created", "job_started", "step_started", "paused_payment", "job_completed", "job_failed",
              "job_aborted", "awaiting_approval")
+# What providers report after the autopilot stopped (errand.jobs.provider_events).
+AFTERWARDS = ("payment_completed", "human_takeover", "hold_expired")
 DECISIONS = ("step_attempt", "action_allowed", "action_denied", "time_adjusted", "venue_switched",
              "provider_fallback")
 

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from errand.guard import service as guard_service
 from errand.guard.schemas import ActionContext, Decision
-from errand.jobs import events, planner
+from errand.jobs import events, planner, snapshots
 from errand.jobs.selection import Choice, choose, query_for
 from errand.kit import clock, crypto
 from errand.kit.core import Core
@@ -167,7 +167,8 @@ async def _request_approval(run: Run, offer: Offer, decision: Decision) -> Outco
 
 
 async def _record_intent(run: Run, offer: Offer) -> None:
-    intent = {"offer": offer.model_dump(mode="json")}
+    # The key travels with the intent: provider events name it as their reference.
+    intent = {"offer": offer.model_dump(mode="json"), "key": _checkout_key(run.job, offer)}
     async with run.core.db.unit_of_work() as session:
         await session.execute(update(Job).where(Job.id == run.job.id).values(checkout_intent=intent))
     run.job.checkout_intent = intent
@@ -287,6 +288,11 @@ async def _resume_checkout(run: Run) -> Outcome | None:
 
 
 async def execute(run: Run) -> Outcome:
+    with snapshots.collecting(run.core, run.job):
+        return await _execute(run)
+
+
+async def _execute(run: Run) -> Outcome:
     job = run.job
     await run.event("job_started", f"Executing {job.scenario} booking")
     if (job.pending_action or {}).get("approved"):
@@ -297,6 +303,10 @@ async def execute(run: Run) -> Outcome:
             return resumed
     chain = await planner.plan(run.core, organization_id=job.organization_id, scenario=job.scenario,
                                key_env=job.key_env, consent=job.consent)
+    if chain and not (chain := await _skip_unusable(run, chain)):
+        return Outcome("error", "No browser for the providers that could serve this job", error=(
+            "browser_unavailable: the only providers that may serve this job drive a browser, and none can be "
+            "started on this server."))
     if not chain:
         return Outcome("error", "No provider may serve this job", error=(
             "No provider can serve this scenario with this key and the allowed/blocked providers."))
@@ -317,6 +327,37 @@ async def execute(run: Run) -> Outcome:
     return _final_failure(run)
 
 
+async def _skip_unusable(run: Run, chain: list[Any]) -> list[Any]:
+    ready, missing = await planner.usable(chain)
+    for provider in missing:
+        later = chain[chain.index(provider) + 1:]
+        after = next((p.id for p in later if p in ready), None)
+        await run.event("provider_fallback", f"{provider.id}: no browser can be started here; "
+                        + (f"falling back to {after}" if after else "no other provider"),
+                        providerId=provider.id, nextProviderId=after, reason="browser_unavailable")
+    return ready
+
+
+def _shared(run: Run, offer: Offer) -> list[str]:
+    """Which of the user's stated preferences (cuisine, neighborhood, stars) the offer's venue has."""
+    return [k for k in ("cuisine", "neighborhood", "star_rating")
+            if k in run.job.params and str(offer.attributes.get(k, "")).lower() == str(run.job.params[k]).lower()]
+
+
+def _most_similar(run: Run, alternatives: list[Offer]) -> Choice:
+    """An offer at the venue most like the one asked for: the most stated preferences shared, then the
+    provider's own order (most similar first); within the venue, what the consent and budget allow."""
+    first: dict[str, Offer] = {}
+    for offer in alternatives:
+        first.setdefault(offer.venue_id, offer)
+    for venue_id in sorted(first, key=lambda v: -len(_shared(run, first[v]))):  # stable: keeps provider order
+        choice = choose(run.job.scenario, run.job.params, run.consent,
+                        [o for o in alternatives if o.venue_id == venue_id])
+        if choice.offer is not None:
+            return choice
+    return Choice(None, reason="no_offers")
+
+
 async def _switch_venue(run: Run, chain: list[Any], query: SearchQuery) -> Outcome | None:
     """A similar venue in the same city, when the user allowed it and the venue itself cannot be had."""
     if not run.consent.get("allowVenueSwitch", True) or run.job.scenario == "flight":
@@ -328,15 +369,13 @@ async def _switch_venue(run: Run, chain: list[Any], query: SearchQuery) -> Outco
             alternatives = await _retrying(run, provider, "alternatives", lambda p=provider: p.alternatives(query))
         except DomainError:
             continue
-        choice = choose(run.job.scenario, run.job.params, run.consent, alternatives)
+        choice = _most_similar(run, alternatives)
         if choice.offer is None:
             continue
         offer = choice.offer
         run.step += 1
         run.used_fallback = True
-        why = ", ".join(f"same {k}" for k in ("cuisine", "neighborhood", "star_rating")
-                        if k in run.job.params and str(offer.attributes.get(k, "")).lower()
-                        == str(run.job.params[k]).lower()) or "closest match in the same city"
+        why = ", ".join(f"same {k}" for k in _shared(run, offer)) or "closest match in the same city"
         await run.event("venue_switched", f"{query.venue} could not be booked; switching to {offer.venue_name} ({why})",
                         fromVenue=query.venue, toVenue=offer.venue_name, providerId=provider.id, why=why)
         same_venue = [o for o in alternatives if o.venue_id == offer.venue_id]
@@ -352,8 +391,10 @@ async def _switch_venue(run: Run, chain: list[Any], query: SearchQuery) -> Outco
 
 def _final_failure(run: Run) -> Outcome:
     statuses = {f.status for f in run.failures}
-    status = next(s for s in _FAILURE_ORDER if s in statuses or s == "error")
-    last = next((f for f in reversed(run.failures) if f.status == status), run.failures[-1])
+    # An obstacle the end user can get past with a takeover link is the most useful answer.
+    takeover = next((f for f in reversed(run.failures) if f.session_url), None)
+    status = takeover.status if takeover else next(s for s in _FAILURE_ORDER if s in statuses or s == "error")
+    last = takeover or next((f for f in reversed(run.failures) if f.status == status), run.failures[-1])
     summary = {
         "no_availability": "Nothing matches the request at any provider",
         "captcha": "Blocked by a CAPTCHA at every provider that could serve the request",

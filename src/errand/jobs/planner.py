@@ -35,3 +35,16 @@ async def plan(core: Core, *, organization_id: str, scenario: str, key_env: str,
     rates = {pid: (accepted or 0) / total for pid, total, accepted in rows if total >= MIN_EVIDENCE}
     order = {p.id: i for i, p in enumerate(chain)}
     return sorted(chain, key=lambda p: (-rates.get(p.id, 1.0), order[p.id]))
+
+
+async def usable(chain: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Split a chain into the providers usable now and those lacking what they run on.
+
+    A provider may answer ``async available() -> bool`` (a browser provider: is there a
+    browser?); one that has no such method is always usable.
+    """
+    ready, missing = [], []
+    for provider in chain:
+        check = getattr(provider, "available", None)
+        (ready if check is None or await check() else missing).append(provider)
+    return ready, missing

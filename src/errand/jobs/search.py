@@ -5,7 +5,8 @@ The answer comes from the same provider adapters the job executor drives, throug
 scenario-neutral ``search``, so it shows exactly what a booking or a job could get. Nothing
 is held or written: a search changes nothing and is not audited.
 
-A provider that does not sell the venue (or route), that wants a login or a CAPTCHA, or
+Providers that answer over an API are asked; browser-driven ones only when there is no
+other, since a search should take milliseconds, not a browser session. A provider that does not sell the venue (or route), that wants a login or a CAPTCHA, or
 that cannot be reached is skipped; the others still answer. Only when none could answer
 does the search fail: NotFound when no provider serves the venue, Unavailable when one
 that might have was down (safe to retry).
@@ -76,6 +77,8 @@ async def search_availability(core: Core, principal: Principal, query: SearchQue
     """
     _check(principal, query)
     providers = [p for p in core.providers.for_scenario(query.scenario, key_env=principal.env) if hasattr(p, "search")]
+    # A search is a quick look: drive a browser only when no provider answers over an API.
+    providers = [p for p in providers if p.kind == "api"] or providers
     offers: list[Offer] = []
     answered = False
     unavailable: ProviderUnavailable | None = None

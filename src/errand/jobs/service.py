@@ -83,9 +83,11 @@ async def create_job(core: Core, principal: Principal, data: JobCreate) -> tuple
             if existing is None:
                 raise
             return await _existing(core, principal, existing, digest), False
+    # Read before dispatching: the answer is the job as created (pending), whatever the runner does next.
+    created = await get_job(core, principal, job_id)
     if core.dispatch is not None:
         await core.dispatch(job_id)
-    return await get_job(core, principal, job_id), True
+    return created, True
 
 
 async def _by_key(session: Any, organization_id: str, key: str) -> Job | None:

@@ -1,7 +1,7 @@
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, deferred, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from errand.kit import clock
 from errand.models.base import Base
@@ -23,4 +23,4 @@ class JobSnapshot(Base):
     step: Mapped[str] = mapped_column(String(80))
     url: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
-    png: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    png: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)

@@ -5,10 +5,13 @@ its own error body (:mod:`errand.sandbox.common`) and nothing shared with Errand
 dialects. It serves, per provider under ``/api/{provider_id}/``:
 
 - the partner reservations API of ``sandbox-tables`` (:mod:`errand.sandbox.tables_api`);
-- the job API of every provider (:mod:`errand.sandbox.jobs_api`);
+- the job API of every provider with one (:mod:`errand.sandbox.jobs_api`);
 
-and the checkout page that handoff URLs open (:mod:`errand.sandbox.checkout_page`). A
-provider id the sandbox does not run is a 404. Every request is one unit of work.
+the checkout page that the job API's handoff URLs open (:mod:`errand.sandbox.checkout_page`),
+and under ``/web/{provider_id}/`` the booking web sites of the web-only providers
+(:mod:`errand.sandbox.web`, which answer errors as HTML pages). Payments and takeovers are
+told to Errand as signed provider events (:mod:`errand.sandbox.notify`). A provider id the
+sandbox does not run is a 404. Every request is one unit of work.
 """
 
 from collections.abc import Mapping
@@ -16,22 +19,31 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from errand.kit.config import Settings, get_settings
 from errand.kit.db import Database
 from errand.kit.errors import DomainError
-from errand.sandbox import checkout_page, jobs_api, tables_api
+from errand.sandbox import checkout_page, jobs_api, tables_api, web
 from errand.sandbox.common import STATUS_BY_KIND, error_response
 from errand.sandbox.faults import FaultInjector
+from errand.sandbox.notify import ProviderEvents
 
 
-def build_sandbox_app(db: Database, faults: Mapping[str, Mapping[str, Any]] | None = None) -> FastAPI:
+def build_sandbox_app(
+    db: Database, faults: Mapping[str, Mapping[str, Any]] | None = None, settings: Settings | None = None
+) -> FastAPI:
     """The sandbox over ``db``, misbehaving as ``faults`` says (see :mod:`errand.sandbox.faults`).
 
-    The caller mounts it at ``/sandbox``. A malformed ``faults`` raises ValueError here.
+    ``settings`` (default: the process's) gives the web sites' hold lifetime and how provider
+    events are signed and where they go; pass the server's own so that Errand, which verifies
+    them, uses the same secret. The caller mounts it at ``/sandbox``. A malformed ``faults``
+    raises ValueError here. ``app.state.provider_events`` delivers the events.
     """
+    settings = settings or get_settings()
     injector = FaultInjector(faults)
+    events = ProviderEvents(settings.provider_events_signing_secret, settings.provider_events_url)
     app = FastAPI(
         title="Errand sandbox marketplace",
         description="Test-mode restaurants, hotels, flights and events that behave like real booking "
@@ -40,10 +52,14 @@ def build_sandbox_app(db: Database, faults: Mapping[str, Mapping[str, Any]] | No
     )
     app.include_router(tables_api.routes(db, injector))
     app.include_router(jobs_api.routes(db, injector))
-    app.include_router(checkout_page.routes(db))
+    app.include_router(checkout_page.routes(db, events))
+    app.include_router(web.routes(db, injector, events, settings.sandbox_hold_ttl_seconds))
+    app.state.provider_events = events
 
     @app.exception_handler(DomainError)
-    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        if web.is_web(request):
+            return web.error_page(request, STATUS_BY_KIND.get(exc.kind, 500), exc.code, exc.message)
         nearest = exc.details.get("nearest") if isinstance(exc.details, dict) else None
         return error_response(STATUS_BY_KIND.get(exc.kind, 500), exc.code, exc.message, nearest, exc.retry_after)
 
@@ -56,8 +72,10 @@ def build_sandbox_app(db: Database, faults: Mapping[str, Mapping[str, Any]] | No
         return error_response(400, "invalid", "; ".join(problems))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid")
+        if web.is_web(request):
+            return web.error_page(request, exc.status_code, code, str(exc.detail))
         return error_response(exc.status_code, code, str(exc.detail))
 
     return app

@@ -3,23 +3,23 @@
 ``GET /checkout/{token}`` shows the hold; ``POST`` with the form pays it. The test card
 ``4242 4242 4242 4242`` (any future expiry, any CVC) books the hold and shows its
 confirmation; any other well-formed number is declined (402); an expired hold says so
-(410). Card fields are validated, compared and dropped: they are never stored, logged
-or echoed back into the page. Server-rendered and small on purpose; the multi-page
-provider sites grow from it.
+(410). Card fields are validated, compared and dropped (:mod:`errand.sandbox.cards`):
+they are never stored, logged or echoed back into the page. A payment is told to Errand
+as a ``payment_completed`` provider event (:mod:`errand.sandbox.notify`). The web-only
+providers have their own checkout pages (:mod:`errand.sandbox.web`).
 """
 
 import html
-import re
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from errand.kit import clock
 from errand.kit.db import Database
 from errand.kit.errors import DomainError
 from errand.models.sandbox_booking import SandboxBooking
-from errand.sandbox import inventory, service
+from errand.sandbox import cards, inventory, service
+from errand.sandbox.notify import ProviderEvents, event, reference_of
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -61,29 +61,6 @@ _FORM = """<form method="post" autocomplete="off">
 """
 
 
-def _card_number(form: dict[str, list[str]]) -> tuple[str | None, list[str]]:
-    """The card number if every field is well formed, else the problems; nothing else is kept."""
-    def field(name: str) -> str:
-        return (form.get(name) or [""])[0].strip()
-
-    problems = []
-    number = re.sub(r"[\s-]", "", field("card_number"))
-    if not re.fullmatch(r"\d{12,19}", number):
-        problems.append("Enter the card number (12 to 19 digits).")
-    expiry = re.fullmatch(r"(\d{2})\s*/\s*(\d{2}|\d{4})", field("expiry"))
-    if expiry is None or not 1 <= int(expiry.group(1)) <= 12:
-        problems.append("Enter the expiry as MM/YY.")
-    else:
-        month, year = int(expiry.group(1)), int(expiry.group(2))
-        year += 2000 if year < 100 else 0
-        today = clock.now()
-        if (year, month) < (today.year, today.month):
-            problems.append("The card has expired.")
-    if not re.fullmatch(r"\d{3,4}", field("cvc")):
-        problems.append("Enter the 3 or 4 digit security code.")
-    return (None if problems else number), problems
-
-
 def _render(
     title: str, booking: SandboxBooking | None, notice: str = "", kind: str = "", status: int = 200
 ) -> HTMLResponse:
@@ -117,7 +94,7 @@ def _show(booking: SandboxBooking) -> HTMLResponse:
                    f"This hold is {status}; it can no longer be paid.", "error", 410)
 
 
-def routes(db: Database) -> APIRouter:
+def routes(db: Database, events: ProviderEvents) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/checkout/{token}", name="checkout_page")
@@ -131,7 +108,7 @@ def routes(db: Database) -> APIRouter:
     @router.post("/checkout/{token}")
     async def pay(request: Request, token: str) -> HTMLResponse:
         form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
-        number, problems = _card_number(form)
+        number, problems = cards.card_number(form)
         async with db.unit_of_work() as session:
             try:
                 booking = await inventory.load_by_handoff(session, token, lock=True)
@@ -140,10 +117,16 @@ def routes(db: Database) -> APIRouter:
             if inventory.public_status(booking) != "held":
                 return _show(booking)
             if number is None:
-                return _render("Checkout", booking, " ".join(problems), "error", 400)
+                return _render("Checkout", booking, " ".join(problems.values()), "error", 400)
             try:
-                return _show(await service.pay(session, booking, number))
+                booking = await service.pay(session, booking, number)
             except DomainError:
                 return _render("Checkout", booking, "Your card was declined.", "error", 402)
+            paid = event(
+                "payment_completed", booking.provider_id, subject=booking.id, hold_id=booking.id,
+                reference=reference_of(booking.idempotency_key), confirmation=booking.confirmation,
+            )
+        events.send(request, paid)
+        return _show(booking)
 
     return router

@@ -6,9 +6,10 @@ share of them, so that retries, timeouts and fallback can be tested and benchmar
 
     {"sandbox-air": {"latency_ms": 200, "error_rate": 0.1, "captcha_rate": 0.05}}
 
-``latency_ms`` and ``error_rate`` (503 ``injected_fault``) apply to every API of the
-provider; ``login_rate`` and ``captcha_rate`` only to the job API, whose callers know
-those outcomes. The configuration is read once, when the app is built: a malformed one
+``latency_ms`` and ``error_rate`` (503 ``injected_fault``) apply to every API and web
+page of the provider; ``login_rate`` and ``captcha_rate`` to the job API, whose callers
+know those outcomes, and to the web sites, where they are rolled once per visitor session
+(:meth:`FaultInjector.roll_obstacle`) and met at the details step like a venue's. The configuration is read once, when the app is built: a malformed one
 fails at startup, not on the first request.
 """
 
@@ -62,3 +63,14 @@ class FaultInjector:
             raise CaptchaRequired(f"{provider_id} shows a CAPTCHA on purpose (sandbox faults).")
         if job_api and faults.login_rate and random.random() < faults.login_rate:  # noqa: S311
             raise LoginRequired(f"{provider_id} asks to sign in on purpose (sandbox faults).")
+
+    def roll_obstacle(self, provider_id: str) -> str | None:
+        """For a new web session: ``"captcha"`` or ``"login"`` by the configured rates, else None."""
+        faults = self._faults.get(provider_id)
+        if faults is None:
+            return None
+        if faults.captcha_rate and random.random() < faults.captcha_rate:  # noqa: S311
+            return "captcha"
+        if faults.login_rate and random.random() < faults.login_rate:  # noqa: S311
+            return "login"
+        return None

@@ -4,6 +4,7 @@ This is what Errand's job executor reaches through the provider adapters, for ev
 scenario. Obstacles are answered with the statuses a real site's API would use:
 404 ``venue_not_served``, 401 ``login_required``, 403 ``captcha_required``, 503
 ``provider_flaky`` / ``injected_fault`` (with Retry-After), 409 ``no_availability``.
+The web-only providers (``kind: browser``) have no job API: 404 ``not_found``.
 """
 
 from datetime import datetime
@@ -12,8 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from errand.kit import clock
 from errand.kit.crypto import canonical_json
 from errand.kit.db import Database
+from errand.kit.errors import InvalidRequest
 from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import catalog, inventory, service
 from errand.sandbox.catalog import Flaky
@@ -82,7 +85,7 @@ def routes(db: Database, faults: FaultInjector) -> APIRouter:
 
     async def provider(provider_id: str) -> catalog.Provider:
         """Resolve the provider from the path and apply its configured faults, before any work."""
-        found = catalog.require(provider_id)
+        found = catalog.require_api(provider_id)
         await faults.apply(provider_id, job_api=True)
         return found
 
@@ -147,5 +150,21 @@ def routes(db: Database, faults: FaultInjector) -> APIRouter:
         """A hold or booking with its current status (`held`, `booked`, `expired`, …)."""
         async with db.unit_of_work(read_only=True) as session:
             return hold(request, await service.get_hold(session, provider, hold_id))
+
+    @router.get("/ledger")
+    async def ledger(provider_id: str, since: str | None = None) -> Any:
+        """How many holds and bookings this provider created since `since` (ISO 8601; all if absent), by status.
+
+        Read-only and never faulted: the provider's side of the books, for benchmarks and
+        tests that check a job never booked twice. A hold past its expiry counts as `expired`.
+        """
+        catalog.require(provider_id)
+        try:
+            after = clock.as_utc(datetime.fromisoformat(since)) if since else None
+        except ValueError:
+            raise InvalidRequest("since: must be an ISO 8601 date-time.", code="invalid") from None
+        async with db.unit_of_work(read_only=True) as session:
+            counts = await service.ledger(session, provider_id, after)
+        return {"provider_id": provider_id, "since": clock.iso(after), "counts": counts, "total": sum(counts.values())}
 
     return router

@@ -23,8 +23,10 @@ Errors (``DomainError`` kinds; the app maps them to statuses): not_found
 ``unsupported_scenario``.
 """
 
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.kit import clock
@@ -40,7 +42,7 @@ from errand.sandbox.offers import Pick, Query, Scenario, Target
 from errand.sandbox.restaurants import Restaurants
 
 __all__ = [
-    "alternatives", "checkout", "get_hold", "hold_view", "locate", "pay", "release_expired_holds",
+    "alternatives", "checkout", "get_hold", "hold_view", "ledger", "locate", "pay", "release_expired_holds",
     "search", "summary", "target",
 ]
 
@@ -138,6 +140,28 @@ def hold_view(booking: SandboxBooking) -> dict[str, Any]:
         "quantity": booking.quantity, "total_price_usd": booking.price_usd,
         "expires_at": clock.iso(booking.hold_expires_at), "confirmation": booking.confirmation,
     }
+
+
+LEDGER_STATUSES = ("held", "booked", "expired", "released", "cancelled")
+
+
+async def ledger(session: AsyncSession, provider_id: str, since: datetime | None) -> dict[str, int]:
+    """How many holds and bookings the provider created since ``since``, by the status a caller sees now.
+
+    A hold past its expiry counts as ``expired`` even before it is swept (as :func:`hold_view`
+    shows it). Read-only: what a benchmark compares with the jobs that reached payment.
+    """
+    mine = [SandboxBooking.provider_id == provider_id]
+    if since is not None:
+        mine.append(SandboxBooking.created_at >= since)
+    rows = await session.execute(
+        select(SandboxBooking.status, func.count()).where(*mine).group_by(SandboxBooking.status))
+    counts = dict.fromkeys(LEDGER_STATUSES, 0) | {status: count for status, count in rows.all()}
+    lapsed = (await session.execute(select(func.count()).where(
+        *mine, SandboxBooking.status == "held", SandboxBooking.hold_expires_at <= clock.now()))).scalar_one()
+    counts["held"] -= lapsed
+    counts["expired"] += lapsed
+    return counts
 
 
 def summary(booking: SandboxBooking) -> dict[str, Any]:

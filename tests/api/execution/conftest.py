@@ -1,10 +1,11 @@
-"""A second server over the test server's database whose sandbox answers slowly, for jobs that must be caught running."""
+"""Fixtures of the job tests: a server whose sandbox answers slowly, and consent that keeps to API providers."""
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from tests.conftest import Server, free_port, running
+from tests.conftest import Org, Server, free_port, running
 
 # Every request to sandbox-tables takes this long on the slow server: a job there stays
 # `running` for at least two of them (search, then checkout).
@@ -22,3 +23,16 @@ async def slow_url(server: Server) -> AsyncIterator[str]:
     })
     async with running(settings) as base_url:
         yield base_url
+
+
+@pytest.fixture
+async def api_only(org: Org) -> dict[str, Any]:
+    """Consent that blocks the browser providers (kind ``browser``, last in every chain).
+
+    A job that fails at every JSON-API provider would go on to drive a real browser through
+    the sandbox web sites, which is slow; tests/browser covers those. Jobs that must meet
+    every API provider's wall keep to the API providers with this.
+    """
+    response = await org.agent.get("/api/v1/providers")
+    assert response.status_code == 200, response.text
+    return {"blockedProviders": [p["id"] for p in response.json()["providers"] if p["kind"] == "browser"]}

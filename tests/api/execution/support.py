@@ -154,7 +154,13 @@ def tried(events: list[dict[str, Any]]) -> list[str]:
 
 
 def fallbacks(events: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    return [(e["providerId"], e["nextProviderId"], e["reason"]) for e in of_type(events, "provider_fallback")]
+    """(from, to, reason) of each fallback between providers the chain tried.
+
+    A provider left out before the chain starts because it cannot run on this server (a
+    browser provider without a browser) also records a ``provider_fallback``; it is no step.
+    """
+    return [(e["providerId"], e["nextProviderId"], e["reason"]) for e in of_type(events, "provider_fallback")
+            if e["reason"] != "browser_unavailable"]
 
 
 async def metrics(client: httpx.AsyncClient, provider_id: str) -> dict[str, Any]:

@@ -72,16 +72,18 @@ async def test_a_login_wall_at_the_first_provider_falls_back_to_one_that_books(o
     assert "provider_fallback" in [d["type"] for d in done["decisionLog"]]
 
 
-async def test_walls_at_every_provider_end_in_captcha_or_needs_login(org: Org, day: date) -> None:
+async def test_walls_at_every_provider_end_in_captcha_or_needs_login(
+    org: Org, day: date, api_only: dict[str, Any]
+) -> None:
     cases = [
-        (restaurant(day, "Peter Luger"), "captcha", ["sandbox-tables", "sandbox-dine"]),
-        (restaurant(day, "Tatiana"), "needs_login", ["sandbox-tables", "sandbox-dine"]),
-        (hotel(day, "The Greenwich Hotel"), "captcha", ["sandbox-stays", "sandbox-rooms"]),
-        (hotel(day, "Pod 51"), "needs_login", ["sandbox-stays", "sandbox-rooms"]),
-        (flight(day, "San Francisco", "Tokyo"), "captcha", ["sandbox-air", "sandbox-fares"]),
-        (flight(day, "Tokyo", "Paris"), "needs_login", ["sandbox-air", "sandbox-fares"]),
-        (activity(day, "Knicks vs Celtics"), "captcha", ["sandbox-tickets"]),
-        (activity(day, "New York Philharmonic"), "needs_login", ["sandbox-tickets"]),
+        (restaurant(day, "Peter Luger", consent=api_only), "captcha", ["sandbox-tables", "sandbox-dine"]),
+        (restaurant(day, "Tatiana", consent=api_only), "needs_login", ["sandbox-tables", "sandbox-dine"]),
+        (hotel(day, "The Greenwich Hotel", consent=api_only), "captcha", ["sandbox-stays", "sandbox-rooms"]),
+        (hotel(day, "Pod 51", consent=api_only), "needs_login", ["sandbox-stays", "sandbox-rooms"]),
+        (flight(day, "San Francisco", "Tokyo", consent=api_only), "captcha", ["sandbox-air", "sandbox-fares"]),
+        (flight(day, "Tokyo", "Paris", consent=api_only), "needs_login", ["sandbox-air", "sandbox-fares"]),
+        (activity(day, "Knicks vs Celtics", consent=api_only), "captcha", ["sandbox-tickets"]),
+        (activity(day, "New York Philharmonic", consent=api_only), "needs_login", ["sandbox-tickets"]),
     ]
     results = await run_all(org.agent, [body for body, _, _ in cases])
     reason = {"captcha": "captcha", "needs_login": "login_wall"}
@@ -91,18 +93,20 @@ async def test_walls_at_every_provider_end_in_captcha_or_needs_login(org: Org, d
         assert done["attemptCount"] == len(chain) and done["usedFallback"] == (len(chain) > 1)
         assert done["completedAt"] and done["handoffUrl"] is None
         assert tried(events) == chain, what
-        assert fallbacks(events) == [(a, b, reason[status]) for a, b in zip(chain, chain[1:])]
+        assert fallbacks(events) == [(a, b, reason[status]) for a, b in zip(chain, chain[1:])], what
         assert one(events, "job_failed")["status"] == status
         assert "venue_switched" not in types(events)  # a wall is not a reason to go elsewhere
 
 
-async def test_nothing_within_budget_or_on_a_closed_day_is_no_availability(org: Org, day: date) -> None:
-    stay_put = {"allowVenueSwitch": False}
+async def test_nothing_within_budget_or_on_a_closed_day_is_no_availability(
+    org: Org, day: date, api_only: dict[str, Any]
+) -> None:
+    stay_put = {"allowVenueSwitch": False, **api_only}
     cases = [
         (restaurant(day, "Le Bernardin", budget_per_person=100, consent=stay_put), "over_budget"),
         (restaurant(monday(day), "Momofuku Ko", consent=stay_put), "no_offers"),  # closed on Mondays
         (hotel(day, "The Plaza", budget_max_per_night=500, consent=stay_put), "over_budget"),
-        (flight(day, targetPrice=100), "over_budget"),
+        (flight(day, targetPrice=100, consent=api_only), "over_budget"),
         (activity(day, "Hamilton", budget_max_per_ticket=50, consent=stay_put), "over_budget"),
     ]
     results = await run_all(org.agent, [body for body, _ in cases])
@@ -111,6 +115,7 @@ async def test_nothing_within_budget_or_on_a_closed_day_is_no_availability(org: 
         assert done["status"] == "no_availability", (what, done)
         assert done["handoffUrl"] is None and done["completedAt"], what
         steps = tried(events)
+        assert done["attemptCount"] == len(steps)
         assert [r for _, _, r in fallbacks(events)] == [reason] * (len(steps) - 1), (what, fallbacks(events))
         assert one(events, "job_failed")["status"] == "no_availability"
         assert not {"paused_payment", "job_completed", "venue_switched"} & set(types(events)), what

@@ -3,7 +3,8 @@ from fastapi import FastAPI
 from errand.api.execution import errors, routes
 from errand.kit.core import Core
 
-PREFIXES = ("/api/v1/execution-jobs", "/api/v1/metrics", "/api/v1/providers", "/api/v1/profiles")
+PREFIXES = ("/api/v1/execution-jobs", "/api/v1/metrics", "/api/v1/providers", "/api/v1/profiles",
+            "/api/v1/provider-events")
 
 
 def build(core: Core) -> FastAPI:
@@ -12,6 +13,7 @@ def build(core: Core) -> FastAPI:
                   openapi_url="/api/v1/execution-jobs/openapi.json", redoc_url=None)
     app.state.core = core
     errors.install(app)
-    for prefix, router in zip(PREFIXES, (routes.jobs, routes.metrics, routes.providers, routes.profiles)):
+    for prefix, router in zip(PREFIXES, (routes.jobs, routes.metrics, routes.providers, routes.profiles,
+                                         routes.provider_events)):
         app.include_router(router, prefix=prefix)
     return app

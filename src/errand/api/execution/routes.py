@@ -4,12 +4,16 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from errand.api.common import core_of
 from errand.api.execution.auth import Caller
-from errand.api.execution.schemas import created_body, event_body, job_body, metrics_body, provider_body
+from errand.api.execution.schemas import (
+    created_body, event_body, job_body, metrics_body, provider_body, snapshot_body,
+)
+from errand.jobs import provider_events as provider_events_service
 from errand.jobs import service as jobs_service
+from errand.jobs import snapshots as snapshots_service
 from errand.jobs.schemas import Profile
 from errand.jobs.validation import validate_job_request
 from errand.kit.errors import InvalidRequest
@@ -18,6 +22,7 @@ jobs = APIRouter()
 metrics = APIRouter()
 providers = APIRouter()
 profiles = APIRouter()
+provider_events = APIRouter()
 
 
 async def _json(request: Request) -> Any:
@@ -88,6 +93,23 @@ async def cancel_job(job_id: str, request: Request, caller: Caller) -> JSONRespo
     return JSONResponse(job_body(job), headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
+@jobs.get("/{job_id}/snapshots")
+async def job_snapshots(job_id: str, request: Request, caller: Caller) -> dict:
+    """Screenshots the autopilot took at each step of the job (page loads and form actions), oldest first.
+
+    Each has its ``step`` (provider and page, e.g. ``web-tables/results``), the page's ``url`` and
+    its ``timestamp``; ``GET …/snapshots/{snapshotId}/image`` returns the PNG."""
+    found = await snapshots_service.list_snapshots(core_of(request), caller, _job_id(job_id))
+    return {"jobId": job_id, "count": len(found), "snapshots": [snapshot_body(s) for s in found]}
+
+
+@jobs.get("/{job_id}/snapshots/{snapshot_id}/image")
+async def job_snapshot_image(job_id: str, snapshot_id: str, request: Request, caller: Caller) -> Response:
+    """One screenshot of the job, as ``image/png``. 404 ``snapshot_not_found`` for an id the job does not have."""
+    png = await snapshots_service.snapshot_image(core_of(request), caller, _job_id(job_id), snapshot_id)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
+
+
 @metrics.get("/providers/{provider_id}")
 async def provider_metrics(provider_id: str, request: Request, caller: Caller) -> dict:
     """Success rate of your jobs' attempts at one provider; ``timeRangeDays`` defaults to 30, clamped to [1, 365]."""
@@ -118,3 +140,15 @@ async def create_profile(request: Request, caller: Caller) -> dict:
     except ValueError as exc:
         raise InvalidRequest(f"The profile is invalid: {exc}", details=[{"path": "profile", "message": str(exc)}]) from None
     return {"profileId": await jobs_service.create_profile(core_of(request), caller, profile)}
+
+
+@provider_events.post("")
+async def receive_provider_event(request: Request) -> dict:
+    """Where providers report what the end user did after the autopilot stopped (payment, takeover, lapsed hold).
+
+    Signed with Standard Webhooks (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``) under the
+    provider events secret; a bad or stale signature is 401 ``invalid_signature`` and changes nothing. Each
+    ``webhook-id`` is applied once: a redelivery answers 200 with ``duplicate: true``."""
+    receipt = await provider_events_service.receive(core_of(request), request.headers, await request.body())
+    return {"received": True, "eventId": receipt.event_id, "type": receipt.type, "duplicate": receipt.duplicate,
+            "jobId": receipt.job_id}

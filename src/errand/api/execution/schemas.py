@@ -3,6 +3,7 @@
 from typing import Any
 
 from errand.jobs.schemas import JobEvent, JobView, ProviderMetrics
+from errand.jobs.snapshots import SnapshotInfo
 from errand.kit import clock
 
 PREFIX = "/api/v1/execution-jobs"
@@ -58,3 +59,7 @@ def metrics_body(m: ProviderMetrics) -> dict[str, Any]:
 def provider_body(p: dict[str, Any]) -> dict[str, Any]:
     return {"id": p["id"], "displayName": p["display_name"], "scenarios": p["scenarios"], "kind": p["kind"],
             "sandbox": p["sandbox"], "enabled": p["enabled"]}
+
+
+def snapshot_body(s: SnapshotInfo) -> dict[str, Any]:
+    return {"snapshotId": s.id, "step": s.step, "url": s.url, "timestamp": clock.iso(s.created_at)}

@@ -63,19 +63,18 @@ class BrowserPool:
     def installed(self) -> bool:
         return os.path.isfile(self.executable_path) and os.access(self.executable_path, os.X_OK)
 
+    def _failed_recently(self) -> bool:
+        return self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_LAUNCH_SECONDS
+
     async def available(self) -> bool:
-        """Whether a context can be had: the browser runs, or starts now. Never raises."""
+        """Whether a context can be had: the browser runs, or its executable is there and did not just fail.
+
+        Cheap and never raises; it does not start the browser (a chain that never reaches a
+        browser provider should not cost one).
+        """
         if self.running:
             return True
-        if not self.installed():
-            return False
-        if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_LAUNCH_SECONDS:
-            return False
-        try:
-            await self._ensure()
-        except BrowserUnavailable:
-            return False
-        return True
+        return self.installed() and not self._failed_recently()
 
     async def _ensure(self) -> Browser:
         if self.running:
@@ -86,6 +85,8 @@ class BrowserPool:
             await self._shutdown()  # what is left of a browser that died
             if not self.installed():
                 self._failed(f"no browser executable at {self.executable_path}")
+            if self._failed_recently():
+                raise BrowserUnavailable(self._failure)
             try:
                 self._playwright = await async_playwright().start()
                 self._browser = await self._playwright.chromium.launch(

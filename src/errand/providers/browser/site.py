@@ -11,7 +11,8 @@ what the site says into the core's errors:
 - anything else is returned for the adapter to judge (results, details, checkout, …).
 
 The autopilot never types card data: :meth:`Visit.fill` refuses any card field (by name,
-id or ``autocomplete="cc-…"``) with :class:`CardFieldRefused` before touching it, and
+id or ``autocomplete="cc-…"``) with :class:`CardFieldRefused` before touching it,
+:meth:`Visit.submit` refuses to submit a form that has card fields, and
 :meth:`Visit.assert_card_fields_untouched` checks on the payment page that every card
 field is still empty when the autopilot stops there.
 """
@@ -32,6 +33,10 @@ _CARD_FIELDS_JS = """() => [...document.querySelectorAll('input, select, textare
   .filter(e => (e.autocomplete || '').startsWith('cc-') || e.id.startsWith('card-')
                || %s.includes((e.name || '').toLowerCase()))
   .map(e => ({name: e.name, value: e.value}))""" % sorted(CARD_FIELD_NAMES)
+
+
+_PAYS_JS = """b => !!b.form && [...b.form.elements].some(e => (e.autocomplete || '').startsWith('cc-')
+  || (e.id || '').startsWith('card-') || %s.includes((e.name || '').toLowerCase()))""" % sorted(CARD_FIELD_NAMES)
 
 
 class CardFieldRefused(AssertionError):
@@ -63,10 +68,20 @@ class Visit:
         return await self.arrive(response)
 
     async def submit(self, button: str) -> str:
-        """Click a form's submit button and follow the POST (and its redirect) to the next page."""
+        """Click a form's submit button and follow the POST (and its redirect) to the next page.
+
+        Raises :class:`CardFieldRefused` for a button whose form has card fields: paying is the end user's act.
+        """
+        target = self.page.locator(button).first
+        try:
+            pays = await target.evaluate(_PAYS_JS, timeout=self.timeout_ms)
+        except PlaywrightError as exc:
+            raise self._unreachable(exc) from None
+        if pays:
+            raise CardFieldRefused(f"{self.provider_id}: refusing to submit a payment form ({button})")
         try:
             async with self.page.expect_navigation(wait_until="domcontentloaded", timeout=self.timeout_ms) as nav:
-                await self.page.locator(button).first.click(timeout=self.timeout_ms)
+                await target.click(timeout=self.timeout_ms)
             response = await nav.value
         except PlaywrightError as exc:
             raise self._unreachable(exc) from None
@@ -125,8 +140,14 @@ class Visit:
         return (await locator.first.inner_text(timeout=self.timeout_ms)).strip()
 
     async def datasets(self, selector: str) -> list[dict[str, str]]:
-        """The ``data-*`` attributes of every element matching ``selector``, as the DOM's dataset."""
-        return await self.page.eval_on_selector_all(selector, "els => els.map(e => ({...e.dataset}))")
+        """The ``data-*`` attributes of every element matching ``selector``, as the DOM's dataset.
+
+        Each also carries what a reader sees of it: ``_text`` (its text) and ``_heading`` (its
+        first heading's text), for what the sites show without an attribute.
+        """
+        return await self.page.eval_on_selector_all(selector, """els => els.map(e => ({
+            ...e.dataset, _text: (e.innerText || '').trim(),
+            _heading: ((e.querySelector('h1, h2, h3') || {}).innerText || '').trim()}))""")
 
     async def form_errors(self) -> list[str]:
         return [t.strip() for t in await self.page.locator("#form-errors li").all_inner_texts() if t.strip()]
