@@ -9,7 +9,7 @@ from playwright.async_api import Browser
 
 from errand.kit import clock
 from errand.providers.browser.pool import shared_pool
-from tests.browser.conftest import Sibling
+from tests.browser.conftest import Prefer, Sibling
 from tests.browser.support import (
     HAS_CHROMIUM, eventually, fallbacks, job, needs_chromium, of_type, playing, run, run_all, tried,
 )
@@ -73,6 +73,21 @@ async def test_a_job_past_its_time_budget_is_stopped_and_its_browser_context_clo
         assert took < 5 + 3 * SLOW_SECONDS, took  # stopped, not run to the end
         assert pool.contexts_opened >= 1
         assert pool.open_contexts == 0
+
+
+@needs_chromium
+async def test_a_site_that_keeps_failing_is_retried_then_left_for_the_next_provider(
+    org: Org, day: date, sibling: Sibling, prefer_web: Prefer
+) -> None:
+    await prefer_web("sandbox-stays")
+    async with sibling(sandbox_faults={"web-stays": {"error_rate": 1.0}}) as (base_url, _):
+        async with httpx.AsyncClient(base_url=base_url, headers=org.agent.headers, timeout=30) as agent:
+            body, events = await run(agent, job("hotel", day, providers=["web-stays", "sandbox-stays"],
+                                                maxRetries=1))
+    attempts = [e for e in of_type(events, "step_attempt") if e["providerId"] == "web-stays"]
+    assert [e["attempt"] for e in attempts] == [1, 2]
+    assert fallbacks(events) == [("web-stays", "sandbox-stays", "transient_error")]
+    assert body["status"] == "paused_payment" and body["providerId"] == "sandbox-stays", body
 
 
 async def test_without_a_browser_the_planner_skips_browser_providers(org: Org, day: date, sibling: Sibling) -> None:

@@ -200,12 +200,14 @@ async def _cancel_job(core: Core, principal: Principal, job_id: str) -> JobView:
         job = await _get(session, principal.organization_id, job_id)
         if job.status not in ACTIVE:
             raise Conflict("invalid_state", f"Job {job_id} is {job.status} and cannot be cancelled.")
+        # Any active status will do: a runner claiming the pending job meanwhile (pending → running)
+        # does not make the cancel wrong, only a job that finished meanwhile does.
         changed = await session.execute(
-            update(Job).where(Job.id == job_id, Job.status == job.status)
+            update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE))
             .values(status="cancelled", completed_at=now, updated_at=now, summary="Cancelled by the client")
         )
         if changed.rowcount != 1:
-            raise Conflict("invalid_state", f"Job {job_id} changed while it was being cancelled; read it again.")
+            raise Conflict("invalid_state", f"Job {job_id} finished while it was being cancelled; read it again.")
         approval = await guard_service.approvals.pending_for(session, principal.organization_id, events.SUBJECT, job_id)
         if approval is not None:
             await guard_service.approvals.transition(session, approval, "void")

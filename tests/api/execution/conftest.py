@@ -5,11 +5,8 @@ from typing import Any
 
 import pytest
 
+from tests.api.execution.support import SLOW_SECONDS
 from tests.conftest import Org, Server, free_port, running
-
-# Every request to sandbox-tables takes this long on the slow server: a job there stays
-# `running` for at least two of them (search, then checkout).
-SLOW_SECONDS = 3.0
 
 
 @pytest.fixture(scope="module")

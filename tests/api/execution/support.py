@@ -14,8 +14,6 @@ import httpx
 
 JOBS = "/api/v1/execution-jobs"
 TERMINAL = {"paused_payment", "completed", "no_availability", "needs_login", "captcha", "error", "cancelled"}
-# Where a job waits for something other than the runner: a human decision.
-SETTLED = TERMINAL | {"awaiting_approval"}
 EVENT_TYPES = {
     "job_created", "job_started", "step_started", "paused_payment", "job_completed", "job_failed", "job_aborted",
     "step_attempt", "action_allowed", "action_denied", "time_adjusted", "venue_switched", "provider_fallback",
@@ -24,6 +22,9 @@ EVENT_TYPES = {
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 DEADLINE_SECONDS = 60.0
 POLL_SECONDS = 0.1
+# Every request to sandbox-tables takes this long on the slow server (the ``slow_url``
+# fixture): a job there stays `running` for at least two of them (search, then checkout).
+SLOW_SECONDS = 3.0
 
 PROFILE = {"first_name": "Alex", "last_name": "Traveler", "email": "alex.traveler@example.com",
            "phone": "+15551234567"}

@@ -12,9 +12,8 @@ from typing import Any
 
 import httpx
 
-from tests.api.execution.conftest import SLOW_SECONDS
 from tests.api.execution.support import (
-    activity, fallbacks, flight, hotel, of_type, one, restaurant, run, run_all, tried, types,
+    SLOW_SECONDS, activity, fallbacks, flight, hotel, of_type, one, restaurant, run, run_all, tried, types,
 )
 from tests.conftest import Org
 

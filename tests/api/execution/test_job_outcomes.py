@@ -13,10 +13,9 @@ from typing import Any
 
 import httpx
 
-from tests.api.execution.conftest import SLOW_SECONDS
 from tests.api.execution.support import (
-    JOBS, TERMINAL, activity, audit, fallbacks, flight, hotel, monday, of_type, one, post, restaurant, run, run_all,
-    tried, types, wait,
+    JOBS, SLOW_SECONDS, TERMINAL, activity, audit, fallbacks, flight, hotel, monday, of_type, one, post, restaurant,
+    run, run_all, tried, types, wait,
 )
 from tests.conftest import Org
 

@@ -183,7 +183,8 @@ def shared_pool(settings: Settings) -> BrowserPool:
     return entry[1]
 
 
-async def close_shared_pool(settings: Settings) -> None:
-    entry = _POOLS.pop(id(settings), None)
-    if entry is not None:
-        await entry[1].aclose()
+def forget_shared_pool(settings: Settings, pool: BrowserPool) -> None:
+    """Drop ``pool`` from the shared pools once it is closed (the registry shuts down)."""
+    entry = _POOLS.get(id(settings))
+    if entry is not None and entry[1] is pool:
+        del _POOLS[id(settings)]

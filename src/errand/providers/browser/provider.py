@@ -31,12 +31,14 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from playwright.async_api import Error as PlaywrightError
+
 from errand.kit.config import Settings
 from errand.kit.errors import DomainError
 from errand.providers.base import (
     Checkout, NoAvailability, Offer, ProviderUnavailable, SearchQuery, VenueNotServed,
 )
-from errand.providers.browser.pool import BrowserPool, BrowserUnavailable, close_shared_pool, shared_pool
+from errand.providers.browser.pool import BrowserPool, BrowserUnavailable, forget_shared_pool, shared_pool
 from errand.providers.browser.site import Visit
 
 OFFER = "[data-offer]"
@@ -80,8 +82,9 @@ class WebProvider:
         return await self._pool.available()
 
     async def aclose(self) -> None:
-        await close_shared_pool(self._settings)
+        # The four adapters share the pool: the first to close it closes the browser.
         await self._pool.aclose()
+        forget_shared_pool(self._settings, self._pool)
 
     @asynccontextmanager
     async def _visit(self) -> AsyncIterator[Visit]:
@@ -91,6 +94,10 @@ class WebProvider:
                 yield Visit(self.id, await context.new_page(), self._timeout)
         except BrowserUnavailable as exc:
             raise ProviderUnavailable(self.id, f"browser_unavailable: {exc}") from None
+        except PlaywrightError as exc:
+            # The page or the browser went away mid-step (a crash, a closed target): retryable.
+            first = (exc.message or type(exc).__name__).splitlines()[0][:160]
+            raise ProviderUnavailable(self.id, f"the browser failed: {first}") from None
 
     # --- what each site fills in and reads --------------------------------------------
 
