@@ -20,33 +20,18 @@ from typing import Any
 from mcp_types import CallToolResult, TextContent
 from pydantic import ValidationError
 
+from errand.api import agentreserve
 from errand.api.common import STATUS_BY_KIND
 from errand.kit.errors import DomainError
 from errand.kit.logging import get_logger
 
 _log = get_logger("errand.api.mcp")
 
-# Core codes whose name differs in the reservations dialect; the rest are upper-cased.
-_CODES = {
-    "scenario_not_allowed": "POLICY_VIOLATION",
-    "missing_authorization": "UNAUTHORIZED",
-    "invalid_auth_scheme": "UNAUTHORIZED",
-    "empty_api_key": "UNAUTHORIZED",
-    "malformed_api_key": "UNAUTHORIZED",
-    "invalid_api_key": "UNAUTHORIZED",
-    "database_unavailable": "SERVICE_UNAVAILABLE",
-    "database_busy": "SERVICE_UNAVAILABLE",
-    "approval_not_found": "NOT_FOUND",
-    "job_not_found": "NOT_FOUND",
-    "venue_not_served": "NOT_FOUND",
-    "invalid_json": "INVALID_REQUEST",
-    "missing_job_id": "INVALID_REQUEST",
-}
 _INTERNAL = ("INTERNAL_ERROR", "An unexpected server error occurred.")
 
 
 def code_for(exc: DomainError) -> str:
-    return _INTERNAL[0] if exc.kind == "internal" else _CODES.get(exc.code, exc.code.upper())
+    return _INTERNAL[0] if exc.kind == "internal" else agentreserve.code_for(exc.code)
 
 
 def body(exc: DomainError, *, with_retry_after: bool = True) -> dict[str, Any]:

@@ -21,9 +21,8 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from errand.api.mcp import schemas
-from errand.api.mcp.schemas import (
-    CustomerIn, CustomerPatchIn, DateTime, IdempotencyKey, Name, TimeSlot, Transaction, Updates, either,
-)
+from errand.api.agentreserve import CustomerIn, CustomerPatchIn, DateTime, Name
+from errand.api.mcp.schemas import IdempotencyKey, TimeSlot, Transaction, Updates, either
 from errand.bookings import service as bookings_service
 from errand.bookings.schemas import BookingChanges, BookingCreate, Customer, CustomerPatch
 from errand.kit.errors import DomainError, InvalidRequest

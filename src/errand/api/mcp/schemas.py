@@ -6,15 +6,14 @@ camelCase bodies, so a transaction or a job reads the same over MCP as over REST
 ``replayed`` where REST would have said it in a header.
 """
 
-import datetime as dt
-import re
 from typing import Annotated, Any
 
 from pydantic import (
-    AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator,
+    AliasChoices, BaseModel, ConfigDict, Field, StringConstraints,
 )
 from pydantic.alias_generators import to_camel
 
+from errand.api.agentreserve import CamelIn, CustomerPatchIn, DateTime
 from errand.bookings.schemas import TransactionView
 from errand.jobs.schemas import JobEvent, JobView
 from errand.jobs.service import TERMINAL
@@ -23,22 +22,7 @@ from errand.providers.base import Offer
 
 # --- inputs ------------------------------------------------------------------------------
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^\+?[0-9 ()\-.]{4,}$")]
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-
-
-def _iso_datetime(value: object) -> object:
-    """Only an ISO 8601 date and time (as REST): a bare date or a number is too easy to misread."""
-    if isinstance(value, dt.datetime):
-        return value
-    if not isinstance(value, str) or not re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", value.strip()):
-        raise ValueError("must be an ISO 8601 date and time, e.g. 2027-03-20T19:00:00Z")
-    return value.strip()
-
-
-DateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime)]
 
 
 def either(name: str, description: str, **constraints: Any) -> Any:
@@ -48,34 +32,7 @@ def either(name: str, description: str, **constraints: Any) -> Any:
     return Field(validation_alias=AliasChoices(*names), description=description, **constraints)
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True)
-
-
-class CustomerIn(_In):
-    """The person the booking is for."""
-
-    name: Name
-    email: Email | None = None
-    phone: Phone | None = None
-
-
-class CustomerPatchIn(_In):
-    """Only the fields given change; email and phone may be cleared with null."""
-
-    name: Name | None = None
-    email: Email | None = None
-    phone: Phone | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name_cannot_be_cleared(cls, value: str | None) -> str:
-        if value is None:
-            raise ValueError("cannot be null; leave it out to keep the current name")
-        return value
-
-
-class TimeSlot(_In):
+class TimeSlot(CamelIn):
     """The generic booking shape's time: ``start`` is the seating time; ``end`` is optional."""
 
     start: DateTime = Field(description="ISO 8601; with an offset it is converted to the venue's local time, "
@@ -84,7 +41,7 @@ class TimeSlot(_In):
                                                            "decides how long a table is kept.")
 
 
-class Updates(_In):
+class Updates(CamelIn):
     """The REST modify body's ``updates``: only the fields given change."""
 
     party_size: int | None = Field(default=None, ge=1, le=100)

@@ -7,7 +7,8 @@ from mcp.server.mcpserver import Context
 from pydantic import AliasChoices, Field, StringConstraints
 
 from errand.api.mcp import schemas
-from errand.api.mcp.schemas import Availability, Name, either
+from errand.api.agentreserve import Name
+from errand.api.mcp.schemas import Availability, either
 from errand.jobs import search as search_service
 from errand.providers.base import SearchQuery
 

@@ -5,21 +5,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from errand.api import agentreserve
 from errand.api.common import install_error_handlers
-
-# Core codes whose name differs in this dialect; the rest are upper-cased.
-_CODES = {
-    "scenario_not_allowed": "POLICY_VIOLATION",
-    "missing_authorization": "UNAUTHORIZED",
-    "invalid_auth_scheme": "UNAUTHORIZED",
-    "empty_api_key": "UNAUTHORIZED",
-    "malformed_api_key": "UNAUTHORIZED",
-    "invalid_api_key": "UNAUTHORIZED",
-    "database_unavailable": "SERVICE_UNAVAILABLE",
-    "database_busy": "SERVICE_UNAVAILABLE",
-    "approval_not_found": "NOT_FOUND",
-}
-
 
 def _render(status: int, code: str, message: str, details: Any, headers: dict[str, str] | None) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
@@ -29,4 +16,4 @@ def _render(status: int, code: str, message: str, details: Any, headers: dict[st
 
 
 def install(app: FastAPI) -> None:
-    install_error_handlers(app, render=_render, code_for=lambda code: _CODES.get(code, code.upper()))
+    install_error_handlers(app, render=_render, code_for=agentreserve.code_for)

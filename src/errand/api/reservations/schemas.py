@@ -4,61 +4,20 @@ Requests accept camelCase (as the contract shows) and snake_case (as agents ofte
 responses are camelCase.
 """
 
-import datetime as dt
-import re
 from typing import Any
 
-from pydantic import (
-    AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints, field_validator,
-)
-from pydantic.alias_generators import to_camel
-from typing_extensions import Annotated
+from typing import Annotated
 
+from pydantic import AliasChoices, ConfigDict, Field, StrictBool, StringConstraints, field_validator
+from pydantic.alias_generators import to_camel
+
+from errand.api.agentreserve import CamelIn, CustomerIn, CustomerPatchIn, DateTime, Name
 from errand.bookings.schemas import BookingChanges, BookingCreate, Customer, CustomerPatch, TransactionView
 from errand.guard.schemas import PolicyView
 from errand.kit import clock
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^\+?[0-9 ()\-.]{4,}$")]
 PartySize = Annotated[int, Field(ge=1, le=100, strict=True)]
-
-
-def _iso_datetime(value: object) -> object:
-    """Only an ISO 8601 date and time: a bare date or a number is too easy to misread."""
-    if not isinstance(value, str) or not re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", value.strip()):
-        raise ValueError("must be an ISO 8601 date and time, e.g. 2027-03-20T19:00:00Z")
-    return value.strip()
-
-
-DateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime)]
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True)
-
-
-class CustomerIn(_In):
-    name: Name
-    email: Email | None = None
-    phone: Phone | None = None
-
-
-class CustomerPatchIn(_In):
-    name: Name | None = None
-    email: Email | None = None
-    phone: Phone | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name_cannot_be_cleared(cls, value: str | None) -> str:
-        # email and phone may be cleared with null; a booking always needs a name.
-        if value is None:
-            raise ValueError("cannot be null; leave it out to keep the current name")
-        return value
-
-
-class BookRequest(_In):
+class BookRequest(CamelIn):
     restaurant_name: Name
     city: Name
     party_size: PartySize
@@ -75,18 +34,18 @@ class BookRequest(_In):
 _TXN_ID = Field(validation_alias=AliasChoices("transaction_id", "transactionId"), min_length=1, max_length=60)
 
 
-class CancelRequest(_In):
+class CancelRequest(CamelIn):
     transaction_id: str = _TXN_ID
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
-class Updates(_In):
+class Updates(CamelIn):
     party_size: PartySize | None = None
     datetime: DateTime | None = None
     customer: CustomerPatchIn | None = None
 
 
-class ModifyRequest(_In):
+class ModifyRequest(CamelIn):
     transaction_id: str = _TXN_ID
     updates: Updates
 
@@ -97,14 +56,14 @@ class ModifyRequest(_In):
         return BookingChanges(party_size=self.updates.party_size, starts_at=self.updates.datetime, customer=customer)
 
 
-class PolicyIn(_In):
+class PolicyIn(CamelIn):
     name: Name
     type: str
     config: dict[str, Any]
     enabled: StrictBool = True
 
 
-class PolicyPatch(_In):
+class PolicyPatch(CamelIn):
     """A policy's type is fixed; name, config and enabled may change (null is not a value)."""
 
     model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True,

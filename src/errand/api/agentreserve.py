@@ -1,0 +1,79 @@
+"""The reservations contract's vocabulary, shared by the two surfaces that speak it.
+
+REST (``/api/v1/agent/…``) and MCP (``/api/v1/mcp``) both serve the AgentReserve contract,
+so they take a customer the same way and name failures with the same UPPER_CASE codes.
+"""
+
+import datetime as dt
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, field_validator
+from pydantic.alias_generators import to_camel
+
+# Core codes whose name differs in this contract; every other code is upper-cased.
+CODES = {
+    "scenario_not_allowed": "POLICY_VIOLATION",
+    "missing_authorization": "UNAUTHORIZED",
+    "invalid_auth_scheme": "UNAUTHORIZED",
+    "empty_api_key": "UNAUTHORIZED",
+    "malformed_api_key": "UNAUTHORIZED",
+    "invalid_api_key": "UNAUTHORIZED",
+    "database_unavailable": "SERVICE_UNAVAILABLE",
+    "database_busy": "SERVICE_UNAVAILABLE",
+    "approval_not_found": "NOT_FOUND",
+    "job_not_found": "NOT_FOUND",
+    "venue_not_served": "NOT_FOUND",
+    "invalid_json": "INVALID_REQUEST",
+    "missing_job_id": "INVALID_REQUEST",
+}
+
+
+def code_for(core_code: str) -> str:
+    return CODES.get(core_code, core_code.upper())
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^\+?[0-9 ()\-.]{4,}$")]
+
+
+def _iso_datetime(value: object) -> object:
+    """Only an ISO 8601 date and time: a bare date or a number is too easy to misread."""
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", value.strip()):
+        raise ValueError("must be an ISO 8601 date and time, e.g. 2027-03-20T19:00:00Z")
+    return value.strip()
+
+
+DateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime)]
+
+
+class CamelIn(BaseModel):
+    """Input accepted in camelCase (as the contract shows) and snake_case (as agents often send)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True)
+
+
+class CustomerIn(CamelIn):
+    """The person the booking is for."""
+
+    name: Name
+    email: Email | None = None
+    phone: Phone | None = None
+
+
+class CustomerPatchIn(CamelIn):
+    """Only the fields given change; email and phone may be cleared with null."""
+
+    name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_cannot_be_cleared(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("cannot be null; leave it out to keep the current name")
+        return value
