@@ -37,7 +37,6 @@ from errand.models import Job, ProviderEvent, ProviderOutcome
 log = get_logger("errand.jobs")
 
 
-
 class ProviderEventIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
