@@ -12,13 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-JOBS = "/api/v1/execution-jobs"
+from tests.api.execution import support as execution_support
+from tests.api.execution.support import JOBS, TERMINAL, post
+
 CHROMIUM = "/usr/bin/chromium"
 HAS_CHROMIUM = os.access(CHROMIUM, os.X_OK)
 needs_chromium = pytest.mark.skipif(
     not HAS_CHROMIUM, reason=f"no Chromium at {CHROMIUM}: apt-get install -y chromium to run the browser tests")
 
-TERMINAL = {"paused_payment", "completed", "no_availability", "needs_login", "captcha", "error", "cancelled"}
 DEADLINE_SECONDS = 90.0
 PROFILE = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "+15551234567"}
 FLYER = {**PROFILE, "dob": "1990-12-10", "passport_number": "X1234567", "passport_country": "GB"}
@@ -59,23 +60,9 @@ def job(scenario: str, day: date, venue: str | None = None, *, providers: list[s
     return body
 
 
-async def post(client: httpx.AsyncClient, body: dict[str, Any]) -> str:
-    response = await client.post(JOBS, json=body)
-    assert response.status_code == 202, response.text
-    return str(response.json()["jobId"])
-
-
 async def wait(client: httpx.AsyncClient, job_id: str, until: set[str] = TERMINAL) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE_SECONDS
-    while True:
-        response = await client.get(f"{JOBS}/{job_id}")
-        assert response.status_code == 200, response.text
-        body = response.json()
-        if body["status"] in until:
-            return body
-        assert loop.time() < deadline, f"job {job_id} still {body['status']} after {DEADLINE_SECONDS:g} s"
-        await asyncio.sleep(0.1)
+    """As the execution tests poll, with the longer deadline a browser job needs."""
+    return await execution_support.wait(client, job_id, until, deadline_seconds=DEADLINE_SECONDS)
 
 
 async def audit(client: httpx.AsyncClient, job_id: str) -> list[dict[str, Any]]:

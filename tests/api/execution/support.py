@@ -89,17 +89,18 @@ async def post(client: httpx.AsyncClient, body: dict[str, Any]) -> str:
     return str(response.json()["jobId"])
 
 
-async def wait(client: httpx.AsyncClient, job_id: str, until: set[str] = TERMINAL) -> dict[str, Any]:
-    """Poll the job until its status is in ``until``; fail after DEADLINE_SECONDS."""
+async def wait(client: httpx.AsyncClient, job_id: str, until: set[str] = TERMINAL,
+               deadline_seconds: float = DEADLINE_SECONDS) -> dict[str, Any]:
+    """Poll the job until its status is in ``until``; fail after ``deadline_seconds``."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE_SECONDS
+    deadline = loop.time() + deadline_seconds
     while True:
         response = await client.get(f"{JOBS}/{job_id}")
         assert response.status_code == 200, response.text
         body = response.json()
         if body["status"] in until:
             return body
-        assert loop.time() < deadline, f"job {job_id} still {body['status']} after {DEADLINE_SECONDS:g} s: {body}"
+        assert loop.time() < deadline, f"job {job_id} still {body['status']} after {deadline_seconds:g} s: {body}"
         await asyncio.sleep(POLL_SECONDS)
 
 
