@@ -42,6 +42,7 @@ from errand.providers.sandbox import (
     SandboxTickets,
 )
 from errand.sandbox.app import build_sandbox_app
+from tests.sandbox.web_support import Visitor
 
 PG_URL_ENV = "ERRAND_TEST_POSTGRES_URL"
 
@@ -201,3 +202,10 @@ async def sandbox(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """A plain client on the sandbox's root, for the job API's raw answers and the checkout page."""
     async with httpx.AsyncClient(base_url=sandbox_url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+async def visitor(web_url: str) -> AsyncIterator[Visitor]:
+    """A visitor's browser on the sandbox sites: its own cookies, following redirects."""
+    async with httpx.AsyncClient(timeout=30, follow_redirects=True) as client:
+        yield Visitor(client, web_url)

@@ -4,7 +4,6 @@ Each test books on Wednesdays of its own (see ``wednesday``) so that tests of th
 never share inventory.
 """
 
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -24,12 +23,6 @@ from tests.sandbox.web_support import (
     details_fields,
     wednesday,
 )
-
-
-@pytest.fixture
-async def visitor(web_url: str) -> AsyncIterator[Visitor]:
-    async with httpx.AsyncClient(timeout=30, follow_redirects=True) as client:
-        yield Visitor(client, web_url)
 
 
 async def booking_of(db: Database, hold_id: str) -> SandboxBooking:

@@ -5,8 +5,6 @@ land on the hold it already placed. Also what the sandbox tells Errand about the
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +17,7 @@ from errand.sandbox import service
 from errand.sandbox.notify import ProviderEvents
 from tests.sandbox.conftest import EVENTS_SECRET, Received, serving
 from tests.sandbox.web_support import (
+    wait_for,
     SITES,
     TEST_CARD,
     VENUES,
@@ -28,21 +27,6 @@ from tests.sandbox.web_support import (
     expected_signature,
     wednesday,
 )
-
-
-@pytest.fixture
-async def visitor(web_url: str) -> AsyncIterator[Visitor]:
-    async with httpx.AsyncClient(timeout=30, follow_redirects=True) as client:
-        yield Visitor(client, web_url)
-
-
-async def wait_for(inbox: list[Received], matches: Callable[[dict[str, Any]], bool]) -> Received:
-    for _ in range(500):
-        for received in inbox:
-            if matches(json.loads(received.body)):
-                return received
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"no such provider event among {events_json(inbox)}")
 
 
 async def slot_taken(db: Database, venue_id: str, unit: str) -> int:

@@ -2,11 +2,10 @@
 the one-time continue link that lets a person take a session over in another browser.
 """
 
-import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,22 +14,16 @@ import pytest
 from errand.kit import webhooks
 from tests.sandbox.conftest import EVENTS_SECRET, Received
 from tests.sandbox.web_support import (
+    wait_for,
     SITES,
     TEST_CARD,
     VENUES,
     Page,
     Visitor,
     details_fields,
-    events_json,
     expected_signature,
     wednesday,
 )
-
-
-@pytest.fixture
-async def visitor(web_url: str) -> AsyncIterator[Visitor]:
-    async with httpx.AsyncClient(timeout=30, follow_redirects=True) as client:
-        yield Visitor(client, web_url)
 
 
 @pytest.fixture
@@ -38,15 +31,6 @@ async def person(web_url: str) -> AsyncIterator[Visitor]:
     """Another browser: no cookies, no history, only the link it was given."""
     async with httpx.AsyncClient(timeout=30, follow_redirects=True) as client:
         yield Visitor(client, web_url)
-
-
-async def wait_for(inbox: list[Received], matches: Callable[[dict[str, Any]], bool]) -> Received:
-    for _ in range(500):
-        for received in inbox:
-            if matches(json.loads(received.body)):
-                return received
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"no such provider event among {events_json(inbox)}")
 
 
 async def blocked(visitor: Visitor, site: str, obstacle: str, day: str, reference: str | None = None) -> Page:

@@ -5,11 +5,13 @@ purpose (not imported from the sites' code): these tests check the contract the 
 autopilot relies on.
 """
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from html.parser import HTMLParser
@@ -205,3 +207,13 @@ def expected_signature(secret: str, headers: dict[str, str], body: bytes) -> str
 
 def events_json(inbox: list[Any]) -> list[dict[str, Any]]:
     return [json.loads(received.body) for received in inbox]
+
+
+async def wait_for(inbox: list[Any], matches: Callable[[dict[str, Any]], bool]) -> Any:
+    """The first provider event the fake Errand received that ``matches``; bounded wait."""
+    for _ in range(500):
+        for received in inbox:
+            if matches(json.loads(received.body)):
+                return received
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no such provider event among {events_json(inbox)}")
