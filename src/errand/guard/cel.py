@@ -60,15 +60,14 @@ MAX_MESSAGE_CHARS = 300
 
 COMPREHENSIONS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 
-# What a rule sees in ``request``: field → CEL type. Every field is present for every action,
-# except those in OPTIONAL_FIELDS (execution jobs only); README "Policy rules" documents them.
+# What a rule sees in ``request``: field → CEL type (README "Policy rules (CEL)"). Every field is
+# present for every action except venueName and providerId, which only execution jobs have.
 FIELD_TYPES: dict[str, str] = {
     "scenario": "string", "operation": "string", "restaurantName": "string", "city": "string",
     "partySize": "int", "amountUsd": "double", "pricePerPersonUsd": "double", "datetime": "string",
     "localTime": "string", "localHour": "int", "weekday": "int", "keyEnv": "string",
     "venueName": "string", "providerId": "string",
 }
-OPTIONAL_FIELDS = frozenset({"venueName", "providerId"})
 
 _NUMBERS = (celtypes.IntType, celtypes.UintType, celtypes.DoubleType)
 
@@ -174,29 +173,30 @@ def describe(error: BaseException) -> str:
     types found further in; never a repr, a class name or a traceback.
     """
     texts: list[str] = []
+    missing: str | None = None
     current: Any = error
     for _ in range(8):  # errors nest a few levels at most; never walk a huge chain
         args = getattr(current, "args", ())
         if args and isinstance(args[0], str):
             texts.append(args[0][:2000])
         nested = args[2] if len(args) > 2 and isinstance(args[2], tuple) and args[2] else None
+        if isinstance(current, KeyError) and args:
+            missing = str(args[0])[:80]
+        elif len(args) > 1 and args[1] is KeyError:
+            named = re.search(r"'([^']{1,80})'", texts[-1] if texts else "")
+            missing = str(nested[0])[:80] if nested else named.group(1) if named else missing
         if nested is None:
             break
         current = nested[0] if isinstance(nested[0], BaseException) else Exception(*nested)
+    if missing is not None:
+        return _clip(f"no such key or field: '{missing}'")
     specific = [t for t in texts if t != "evaluation error"] or ["evaluation error"]
-    head = _strip_python(specific[0].split(":", 1)[0])
-    detail = " ".join(texts)
-    missing = re.search(r"no such (?:member|key)[^']*'([^']{1,80})'", detail) or (
-        re.search(r"^'?([A-Za-z_][A-Za-z0-9_]{0,79})'?$", texts[-1]) if "no such" in head or "KeyError" in detail
-        else None)
-    if missing:
-        return _clip(f"no such key or field: '{missing.group(1)}'")
-    if "zero" in head:
-        return _clip("divide by zero" if "div" in head else head)
+    head = _strip_python(specific[0].split(":", 1)[0]) or "evaluation error"
     if "overload" in head:
-        types = list(dict.fromkeys(m.lower() for m in _CELPY_TYPE.findall(detail)))
+        types = list(dict.fromkeys(m.lower() for m in _CELPY_TYPE.findall(" ".join(texts))))
+        types += re.findall(r" on \(([a-z, ]+)\)", " ".join(texts))
         return _clip(f"no such overload for ({', '.join(types)})" if types else "no such overload")
-    return _clip(head or "evaluation error")
+    return _clip(head)
 
 
 def _strip_python(text: str) -> str:
