@@ -151,6 +151,22 @@ async def test_rule_failing_on_a_bookings_fields_is_a_policy_violation_naming_th
     assert passing.status_code == 201, passing.text
 
 
+async def test_rule_past_its_budget_at_booking_time_is_a_policy_violation(org, stranger, day):  # noqa: F811
+    # Cheap on the sample request (a party of 4), a 60×60×60 map for a party of 2.
+    rule = f"request.partySize < 3 ? {SIXTY}.map(a, {SIXTY}.map(b, {SIXTY})).size() > 0 : false"
+    policy = await create_policy(org.admin, "CUSTOM", {"rule": rule}, name="Costly")
+
+    denied = await org.agent.post(BOOK, json=booking(day, "19:00", 2))
+    allowed = await org.agent.post(BOOK, json=booking(day, "19:15", 4))
+    theirs = await stranger.agent.post(BOOK, json=booking(day, "19:30", 2))
+
+    assert_violation(denied, policy)
+    assert "evaluation budget of 100 ms" in denied.json()["error"]["message"]
+    assert_clean(denied)
+    assert allowed.status_code == 201, allowed.text
+    assert theirs.status_code == 201, theirs.text
+
+
 async def test_rule_on_a_job_only_field_fails_closed_on_reservations_unless_guarded(org, day):
     bare = await create_policy(org.admin, "CUSTOM", {"rule": "request.providerId == 'elsewhere'"}, name="Bare")
 
