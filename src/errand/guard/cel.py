@@ -32,6 +32,7 @@ import asyncio
 import logging
 import operator
 import re
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -210,6 +211,7 @@ def _strip_python(text: str) -> str:
 # --- save-time limits -------------------------------------------------------------------
 
 _env = celpy.Environment()
+_parsing = threading.Lock()
 
 
 def check(rule: str) -> None:
@@ -227,7 +229,8 @@ def check(rule: str) -> None:
 @lru_cache(maxsize=1024)
 def _parse(rule: str) -> lark.Tree:
     try:
-        tree = _env.compile(rule)
+        with _parsing:  # cel-python's parser keeps the text on the shared instance while it parses
+            tree = _env.compile(rule)
     except celpy.CELParseError as exc:
         where = f" at line {exc.line}, column {exc.column}" if getattr(exc, "line", None) else ""
         raise RuleError(f"syntax error{where}: the rule is not a CEL expression") from None
