@@ -3,6 +3,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic_core import PydanticCustomError
+
+from errand.guard import cel
 
 PolicyType = Literal["SPENDING_LIMIT", "TIME_RESTRICTION", "RATE_LIMIT", "APPROVAL_REQUIRED", "CUSTOM"]
 POLICY_TYPES: tuple[str, ...] = PolicyType.__args__  # type: ignore[attr-defined]
@@ -43,9 +46,20 @@ class ApprovalRequiredConfig(_Config):
 
 
 class CustomConfig(_Config):
-    rule: str = Field(min_length=1, max_length=2000)
+    """A CEL rule over ``request``; within the limits of :func:`errand.guard.cel.check`."""
+
+    rule: str = Field(min_length=1)
     action: Literal["deny", "requires_approval"] = "deny"
     message: str | None = Field(default=None, max_length=500)
+
+    @field_validator("rule")
+    @classmethod
+    def _bounded(cls, value: str) -> str:
+        try:
+            cel.check(value)
+        except cel.RuleError as exc:
+            raise PydanticCustomError("cel_rule", "{reason}", {"reason": str(exc)}) from None
+        return value
 
 
 CONFIG_MODELS: dict[str, type[_Config]] = {
