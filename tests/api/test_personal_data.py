@@ -1,0 +1,221 @@
+"""Personal data sealed everywhere: whatever surface it came through, the database holds ciphertext only.
+
+Each test books with a person of its own (distinctive name, email, phone, passport number,
+date of birth), then reads the database through the test's own connection, the way a dump
+or a backup would show it, and looks for those strings in every column of every table.
+"""
+
+import asyncio
+import json
+import secrets
+from datetime import date
+from typing import Any
+
+import httpx
+from sqlalchemy import inspect, select, text
+
+from errand.models import IdempotencyRecord
+
+from tests.api.execution.support import job, post, wait
+from tests.browser.support import eventually
+from tests.conftest import Org, Server
+from tests.mcp.conftest import Connect, mcp, ok  # noqa: F401  (mcp: the fixture)
+
+BOOK = "/api/v1/agent/restaurant/book"
+MODIFY = "/api/v1/agent/restaurant/modify"
+CANCEL = "/api/v1/agent/restaurant/cancel"
+TEST_CARD = {"card_number": "4242 4242 4242 4242", "expiry": "12/35", "cvc": "123"}
+
+
+def person() -> dict[str, str]:
+    """Someone no other test books for: each value is a string no other row contains."""
+    tag = secrets.token_hex(3)
+    digits = str(int(tag, 16) % 10_000_000).zfill(7)
+    return {
+        "first_name": "Zebedee", "last_name": f"Quillfeather{tag}", "email": f"zq.{tag}@sealed.example",
+        "phone": f"+1555{digits}", "passport_number": f"QF{digits}", "dob": "1931-02-27",
+    }
+
+
+def needles(who: dict[str, str]) -> list[str]:
+    """The strings that must never be stored in clear (the phone also without its '+')."""
+    return [who["last_name"], who["email"], who["phone"].lstrip("+"), who["passport_number"], who["dob"]]
+
+
+def customer(who: dict[str, str]) -> dict[str, str]:
+    """The person as the reservations dialect takes a customer."""
+    return {"name": f"{who['first_name']} {who['last_name']}", "email": who["email"], "phone": who["phone"]}
+
+
+def booking(day: date, who: dict[str, str], time: str = "19:00", party_size: int = 2,
+            restaurant: str = "Golden Gate Grill", city: str = "San Francisco") -> dict[str, Any]:
+    return {"restaurantName": restaurant, "city": city, "partySize": party_size,
+            "datetime": f"{day.isoformat()}T{time}:00", "customer": customer(who)}
+
+
+def traveler(who: dict[str, str]) -> dict[str, str]:
+    """The person as an execution job's profile (flights: with passport details)."""
+    return {"first_name": who["first_name"], "last_name": who["last_name"], "email": who["email"],
+            "phone": who["phone"], "dob": who["dob"], "passport_number": who["passport_number"],
+            "passport_country": "US"}
+
+
+async def clear_text_leaks(server: Server, strings: list[str]) -> list[tuple[str, str, str]]:
+    """(table, column, string) for every stored value, in any table, that contains one of ``strings``."""
+    found: list[tuple[str, str, str]] = []
+    async with server.db.engine.connect() as conn:
+        tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+        for table in tables:
+            result = await conn.execute(text(f'SELECT * FROM "{table}"'))
+            columns = list(result.keys())
+            for row in result:
+                for column, value in zip(columns, row):
+                    if value is None:
+                        continue
+                    if isinstance(value, bytes | bytearray | memoryview):
+                        stored = bytes(value).decode("latin-1")
+                    elif isinstance(value, dict | list):
+                        stored = json.dumps(value, ensure_ascii=False)
+                    else:
+                        stored = str(value)
+                    found += [(table, column, s) for s in strings if s in stored]
+    return found
+
+
+async def stored_result(server: Server, idempotency_key: str) -> str:
+    """The idempotency record's result column as stored, without Errand's decryption."""
+    async with server.db.engine.connect() as conn:
+        return (await conn.execute(
+            text("SELECT CAST(result AS TEXT) FROM idempotency_records WHERE key = :key"), {"key": idempotency_key},
+        )).scalar_one()
+
+
+async def cached_result(server: Server, idempotency_key: str) -> dict[str, Any]:
+    """The idempotency record's result as Errand reads it (decrypted)."""
+    async with server.db.unit_of_work(read_only=True) as session:
+        return (await session.execute(
+            select(IdempotencyRecord.result).where(IdempotencyRecord.key == idempotency_key))).scalar_one()
+
+
+# --- idempotent responses ----------------------------------------------------------------
+
+
+async def test_a_cached_idempotent_response_is_sealed_and_still_replays_in_full(
+    server: Server, org: Org, day: date
+) -> None:
+    who, key = person(), f"idem-{secrets.token_hex(8)}"
+    first = await org.agent.post(BOOK, json=booking(day, who), headers={"Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+
+    assert who["email"] in json.dumps(await cached_result(server, key))  # what is cached carries the customer
+    stored = await stored_result(server, key)
+    assert isinstance(json.loads(stored), str), "the stored result should be one sealed string"
+    assert not [s for s in needles(who) + ["Zebedee"] if s in stored]
+
+    again = await org.agent.post(BOOK, json=booking(day, who), headers={"Idempotency-Key": key})
+    assert again.status_code == 201, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+
+
+async def test_a_cached_error_is_sealed_and_replays_as_the_same_error(server: Server, org: Org, day: date) -> None:
+    who, key = person(), f"idem-{secrets.token_hex(8)}"
+    body = booking(day, who, restaurant=f"Nowhere {who['last_name']}")
+    first = await org.agent.post(BOOK, json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == 404, first.text
+
+    stored = await stored_result(server, key)
+    assert isinstance(json.loads(stored), str) and "error" not in stored and who["last_name"] not in stored
+
+    again = await org.agent.post(BOOK, json=body, headers={"Idempotency-Key": key})
+    assert again.status_code == 404
+    assert again.json() == first.json()
+
+
+async def test_a_response_cached_in_clear_before_sealing_still_replays(server: Server, org: Org, day: date) -> None:
+    """Rows an older Errand stored in clear are read as they are until they expire, never lost."""
+    who, key = person(), f"idem-{secrets.token_hex(8)}"
+    first = await org.agent.post(BOOK, json=booking(day, who), headers={"Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+    async with server.db.engine.begin() as conn:  # what an older Errand left behind
+        clear = json.dumps(await cached_result(server, key))
+        cast = "CAST(:clear AS JSON)" if server.backend == "postgres" else ":clear"
+        await conn.execute(text(f"UPDATE idempotency_records SET result = {cast} WHERE key = :key"),
+                           {"clear": clear, "key": key})
+
+    again = await org.agent.post(BOOK, json=booking(day, who), headers={"Idempotency-Key": key})
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+
+
+# --- every table, through every surface --------------------------------------------------
+
+
+async def test_bookings_modifications_and_cancellations_store_no_personal_data_in_clear(
+    server: Server, org: Org, day: date, mcp: Connect
+) -> None:
+    who, moved = person(), person()
+    booked = await org.agent.post(BOOK, json=booking(day, who), headers={"Idempotency-Key": secrets.token_hex(8)})
+    assert booked.status_code == 201, booked.text
+    txn = booked.json()["transactionId"]
+    modified = await org.agent.post(MODIFY, json={"transactionId": txn, "updates": {"customer": customer(moved)}},
+                                    headers={"Idempotency-Key": secrets.token_hex(8)})
+    assert modified.status_code == 200, modified.text
+    cancelled = await org.agent.post(CANCEL, json={"transactionId": txn, "reason": "plans changed"},
+                                     headers={"Idempotency-Key": secrets.token_hex(8)})
+    assert cancelled.status_code == 200, cancelled.text
+
+    over_mcp = person()
+    async with mcp(org.agent_key) as session:
+        booked_mcp = ok(await session.call_tool("book_reservation", {
+            **booking(day, over_mcp, time="12:00"), "idempotency_key": secrets.token_hex(8)}))
+    assert booked_mcp["status"] == "confirmed"
+
+    assert await clear_text_leaks(server, needles(who) + needles(moved) + needles(over_mcp)) == []
+
+
+async def test_a_booking_held_for_approval_stores_no_personal_data_in_clear(
+    server: Server, org: Org, day: date
+) -> None:
+    who = person()
+    policy = await org.admin.post("/api/v1/policies", json={
+        "name": "Ask above 1000", "type": "APPROVAL_REQUIRED", "config": {"threshold": 1000}})
+    assert policy.status_code == 201, policy.text
+    try:
+        held = await org.agent.post(BOOK, json=booking(day, who, party_size=6, restaurant="Le Bernardin",
+                                                       city="New York"))
+        assert held.status_code == 202, held.text
+        approvals = (await org.admin.get("/api/approvals", params={"status": "pending"})).json()["approvals"]
+        mine = [a for a in approvals if a.get("transaction_id") == held.json()["transactionId"]]
+        assert len(mine) == 1, approvals
+        decided = await org.admin.post(f"/api/approvals/{mine[0]['id']}/decision", json={"decision": "approved"})
+        assert decided.status_code == 200, decided.text
+    finally:
+        await org.admin.delete(f"/api/v1/policies/{policy.json()['id']}")
+
+    assert await clear_text_leaks(server, needles(who)) == []
+
+
+async def test_execution_jobs_profiles_and_provider_events_store_no_personal_data_in_clear(
+    server: Server, org: Org, day: date
+) -> None:
+    inline, saved = person(), person()
+    profile = await org.agent.post("/api/v1/profiles", json=traveler(saved))
+    assert profile.status_code == 201, profile.text
+    api_only = {"allowedProviders": ["sandbox-tables", "sandbox-air"], "allowVenueSwitch": False}
+    restaurant = job("restaurant", {"restaurant_name": "Le Bernardin", "city": "New York", "date": str(day),
+                                    "time": "19:00", "covers": 2}, api_only, traveler(inline))
+    flight = job("flight", {"origin": "New York", "dest": "San Francisco", "date": str(day), "passengers": 1},
+                 api_only)
+    flight.pop("profile")
+    flight["profileId"] = profile.json()["profileId"]
+    ids = [await post(org.agent, restaurant), await post(org.agent, flight)]
+    done = await asyncio.gather(*(wait(org.agent, job_id) for job_id in ids))
+    assert [d["status"] for d in done] == ["paused_payment", "paused_payment"], done
+
+    async with httpx.AsyncClient(timeout=30) as end_user:  # the traveler pays at the provider's page
+        paid = await end_user.post(done[0]["handoffUrl"], data=TEST_CARD)
+    assert paid.status_code == 200, paid.text
+    await eventually(org.agent, ids[0], "payment_completed")
+
+    assert await clear_text_leaks(server, needles(inline) + needles(saved)) == []
