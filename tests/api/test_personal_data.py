@@ -7,18 +7,23 @@ or a backup would show it, and looks for those strings in every column of every 
 
 import asyncio
 import json
+import logging
 import secrets
 from datetime import date
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import inspect, select, text
 
+from errand.kit import logging as errand_logging
+from errand.kit import webhooks
 from errand.models import IdempotencyRecord
 
 from tests.api.execution.support import job, post, wait
 from tests.browser.support import eventually
-from tests.conftest import Org, Server
+from tests.conftest import Org, Server, free_port, running
 from tests.mcp.conftest import Connect, mcp, ok  # noqa: F401  (mcp: the fixture)
 
 BOOK = "/api/v1/agent/restaurant/book"
@@ -58,6 +63,18 @@ def traveler(who: dict[str, str]) -> dict[str, str]:
     return {"first_name": who["first_name"], "last_name": who["last_name"], "email": who["email"],
             "phone": who["phone"], "dob": who["dob"], "passport_number": who["passport_number"],
             "passport_country": "US"}
+
+
+def signed_event(server: Server, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """A provider event as a provider sends it: raw JSON and its Standard Webhooks headers."""
+    raw = json.dumps(event).encode()
+    headers = webhooks.sign_headers(server.settings.provider_events_signing_secret(), f"msg_{secrets.token_hex(8)}", raw)
+    return raw, {**headers, "content-type": "application/json"}
+
+
+def reporting_the_guest(event: dict[str, Any], who: dict[str, str]) -> dict[str, Any]:
+    """``event`` as a provider may send it, naming the guest (fields Errand has no use for)."""
+    return {**event, "guest": customer(who), "passport_number": who["passport_number"], "dob": who["dob"]}
 
 
 async def clear_text_leaks(server: Server, strings: list[str]) -> list[tuple[str, str, str]]:
@@ -217,5 +234,58 @@ async def test_execution_jobs_profiles_and_provider_events_store_no_personal_dat
         paid = await end_user.post(done[0]["handoffUrl"], data=TEST_CARD)
     assert paid.status_code == 200, paid.text
     await eventually(org.agent, ids[0], "payment_completed")
+    # A provider that names the guest in its event: Errand keeps only what it uses.
+    chatty = person()
+    raw, headers = signed_event(server, reporting_the_guest({
+        "type": "hold_expired", "provider_id": "sandbox-air", "hold_id": done[1]["result"]["holdId"]}, chatty))
+    assert (await org.agent.post("/api/v1/provider-events", content=raw, headers=headers)).status_code < 300
+    await eventually(org.agent, ids[1], "hold_expired")
 
-    assert await clear_text_leaks(server, needles(inline) + needles(saved)) == []
+    assert await clear_text_leaks(server, needles(inline) + needles(saved) + needles(chatty)) == []
+
+
+# --- logs --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def debug_url(server: Server, caplog: pytest.LogCaptureFixture) -> AsyncIterator[str]:
+    """A second server over the test server's database, logging at DEBUG, every library logger included."""
+    caplog.set_level(logging.DEBUG)
+    settings = server.settings.model_copy(update={"port": free_port(), "log_level": "DEBUG"})
+    try:
+        async with running(settings) as base_url:
+            yield base_url
+    finally:
+        errand_logging.configure(server.settings.log_level)
+
+
+async def test_logs_carry_no_personal_data_through_bookings_jobs_and_refusals(
+    server: Server, debug_url: str, org: Org, day: date, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Errand's own logs, SQL, HTTP and the servers' at DEBUG, while personal data passes through."""
+    who, traveller, refused = person(), person(), person()
+    key = secrets.token_hex(8)
+    async with httpx.AsyncClient(base_url=debug_url, timeout=30,
+                                 headers={"Authorization": f"Bearer {org.agent_key}"}) as agent:
+        for _ in range(2):  # booked, then replayed
+            booked = await agent.post(BOOK, json=booking(day, who), headers={"Idempotency-Key": key})
+            assert booked.status_code == 201, booked.text
+        txn = booked.json()["transactionId"]
+        changed = await agent.post(MODIFY, json={"transactionId": txn, "updates": {"partySize": 3}})
+        assert changed.status_code == 200, changed.text
+        bad = {**booking(day, refused), "customer": {**customer(refused), "email": f"no {refused['email']}"}}
+        assert (await agent.post(BOOK, json=bad)).status_code == 400
+        assert (await agent.post("/api/v1/profiles", json={**traveler(refused), "phone": "x"})).status_code == 400
+        body = job("restaurant", {"restaurant_name": "Le Bernardin", "city": "New York", "date": str(day),
+                                  "time": "20:00", "covers": 2},
+                   {"allowedProviders": ["sandbox-tables"], "allowVenueSwitch": False}, traveler(traveller))
+        done = await wait(agent, await post(agent, body))
+        assert done["status"] == "paused_payment", done
+        raw, headers = signed_event(server, reporting_the_guest({  # for no job Errand knows: logged
+            "type": "payment_completed", "provider_id": "sandbox-tables", "hold_id": "hold_nobody"}, refused))
+        assert (await agent.post("/api/v1/provider-events", content=raw, headers=headers)).status_code < 300
+
+    out, err = capfd.readouterr()
+    logged = "\n".join([out, err, caplog.text])
+    assert "provider_event_unmatched" in logged, "the capture does not see the server's logs"
+    assert [s for s in needles(who) + needles(traveller) + needles(refused) if s in logged] == []
