@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select, text
 
 from errand.kit import logging as errand_logging
 from errand.kit import webhooks
@@ -24,6 +24,7 @@ from errand.models import IdempotencyRecord
 from tests.api.execution.support import job, post, wait
 from tests.browser.support import eventually
 from tests.conftest import Org, Server, free_port, running
+from tests.sealed import clear_text_leaks
 from tests.mcp.conftest import Connect, mcp, ok  # noqa: F401  (mcp: the fixture)
 
 BOOK = "/api/v1/agent/restaurant/book"
@@ -75,28 +76,6 @@ def signed_event(server: Server, event: dict[str, Any]) -> tuple[bytes, dict[str
 def reporting_the_guest(event: dict[str, Any], who: dict[str, str]) -> dict[str, Any]:
     """``event`` as a provider may send it, naming the guest (fields Errand has no use for)."""
     return {**event, "guest": customer(who), "passport_number": who["passport_number"], "dob": who["dob"]}
-
-
-async def clear_text_leaks(server: Server, strings: list[str]) -> list[tuple[str, str, str]]:
-    """(table, column, string) for every stored value, in any table, that contains one of ``strings``."""
-    found: list[tuple[str, str, str]] = []
-    async with server.db.engine.connect() as conn:
-        tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
-        for table in tables:
-            result = await conn.execute(text(f'SELECT * FROM "{table}"'))
-            columns = list(result.keys())
-            for row in result:
-                for column, value in zip(columns, row):
-                    if value is None:
-                        continue
-                    if isinstance(value, bytes | bytearray | memoryview):
-                        stored = bytes(value).decode("latin-1")
-                    elif isinstance(value, dict | list):
-                        stored = json.dumps(value, ensure_ascii=False)
-                    else:
-                        stored = str(value)
-                    found += [(table, column, s) for s in strings if s in stored]
-    return found
 
 
 async def stored_result(server: Server, idempotency_key: str) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from tests.browser.support import JOBS, PROFILE, job, needs_chromium, run
 from tests.conftest import Org, Server
+from tests.sealed import clear_text_leaks
 
 pytestmark = needs_chromium
 
@@ -88,3 +89,5 @@ async def test_a_filled_in_form_is_masked_in_its_snapshot_and_stored_encrypted(
     assert image.content.startswith(PNG_SIGNATURE) and image.content != stored[filled["snapshotId"]]
     # Each filled-in field (name, email, phone…) is a block of mask colour some thousands of pixels large.
     assert magenta_pixels(image.content) > 2000
+    # Nor did the web site (the sandbox's tables in Errand's database) keep the guest in clear.
+    assert await clear_text_leaks(server, [traveler["last_name"], traveler["email"]]) == []
