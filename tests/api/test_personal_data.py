@@ -9,8 +9,8 @@ import asyncio
 import json
 import logging
 import secrets
-from datetime import date
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 
 import httpx
@@ -24,8 +24,8 @@ from errand.models import IdempotencyRecord
 from tests.api.execution.support import job, post, wait
 from tests.browser.support import eventually
 from tests.conftest import Org, Server, free_port, running
-from tests.sealed import clear_text_leaks
 from tests.mcp.conftest import Connect, mcp, ok  # noqa: F401  (mcp: the fixture)
+from tests.sealed import clear_text_leaks
 
 BOOK = "/api/v1/agent/restaurant/book"
 MODIFY = "/api/v1/agent/restaurant/modify"
@@ -69,7 +69,8 @@ def traveler(who: dict[str, str]) -> dict[str, str]:
 def signed_event(server: Server, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     """A provider event as a provider sends it: raw JSON and its Standard Webhooks headers."""
     raw = json.dumps(event).encode()
-    headers = webhooks.sign_headers(server.settings.provider_events_signing_secret(), f"msg_{secrets.token_hex(8)}", raw)
+    secret = server.settings.provider_events_signing_secret()
+    headers = webhooks.sign_headers(secret, f"msg_{secrets.token_hex(8)}", raw)
     return raw, {**headers, "content-type": "application/json"}
 
 
@@ -133,8 +134,8 @@ async def test_a_response_cached_in_clear_before_sealing_still_replays(server: S
     who, key = person(), f"idem-{secrets.token_hex(8)}"
     first = await org.agent.post(BOOK, json=booking(day, who), headers={"Idempotency-Key": key})
     assert first.status_code == 201, first.text
+    clear = json.dumps(await cached_result(server, key))
     async with server.db.engine.begin() as conn:  # what an older Errand left behind
-        clear = json.dumps(await cached_result(server, key))
         cast = "CAST(:clear AS JSON)" if server.backend == "postgres" else ":clear"
         await conn.execute(text(f"UPDATE idempotency_records SET result = {cast} WHERE key = :key"),
                            {"clear": clear, "key": key})
@@ -228,7 +229,7 @@ async def test_execution_jobs_profiles_and_provider_events_store_no_personal_dat
 
 @pytest.fixture
 async def debug_url(server: Server, caplog: pytest.LogCaptureFixture) -> AsyncIterator[str]:
-    """A second server over the test server's database, logging at DEBUG, every library logger included."""
+    """A second server over the test server's database, Errand's logs and the root logger at DEBUG."""
     caplog.set_level(logging.DEBUG)
     settings = server.settings.model_copy(update={"port": free_port(), "log_level": "DEBUG"})
     try:
@@ -239,9 +240,10 @@ async def debug_url(server: Server, caplog: pytest.LogCaptureFixture) -> AsyncIt
 
 
 async def test_logs_carry_no_personal_data_through_bookings_jobs_and_refusals(
-    server: Server, debug_url: str, org: Org, day: date, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+    server: Server, debug_url: str, org: Org, day: date,
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Errand's own logs, SQL, HTTP and the servers' at DEBUG, while personal data passes through."""
+    """Everything the process logs (Errand's logs, the libraries', the servers'), while personal data passes through."""
     who, traveller, refused = person(), person(), person()
     key = secrets.token_hex(8)
     async with httpx.AsyncClient(base_url=debug_url, timeout=30,

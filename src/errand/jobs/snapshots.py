@@ -88,7 +88,9 @@ async def list_snapshots(core: Core, principal: Principal, job_id: str) -> list[
 
 
 async def snapshot_image(core: Core, principal: Principal, job_id: str, snapshot_id: str) -> bytes:
-    """One snapshot's PNG, decrypted. Another organization's job is ``job_not_found``; an unknown id ``snapshot_not_found``.
+    """One snapshot's PNG, decrypted.
+
+    Another organization's job is ``job_not_found``; an unknown id ``snapshot_not_found``.
 
     Raises :class:`RuntimeError` when the configured key cannot decrypt it (ERRAND_SECRET_KEY changed).
     """
