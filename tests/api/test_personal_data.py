@@ -270,3 +270,26 @@ async def test_logs_carry_no_personal_data_through_bookings_jobs_and_refusals(
     logged = "\n".join([out, err, caplog.text])
     assert "provider_event_unmatched" in logged, "the capture does not see the server's logs"
     assert [s for s in needles(who) + needles(traveller) + needles(refused) if s in logged] == []
+
+
+# --- snapshots stored before sealing -----------------------------------------------------
+
+
+async def test_a_snapshot_stored_in_clear_before_sealing_is_still_served(server: Server, org: Org, day: date) -> None:
+    """Snapshots an older Errand stored as plain PNG stay readable; new ones are sealed (tests/browser)."""
+    job_id = await post(org.agent, job("restaurant", {"restaurant_name": "Le Bernardin", "city": "New York",
+                                                      "date": str(day), "time": "19:00", "covers": 2},
+                                       {"allowedProviders": ["sandbox-tables"]}))
+    await wait(org.agent, job_id)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # only its signature matters here
+    async with server.db.engine.begin() as conn:  # what an older Errand left behind
+        organization_id = (await conn.execute(text("SELECT organization_id FROM jobs WHERE id = :id"),
+                                              {"id": job_id})).scalar_one()
+        await conn.execute(text(
+            "INSERT INTO job_snapshots (id, organization_id, job_id, step, url, created_at, png) "
+            "VALUES (:id, :org, :job, 'old/step', 'http://example.test/', CURRENT_TIMESTAMP, :png)"),
+            {"id": f"snap_old{secrets.token_hex(4)}", "org": organization_id, "job": job_id, "png": png})
+    listed = (await org.agent.get(f"/api/v1/execution-jobs/{job_id}/snapshots")).json()["snapshots"]
+    old = next(s for s in listed if s["step"] == "old/step")
+    image = await org.agent.get(f"/api/v1/execution-jobs/{job_id}/snapshots/{old['snapshotId']}/image")
+    assert image.status_code == 200 and image.content == png

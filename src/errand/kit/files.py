@@ -17,6 +17,7 @@ log = get_logger("errand.files")
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+_GROUP_AND_OTHERS = 0o077
 
 
 def private_dir(path: Path) -> None:
@@ -38,8 +39,8 @@ def narrow(path: Path) -> None:
     """
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            os.chmod(path, mode & DIR_MODE)
+        if mode & _GROUP_AND_OTHERS:
+            os.chmod(path, mode & ~_GROUP_AND_OTHERS)
     except FileNotFoundError:
         return
     except PermissionError:
