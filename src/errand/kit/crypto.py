@@ -7,8 +7,8 @@ backup shows ciphertext only:
 - :class:`EncryptedJSON` for a value in a text column (profiles, transactions' customers,
   the sandbox providers' guests);
 - :class:`SealedJSON` for a value in a JSON column that may carry personal data
-  (idempotent responses, approvals' actions): the ciphertext is stored as a JSON string,
-  so the column keeps its type and needs no migration;
+  (cached idempotent responses): the ciphertext is stored as a JSON string, so the column
+  keeps its type and needs no migration;
 - :class:`EncryptedBytes` for binary data (job snapshots, screenshots of filled-in forms).
 
 All three use the one key from :func:`configure` (``ERRAND_SECRET_KEY``, or the key file
@@ -141,6 +141,7 @@ class EncryptedBytes(TypeDecorator[bytes]):
         return None if value is None else seal(value)
 
     def process_result_value(self, value: bytes | None, dialect: Any) -> bytes | None:
-        if value is None or bytes(value).startswith(_PNG_SIGNATURE):
-            return None if value is None else bytes(value)
-        return unseal(bytes(value))
+        if value is None:
+            return None
+        data = bytes(value)  # memoryview on some drivers
+        return data if data.startswith(_PNG_SIGNATURE) else unseal(data)
