@@ -11,6 +11,11 @@ digest. Providers honour it, so when the outcome was unknown (a timeout, or a cr
 between the provider's answer and our commit) a retry finds the first booking instead of
 making a second one. A claim whose holder died is taken over once it is older than
 ``idempotency_stale_seconds``.
+
+The stored result carries what the operation returned, customer details included, so the
+record's ``result`` column seals it (Fernet, :class:`~errand.kit.crypto.SealedJSON`) on
+store and opens it on replay; a result an older Errand stored in clear still replays until
+it expires.
 """
 
 import asyncio

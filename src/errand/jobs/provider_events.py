@@ -38,7 +38,9 @@ log = get_logger("errand.jobs")
 
 
 class ProviderEventIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Only these fields are kept: a provider may name the guest in its events, and Errand
+    # stores no personal data it has no use for (the payload is kept in clear).
+    model_config = ConfigDict(extra="ignore")
 
     type: str = Field(min_length=1, max_length=40)
     provider_id: str = Field(min_length=1, max_length=60)

@@ -5,6 +5,11 @@ runs (:func:`collecting`); a browser provider calls it after each page load or a
 each call stores one PNG as a :class:`~errand.models.JobSnapshot` row in a unit of work of
 its own, so what was on screen survives even if the job then fails. A failing store is
 logged and never fails the job.
+
+Screenshots of booking forms show personal data, so both ends guard it: the browser
+provider masks every form field before the screenshot (``errand.providers.browser.site``),
+and the PNG is stored Fernet-encrypted (the model's :class:`~errand.kit.crypto.EncryptedBytes`
+column), decrypted only by :func:`snapshot_image`, which the API serves.
 """
 
 from collections.abc import Iterator
@@ -83,7 +88,12 @@ async def list_snapshots(core: Core, principal: Principal, job_id: str) -> list[
 
 
 async def snapshot_image(core: Core, principal: Principal, job_id: str, snapshot_id: str) -> bytes:
-    """One snapshot's PNG. Another organization's job is ``job_not_found``; an unknown id ``snapshot_not_found``."""
+    """One snapshot's PNG, decrypted.
+
+    Another organization's job is ``job_not_found``; an unknown id ``snapshot_not_found``.
+
+    Raises :class:`RuntimeError` when the configured key cannot decrypt it (ERRAND_SECRET_KEY changed).
+    """
     async with core.db.unit_of_work(read_only=True) as session:
         await _require_job(session, principal.organization_id, job_id)
         png = (await session.execute(

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -17,7 +18,39 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from errand.kit import files
 from errand.kit.errors import Unavailable
+
+# What SQLite keeps beside a database file; each holds the database's data.
+_SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for another database, ``:memory:`` or a ``file:`` URI."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def prepare_sqlite_file(url: str) -> None:
+    """Make a SQLite database's file readable by its owner only, before SQLite first opens it.
+
+    A missing directory is created 0700 and a missing file 0600 (SQLite gives its -wal and
+    -shm files the database file's mode); an existing file, -wal, -shm or -journal is
+    narrowed to its owner. Other URLs are left alone. Raises :class:`OSError` when the
+    directory or file cannot be created.
+    """
+    path = sqlite_file(url)
+    if path is None:
+        return
+    files.private_dir(path.parent)
+    files.private_file(path)
+    for suffix in _SQLITE_COMPANIONS:
+        files.narrow(path.with_name(path.name + suffix))
 
 
 def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
@@ -82,6 +115,8 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            prepare_sqlite_file(url)
         self._write_lock = asyncio.Lock()
         self.engine = create_engine(url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)

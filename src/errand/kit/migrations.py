@@ -13,6 +13,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
+from errand.kit.db import prepare_sqlite_file
+
 _HERE = Path(__file__).resolve().parent
 # Installed wheel: errand/migrations; editable install: <repo>/migrations (src/errand/kit/../../..).
 _CANDIDATES = (_HERE.parent / "migrations", _HERE.parents[2] / "migrations")
@@ -42,21 +44,15 @@ def alembic_config(url: str) -> Config:
 
 
 def ensure_sqlite_directory(url: str) -> None:
-    """Create the directory of a SQLite file database, which SQLite will not do itself."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return
-    database = parsed.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    """Create a SQLite file database (and its directory) readable by its owner only, which SQLite will not do itself."""
+    prepare_sqlite_file(url)
 
 
 async def upgrade_to_head(url: str) -> None:
     """Bring the database at ``url`` to the newest schema revision.
 
     Alembic's ``env.py`` runs its own event loop, so the upgrade runs in a worker thread
-    rather than on the caller's loop. A SQLite file's directory is created if missing.
+    rather than on the caller's loop. A missing SQLite file is created first, owner-only.
     Errors from the database (unreachable, permission denied) propagate unchanged.
     """
     ensure_sqlite_directory(url)

@@ -4,6 +4,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from errand.kit.crypto import SealedJSON
 from errand.models.base import Base, TimestampMixin
 
 
@@ -20,5 +21,8 @@ class IdempotencyRecord(TimestampMixin, Base):
     # Token of the request holding the claim; a takeover of a stale claim changes it.
     lock_token: Mapped[str] = mapped_column(String(40))
     locked_at: Mapped[datetime]
-    result: Mapped[dict[str, Any] | None]
+    # The response replayed for the key ({"ok": …} or {"error": …}); it carries the customer's
+    # name, email and phone, so it is sealed (Fernet). Rows stored in clear before sealing
+    # still replay until they expire (ERRAND_IDEMPOTENCY_TTL_HOURS).
+    result: Mapped[dict[str, Any] | None] = mapped_column(SealedJSON)
     expires_at: Mapped[datetime]

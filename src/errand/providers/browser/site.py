@@ -2,8 +2,8 @@
 
 :class:`Visit` is what every browser adapter steps through. Each navigation (a link, or a
 form POST and its redirect) is followed by :meth:`Visit.arrive`, which reads the page's
-``main[data-page]`` marker, saves a screenshot through the job's snapshot sink, and turns
-what the site says into the core's errors:
+``main[data-page]`` marker, saves a screenshot (its form fields masked) through the job's
+snapshot sink, and turns what the site says into the core's errors:
 
 - a 5xx answer, an ``error`` page, a timeout or a connection failure → ProviderUnavailable;
 - ``login-wall`` → NeedsLogin and ``captcha`` → CaptchaRequired, both carrying the page's
@@ -33,6 +33,14 @@ _CARD_FIELDS_JS = """() => [...document.querySelectorAll('input, select, textare
   .filter(e => (e.autocomplete || '').startsWith('cc-') || e.id.startsWith('card-')
                || %s.includes((e.name || '').toLowerCase()))
   .map(e => ({name: e.name, value: e.value}))""" % sorted(CARD_FIELD_NAMES)
+
+
+# Painted over (Playwright's mask, #FF00FF) in every screenshot: every field a person types into
+# or a site pre-fills, so the traveler's name, email, phone or passport never reach a snapshot
+# through a form. Search fields go too, for one rule without exceptions: the job's own params
+# say what was searched.
+MASKED_FIELDS = ("input:not([type=hidden]):not([type=submit]):not([type=button]):not([type=reset])"
+                 ":not([type=checkbox]):not([type=radio]):not([type=image]), textarea, select")
 
 
 _PAYS_JS = """b => !!b.form && [...b.form.elements].some(e => (e.autocomplete || '').startsWith('cc-')
@@ -180,11 +188,16 @@ class Visit:
             raise CardFieldRefused(f"{self.provider_id}: card fields {filled} are not empty at the payment page")
 
     async def snapshot(self, label: str) -> None:
+        """Keep a screenshot of the page, its form fields masked (:data:`MASKED_FIELDS`), through the job's sink.
+
+        Nothing happens outside a job (no sink); a screenshot that fails is logged and skipped.
+        """
         sink = snapshot_sink.get()
         if sink is None:
             return
         try:
-            png = await self.page.screenshot(type="png", timeout=self.timeout_ms, animations="disabled")
+            png = await self.page.screenshot(type="png", timeout=self.timeout_ms, animations="disabled",
+                                             mask=[self.page.locator(MASKED_FIELDS)])
         except PlaywrightError as exc:
             log.info("snapshot_failed", provider_id=self.provider_id, error=exc.message.splitlines()[0])
             return
