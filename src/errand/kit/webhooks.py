@@ -20,6 +20,9 @@ from collections.abc import Mapping
 from datetime import datetime
 
 TOLERANCE_SECONDS = 5 * 60
+# Errand's addition to the scheme for provider events: which provider (and so which of the
+# per-provider secrets) signed the message.
+PROVIDER_HEADER = "errand-provider-id"
 
 
 class WebhookVerificationError(Exception):
