@@ -202,3 +202,12 @@ async def test_a_forged_host_on_the_payment_page_still_reaches_the_job(org: Org,
         assert "evil.example" not in answer.text and "evil.example" not in str(answer.headers)
     event = await eventually(org.agent, body["jobId"], "payment_completed")
     assert event["providerId"] == "sandbox-tables" and event["confirmation"].startswith("SBX-")
+
+
+async def test_no_answer_or_redirect_of_errand_names_the_requests_host(anon: httpx.AsyncClient) -> None:
+    """Trailing-slash redirects (built from ``Host`` by Starlette) are off everywhere; the sandbox links from configuration."""
+    for path in ("/sandbox", "/healthz/", "/api/v1/execution-jobs/", "/api/v1/provider-events/",
+                 "/api/v1/agent/restaurant/book/", "/api/agents/", "/sandbox/web/web-tables",
+                 "/sandbox/web/web-tables/", "/sandbox/checkout/not-a-token", "/sandbox/api/sandbox-tables/ledger/"):
+        answer = await anon.get(path, headers={"Host": "evil.example"})
+        assert "evil.example" not in answer.text and "evil.example" not in str(answer.headers), path
