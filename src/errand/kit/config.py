@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from errand.kit.crypto import load_or_create_key
@@ -64,6 +64,19 @@ class Settings(BaseSettings):
     # signed with, JSON in ERRAND_PROVIDER_EVENTS_SECRETS; others are derived (see
     # provider_events_signing_secret).
     provider_events_secrets: dict[str, str] = {}
+
+    @field_validator("provider_events_secrets")
+    @classmethod
+    def _whsec_secrets(cls, secrets: dict[str, str]) -> dict[str, str]:
+        for provider_id, secret in secrets.items():
+            try:
+                key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+            except ValueError:
+                key = b""
+            if not secret.startswith("whsec_") or len(key) < 16:
+                raise ValueError(f"the provider events secret of {provider_id!r} must be whsec_ and the base64 "
+                                 "of at least 16 bytes")
+        return secrets
 
     @model_validator(mode="after")
     def _runner_needs_postgres(self) -> "Settings":
