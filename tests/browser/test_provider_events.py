@@ -211,3 +211,21 @@ async def test_no_answer_or_redirect_of_errand_names_the_requests_host(anon: htt
                  "/sandbox/web/web-tables/", "/sandbox/checkout/not-a-token", "/sandbox/api/sandbox-tables/ledger/"):
         answer = await anon.get(path, headers={"Host": "evil.example"})
         assert "evil.example" not in answer.text and "evil.example" not in str(answer.headers), path
+
+
+async def test_malformed_signatures_and_bodies_are_refused_never_a_crash(
+    server: Server, anon: httpx.AsyncClient
+) -> None:
+    event = {"type": "payment_completed", "provider_id": "sandbox-tables", "hold_id": "sbk_x", "reference": None,
+             "confirmation": "SBX-ODD", "occurred_at": None}
+    raw, headers = _signed(server, event)
+    for signature in ("garbage", "v1,@@@", "v1,a,b", "v1,abc  v1,def", "v2,abc"):
+        answer = await anon.post(EVENTS, content=raw, headers={**headers, "webhook-signature": signature})
+        assert answer.status_code == 401 and answer.json()["error"]["code"] == "invalid_signature", signature
+    for timestamp in ("nan", "1e999", "-1", "soon"):
+        answer = await anon.post(EVENTS, content=raw, headers={**headers, "webhook-timestamp": timestamp})
+        assert answer.status_code == 401, timestamp
+    not_utf8 = b'{"type": "\xff"}'
+    headers = {**webhooks.sign_headers(server.settings.provider_events_signing_secret("sandbox-tables"), "msg_bin",
+                                       b"{}"), "errand-provider-id": "sandbox-tables"}
+    assert (await anon.post(EVENTS, content=not_utf8, headers=headers)).status_code == 401
