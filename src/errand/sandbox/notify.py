@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+
 from errand.kit import clock, logging, webhooks
 from errand.kit.crypto import canonical_json
 

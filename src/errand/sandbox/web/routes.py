@@ -19,8 +19,8 @@ from errand.kit.errors import Conflict, InvalidRequest
 from errand.models.sandbox_web_session import SandboxWebSession
 from errand.sandbox import catalog
 from errand.sandbox.cards import read_form
-from errand.sandbox.common import absolute_url
 from errand.sandbox.catalog import NotServed, Provider
+from errand.sandbox.common import absolute_url
 from errand.sandbox.faults import FaultInjector
 from errand.sandbox.inventory import Unbookable
 from errand.sandbox.web import pages, sessions
