@@ -47,7 +47,8 @@ def build_sandbox_app(
     ``settings`` (default: the process's) gives the web sites' hold lifetime, the public URL,
     the API credentials, and how provider events are signed and where they go; pass the
     server's own so that Errand, which verifies them, uses the same secrets. The caller
-    mounts it at ``/sandbox``. A malformed ``faults`` raises ValueError here. ``app.state.provider_events`` delivers the events.
+    mounts it at ``/sandbox``. A malformed ``faults`` raises ValueError here.
+    ``app.state.provider_events`` delivers the events; ``app.state.public_url`` roots its links.
     """
     settings = settings or get_settings()
     injector = FaultInjector(faults)
