@@ -131,8 +131,8 @@ async def receive(core: Core, headers: Mapping[str, str], body: bytes) -> Receip
         raise Unauthorized("invalid_signature", f"The provider event's signature does not verify: {exc}.") from None
     event = _parse(body)
     if event.provider_id != provider_id:
-        raise Unauthorized("invalid_signature", f"The event names provider {event.provider_id!r} but was signed "
-                                                f"by {provider_id!r}: a provider speaks only for itself.")
+        raise Unauthorized("invalid_signature", f"The event names another provider than the one that signed it "
+                                                f"({provider_id}): a provider speaks only for itself.")
     dedupe_key = _dedupe_key(event)
     try:
         async with core.db.unit_of_work() as session:
