@@ -12,7 +12,9 @@ completedAt), the status counts, and two counts that must be 0:
 - double-booked: holds and bookings the sandbox providers created during the run and
   still hold (their ledger, ``GET /sandbox/api/{provider}/ledger?since=``) beyond one per job
   that reached paused_payment or completed. It assumes nothing else books on the server
-  during the run, and that the bench and the server share a clock.
+  during the run, and that the bench and the server share a clock. The ledger admits only
+  Errand: the bench derives each provider's token as the server does, from the same
+  ``ERRAND_*`` settings (``ERRAND_SECRET_KEY`` or the data dir's key).
 """
 
 import argparse
@@ -28,6 +30,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+
+from errand.kit.config import Settings
 
 JOBS = "/api/v1/execution-jobs"
 TERMINAL = {"paused_payment", "completed", "no_availability", "needs_login", "captcha", "error", "cancelled"}
@@ -96,11 +100,14 @@ def _seconds(a: str, b: str) -> float:
 async def ledger_total(client: httpx.AsyncClient, sandbox_url: str, since: str) -> tuple[int, dict[str, Any]]:
     """Active holds + bookings created since ``since``, over every sandbox provider."""
     providers = (await client.get("/api/v1/providers")).json()["providers"]
+    settings = Settings()
     per_provider, active = {}, 0
     for p in providers:
         if not p["sandbox"]:
             continue
-        r = await client.get(f"{sandbox_url}/api/{p['id']}/ledger", params={"since": since})
+        token = settings.sandbox_api_token(p["id"])
+        r = await client.get(f"{sandbox_url}/api/{p['id']}/ledger", params={"since": since},
+                             headers={"Authorization": f"Bearer {token}"})
         if r.status_code != 200:
             print(f"ledger of {p['id']}: HTTP {r.status_code} {r.text[:200]}", file=sys.stderr)
             continue

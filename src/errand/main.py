@@ -170,7 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await core.providers.aclose()
             await core.db.dispose()
 
-    app = FastAPI(title="Errand", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="Errand", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None, redirect_slashes=False)
     app.state.core = core
 
     @app.get("/healthz", include_in_schema=False)

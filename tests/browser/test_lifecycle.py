@@ -14,6 +14,7 @@ from tests.browser.support import (
     HAS_CHROMIUM, eventually, fallbacks, job, needs_chromium, of_type, playing, run, run_all, tried,
 )
 from tests.conftest import Org
+from tests.sandbox.api_support import server_credentials
 
 HOLD_SECONDS = 3
 SLOW_SECONDS = 2.5
@@ -23,7 +24,7 @@ async def _remaining(client: httpx.AsyncClient, day: date, unit: str) -> int:
     """Rooms of ``unit`` left at The Plaza for the night of ``day``, as the sandbox's JSON API counts them."""
     response = await client.post("/sandbox/api/sandbox-stays/search", json={
         "scenario": "hotel", "venue": "The Plaza", "city": "New York", "date": str(day),
-        "end_date": str(day + timedelta(days=1)), "quantity": 2})
+        "end_date": str(day + timedelta(days=1)), "quantity": 2}, auth=server_credentials())
     assert response.status_code == 200, response.text
     return next(o["remaining"] for o in response.json()["offers"] if o["unit"] == unit)
 

@@ -3,8 +3,8 @@
 Each test module gets a fresh database (a SQLite file, or a PostgreSQL database created
 for it and dropped afterwards) and the sandbox app under uvicorn on a free port, mounted
 at ``/sandbox`` as the composition root mounts it. Tests talk to it through the provider
-adapters, as Errand's core does, and isolate themselves by booking on dates no other
-test of their module uses.
+adapters, as Errand's core does (or with the providers' credentials, tests/sandbox/api_support.py),
+and isolate themselves by booking on dates no other test of their module uses.
 """
 
 import asyncio
@@ -42,6 +42,7 @@ from errand.providers.sandbox import (
     SandboxTickets,
 )
 from errand.sandbox.app import build_sandbox_app
+from tests.sandbox.api_support import credentials
 from tests.sandbox.web_support import Visitor
 
 PG_URL_ENV = "ERRAND_TEST_POSTGRES_URL"
@@ -92,8 +93,17 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         crypto._fernet = previous  # noqa: SLF001
 
 
-# Provider events in these tests are signed with this secret (never the data dir's).
+# Provider events in these tests are signed with secrets derived from this one (never the
+# data dir's key), and the APIs' tokens from SANDBOX_KEY: SETTINGS is what Errand would hold.
 EVENTS_SECRET = "whsec_" + base64.b64encode(b"sandbox-tests-provider-events-32").decode()
+# A constant, not a random key: test modules import this conftest under its own name too.
+SANDBOX_KEY = base64.urlsafe_b64encode(b"sandbox-tests-api-tokens-key-32b").decode()
+SETTINGS = Settings(secret_key=SANDBOX_KEY, provider_events_secret=EVENTS_SECRET, provider_timeout_seconds=30)
+
+
+def events_secret(provider_id: str) -> str:
+    """The secret with which ``provider_id`` signs its events in these tests."""
+    return SETTINGS.provider_events_signing_secret(provider_id)
 
 
 @dataclass
@@ -112,10 +122,14 @@ async def serving(
     """The sandbox over ``db`` (with ``faults``) under uvicorn on a free port; yields its root URL.
 
     Like Errand's server, the root app also answers ``POST /api/v1/provider-events``: what
-    the sandbox tells Errand lands in ``inbox``.
+    the sandbox tells Errand lands in ``inbox``. ``settings`` (default :data:`SETTINGS`) get
+    the port, so the sandbox's public URL and the events' destination are this server's.
     """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     root = FastAPI()
-    settings = settings or Settings(provider_events_secret=EVENTS_SECRET)
+    settings = (settings or SETTINGS).model_copy(update={"port": port})
     sandbox = build_sandbox_app(db, faults, settings)
     root.mount("/sandbox", sandbox)
 
@@ -124,9 +138,6 @@ async def serving(
         if inbox is not None:
             inbox.append(Received(dict(request.headers), await request.body()))
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(root, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -169,7 +180,7 @@ def serve_with_faults(db: Database) -> Any:
 
 @pytest.fixture
 async def tables(sandbox_url: str) -> AsyncIterator[SandboxTables]:
-    provider = SandboxTables(Settings(sandbox_url=sandbox_url, provider_timeout_seconds=30))
+    provider = SandboxTables(SETTINGS.model_copy(update={"sandbox_url": sandbox_url}))
     try:
         yield provider
     finally:
@@ -179,14 +190,15 @@ async def tables(sandbox_url: str) -> AsyncIterator[SandboxTables]:
 @pytest.fixture
 async def http(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """A plain client on the provider's API root, for what the adapter does not expose."""
-    async with httpx.AsyncClient(base_url=f"{sandbox_url}/api/sandbox-tables", timeout=30) as client:
+    async with httpx.AsyncClient(base_url=f"{sandbox_url}/api/sandbox-tables", timeout=30,
+                                 auth=credentials(SETTINGS)) as client:
         yield client
 
 
 @pytest.fixture
 async def providers(sandbox_url: str) -> AsyncIterator[dict[str, SandboxApiProvider]]:
     """Every sandbox adapter, by provider id, pointed at this module's sandbox."""
-    settings = Settings(sandbox_url=sandbox_url, provider_timeout_seconds=30)
+    settings = SETTINGS.model_copy(update={"sandbox_url": sandbox_url})
     adapters = [cls(settings) for cls in (
         SandboxTables, SandboxDine, SandboxStays, SandboxRooms, SandboxAir, SandboxFares, SandboxTickets,
     )]
@@ -199,8 +211,8 @@ async def providers(sandbox_url: str) -> AsyncIterator[dict[str, SandboxApiProvi
 
 @pytest.fixture
 async def sandbox(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A plain client on the sandbox's root, for the job API's raw answers and the checkout page."""
-    async with httpx.AsyncClient(base_url=sandbox_url, timeout=30) as client:
+    """A plain client on the sandbox's root, for the job API's raw answers (as Errand) and the checkout page."""
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=30, auth=credentials(SETTINGS)) as client:
         yield client
 
 

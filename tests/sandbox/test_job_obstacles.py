@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from errand.kit.config import Settings
 from errand.providers.base import (
     CaptchaRequired,
     Checkout,
@@ -20,6 +19,7 @@ from errand.providers.base import (
     VenueNotServed,
 )
 from errand.providers.sandbox import SandboxAir, SandboxApiProvider, SandboxTables
+from tests.sandbox.conftest import SETTINGS
 
 Adapters = dict[str, SandboxApiProvider]
 TRAVELER = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "+1 212 555 0100",
@@ -120,7 +120,7 @@ async def test_configured_fault_rates_raise_captcha_login_and_transient_errors(s
              ({"error_rate": 1.0}, ProviderUnavailable)]
     for faults, raised in cases:
         async with serve_with_faults({"sandbox-air": faults}) as url:
-            air = SandboxAir(Settings(sandbox_url=url, provider_timeout_seconds=30))
+            air = SandboxAir(SETTINGS.model_copy(update={"sandbox_url": url, "provider_timeout_seconds": 30}))
             try:
                 with pytest.raises(raised):
                     await air.search(search)
@@ -130,7 +130,7 @@ async def test_configured_fault_rates_raise_captcha_login_and_transient_errors(s
 
 async def test_captcha_and_login_rates_spare_the_reservations_api(serve_with_faults: Any) -> None:
     async with serve_with_faults({"sandbox-tables": {"captcha_rate": 1.0, "login_rate": 1.0}}) as url:
-        tables = SandboxTables(Settings(sandbox_url=url, provider_timeout_seconds=30))
+        tables = SandboxTables(SETTINGS.model_copy(update={"sandbox_url": url, "provider_timeout_seconds": 30}))
         try:
             assert await tables.find_venue("Le Bernardin", "New York") is not None
             with pytest.raises(CaptchaRequired):

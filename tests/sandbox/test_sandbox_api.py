@@ -13,7 +13,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from errand.kit.config import Settings
 from errand.kit.db import Database
 from errand.kit.errors import DomainError
 from errand.models.sandbox_booking import SandboxSlot
@@ -21,6 +20,7 @@ from errand.providers.base import Guest, NoAvailability, ProviderNotFound, Provi
 from errand.providers.sandbox import SandboxTables
 from errand.sandbox.app import build_sandbox_app
 from errand.sandbox.service import release_expired_holds
+from tests.sandbox.conftest import SETTINGS
 
 BERNARDIN = "rst_le-bernardin-new-york"
 MOMOFUKU_KO = "rst_momofuku-ko-new-york"  # closed on Mondays
@@ -264,7 +264,7 @@ async def test_invalid_input_is_a_400_in_the_sandbox_error_shape(http: httpx.Asy
 
 async def test_injected_faults_surface_as_provider_unavailable(serve_with_faults: Any) -> None:
     async with serve_with_faults({"sandbox-tables": {"error_rate": 1.0}}) as url:
-        failing = SandboxTables(Settings(sandbox_url=url, provider_timeout_seconds=30))
+        failing = SandboxTables(SETTINGS.model_copy(update={"sandbox_url": url, "provider_timeout_seconds": 30}))
         try:
             with pytest.raises(ProviderUnavailable) as failed:
                 await failing.find_venue("Le Bernardin", "New York")
@@ -272,7 +272,7 @@ async def test_injected_faults_surface_as_provider_unavailable(serve_with_faults
         finally:
             await failing.aclose()
     async with serve_with_faults({"sandbox-tables": {"latency_ms": 500}}) as url:
-        impatient = SandboxTables(Settings(sandbox_url=url, provider_timeout_seconds=0.1))
+        impatient = SandboxTables(SETTINGS.model_copy(update={"sandbox_url": url, "provider_timeout_seconds": 0.1}))
         try:
             with pytest.raises(ProviderUnavailable):
                 await impatient.find_venue("Le Bernardin", "New York")
@@ -284,7 +284,7 @@ async def test_faults_are_per_app_and_leave_other_providers_alone(
     serve_with_faults: Any, tables: SandboxTables
 ) -> None:
     async with serve_with_faults({"sandbox-air": {"error_rate": 1.0}}) as url:
-        calm = SandboxTables(Settings(sandbox_url=url, provider_timeout_seconds=30))
+        calm = SandboxTables(SETTINGS.model_copy(update={"sandbox_url": url, "provider_timeout_seconds": 30}))
         try:
             assert await calm.find_venue("Le Bernardin", "New York") is not None
         finally:

@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 
 from errand.kit.db import Database
 from errand.models.sandbox_booking import SandboxBooking, SandboxSlot
+from tests.sandbox.api_support import credentials
+from tests.sandbox.conftest import SETTINGS
 from tests.sandbox.web_support import (
     DECLINED_CARD,
     DETAILS_FORMS,
@@ -149,7 +151,7 @@ async def test_unknown_venues_and_empty_searches_say_why(visitor: Visitor) -> No
 
 
 async def test_web_providers_have_no_job_api(web_url: str) -> None:
-    async with httpx.AsyncClient(base_url=web_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=web_url, timeout=30, auth=credentials(SETTINGS)) as client:
         search = await client.post("/api/web-tables/search", json={
             "scenario": "restaurant", "venue": "Carbone", "date": wednesday(6), "quantity": 2,
         })

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from errand.kit.config import Settings
 from errand.kit.db import Database
 from errand.models.sandbox_booking import SandboxBooking, SandboxSlot
 from errand.sandbox import service
 from errand.sandbox.notify import ProviderEvents
-from tests.sandbox.conftest import EVENTS_SECRET, Received, serving
+from tests.sandbox.api_support import credentials
+from tests.sandbox.conftest import SETTINGS, Received, events_secret, serving
 from tests.sandbox.web_support import (
     wait_for,
     SITES,
@@ -82,7 +82,7 @@ async def test_without_a_reference_a_resubmission_holds_once(visitor: Visitor, d
 @pytest.mark.parametrize("site", ["web-tables", "web-air"])
 async def test_an_unpaid_hold_expires_and_frees_the_inventory(site: str, db: Database) -> None:
     inbox: list[Received] = []
-    settings = Settings(provider_events_secret=EVENTS_SECRET, sandbox_hold_ttl_seconds=1)
+    settings = SETTINGS.model_copy(update={"sandbox_hold_ttl_seconds": 1})
     async with serving(db, settings=settings, inbox=inbox) as url, httpx.AsyncClient(
         timeout=30, follow_redirects=True
     ) as client:
@@ -103,7 +103,9 @@ async def test_an_unpaid_hold_expires_and_frees_the_inventory(site: str, db: Dat
 
         event = await wait_for(inbox, lambda e: e["type"] == "hold_expired" and e["reference"] == reference)
         assert json.loads(event.body)["hold_id"] == hold.id
-        assert event.headers["webhook-signature"] == expected_signature(EVENTS_SECRET, event.headers, event.body)
+        assert event.headers["webhook-signature"] == expected_signature(events_secret(site), event.headers,
+                                                                        event.body)
+        assert event.headers["errand-provider-id"] == site
         await visitor.get(checkout.url)
         await asyncio.sleep(0.2)
         assert sum(e["type"] == "hold_expired" and e["hold_id"] == hold.id for e in events_json(inbox)) == 1
@@ -113,7 +115,7 @@ async def test_paying_on_the_job_api_checkout_page_is_told_to_errand(
     web_url: str, inbox: list[Received]
 ) -> None:
     key = f"job-{uuid.uuid4()}"
-    async with httpx.AsyncClient(base_url=web_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=web_url, timeout=30, auth=credentials(SETTINGS)) as client:
         held = await client.post("/api/sandbox-tickets/checkouts", headers={"Idempotency-Key": key}, json={
             "offer": {"venue_id": "evt_hamilton-new-york", "unit": "ORCH", "start": wednesday(23),
                       "quantity": 2},
@@ -131,7 +133,9 @@ async def test_paying_on_the_job_api_checkout_page_is_told_to_errand(
     assert body["confirmation"] in paid.text and body["occurred_at"].endswith("Z")
     assert event.headers["webhook-id"] == f"pev_payment_completed_{body['hold_id']}"
     assert event.headers["content-type"] == "application/json"
-    assert event.headers["webhook-signature"] == expected_signature(EVENTS_SECRET, event.headers, event.body)
+    assert event.headers["errand-provider-id"] == "sandbox-tickets"
+    assert event.headers["webhook-signature"] == expected_signature(events_secret("sandbox-tickets"), event.headers,
+                                                                    event.body)
 
 
 async def test_delivery_retries_and_never_fails_the_page() -> None:
@@ -142,18 +146,19 @@ async def test_delivery_retries_and_never_fails_the_page() -> None:
         received.append(request)
         return httpx.Response(next(answers))
 
-    events = ProviderEvents(lambda: EVENTS_SECRET, "http://errand.test/api/v1/provider-events",
+    events = ProviderEvents(events_secret, "http://errand.test/api/v1/provider-events",
                             retry_delays=(0.01, 0.01, 0.01), transport=httpx.MockTransport(errand))
-    assert await events.deliver("http://errand.test/api/v1/provider-events", "pev_x", {"type": "x"})
+    assert await events.deliver("http://errand.test/api/v1/provider-events", "pev_x",
+                                {"type": "x", "provider_id": "web-tables"})
     assert len(received) == 3
     assert len({r.headers["webhook-id"] for r in received}) == 1
     # Nobody listening: every attempt fails, and delivery gives up quietly.
-    down = ProviderEvents(lambda: EVENTS_SECRET, "http://127.0.0.1:9/none", retry_delays=(0.01,))
-    assert not await down.deliver("http://127.0.0.1:9/none", "pev_y", {"type": "y"})
+    down = ProviderEvents(events_secret, "http://127.0.0.1:9/none", retry_delays=(0.01,))
+    assert not await down.deliver("http://127.0.0.1:9/none", "pev_y", {"type": "y", "provider_id": "web-tables"})
 
 
 async def test_a_payment_succeeds_while_errand_is_down(db: Database) -> None:
-    settings = Settings(provider_events_secret=EVENTS_SECRET, provider_events_url="http://127.0.0.1:9/down")
+    settings = SETTINGS.model_copy(update={"provider_events_url": "http://127.0.0.1:9/down"})
     async with serving(db, settings=settings) as url, httpx.AsyncClient(timeout=30, follow_redirects=True) as client:
         visitor = Visitor(client, url)
         checkout = await visitor.to_checkout("web-stays", "The Plaza", wednesday(24))

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from errand.kit import webhooks
-from tests.sandbox.conftest import EVENTS_SECRET, Received
+from tests.sandbox.conftest import Received, events_secret
 from tests.sandbox.web_support import (
     wait_for,
     SITES,
@@ -96,7 +96,7 @@ async def test_the_takeover_link_moves_the_session_once(
     event = await wait_for(inbox, lambda e: e["type"] == "human_takeover" and e["reference"] == reference)
     body = json.loads(event.body)
     assert body["provider_id"] == site and body["hold_id"] is None and body["confirmation"] is None
-    assert event.headers["webhook-signature"] == expected_signature(EVENTS_SECRET, event.headers, event.body)
+    assert event.headers["webhook-signature"] == expected_signature(events_secret(site), event.headers, event.body)
 
     wrong = await person.post(taken_over, "sign-in-form", {"username": "ada", "password": "guess"})
     assert wrong.status == 401 and wrong.kind == "login-wall" and wrong.has(id="form-errors")
@@ -117,7 +117,7 @@ async def test_the_takeover_link_moves_the_session_once(
     event = await wait_for(inbox, lambda e: e["type"] == "payment_completed" and e["reference"] == reference)
     body = json.loads(event.body)
     assert body["confirmation"] == confirmation and body["hold_id"] == checkout.one(id="hold-summary")["data-hold-id"]
-    assert webhooks.verify(EVENTS_SECRET, event.headers, event.body) == f"pev_payment_completed_{body['hold_id']}"
+    assert webhooks.verify(events_secret(site), event.headers, event.body) == f"pev_payment_completed_{body['hold_id']}"
 
 
 async def test_a_person_solves_the_captcha_with_the_hint(visitor: Visitor, person: Visitor) -> None:

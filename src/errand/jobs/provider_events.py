@@ -3,20 +3,25 @@
 A provider's site tells Errand when the end user paid on the handoff page
 (``payment_completed``), opened the takeover link a captcha/needs_login job left
 (``human_takeover``), or let a hold lapse (``hold_expired``), with a Standard Webhooks
-signature (:mod:`errand.kit.webhooks`) over the raw body under
-``settings.provider_events_signing_secret()``.
+signature (:mod:`errand.kit.webhooks`) over the raw body under that provider's own secret,
+``settings.provider_events_signing_secret(provider_id)``; the ``errand-provider-id`` header
+names the provider, and the body's ``provider_id`` must be the same.
 
-:func:`receive` verifies the signature first (nothing is read or changed otherwise), keeps
-each ``webhook-id`` once (a redelivery changes nothing and answers ``duplicate``), finds the
-job the event concerns — by ``reference``, the checkout idempotency key the autopilot typed
-into the provider's form and the executor stored with the job's checkout intent, else by the
-provider's hold id in the job's result — and writes the job's audit event in the same
-transaction as the receipt. A payment also puts the confirmation into the job's result; when
-the job's result named another provider than the one paid (or none: the autopilot had given
-up), the payment is counted for the paid provider as ``manual_override``.
+:func:`receive` checks the headers' shape and the signature first (nothing is read or
+changed otherwise), keeps each ``webhook-id`` once (a redelivery changes nothing and answers
+``duplicate``), and keeps one payment (or lapsed hold) per provider, type and reference
+(the same report under another ``webhook-id`` is a ``duplicate`` too). It finds the job the
+event concerns by provider AND reference — the checkout idempotency key the autopilot typed
+into that provider's form, stored with the job's checkout intent — else by the provider's
+hold id in the job's result; a reference that names a job which checked out at another
+provider is 409 ``provider_mismatch`` and changes nothing. It writes the job's audit event in
+the same transaction as the receipt. A payment also puts the confirmation into the job's
+result; when the job's result named another provider than the one paid (or none: the
+autopilot had given up), the payment is counted for the paid provider as ``manual_override``.
 """
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,19 +32,29 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from errand.jobs import events
-from errand.kit import clock, webhooks
+from errand.kit import clock, crypto, webhooks
 from errand.kit.core import Core
-from errand.kit.errors import InvalidRequest, Unauthorized
+from errand.kit.errors import Conflict, InvalidRequest, Unauthorized
 from errand.kit.ids import new_id
 from errand.kit.logging import get_logger
 from errand.models import Job, ProviderEvent, ProviderOutcome
 
 log = get_logger("errand.jobs")
 
+# The headers' limits, checked before anything else: what is stored fits its column
+# (``webhook-id`` is the receipt's primary key), and nothing unbounded is hashed or compared.
+WEBHOOK_ID = re.compile(r"[!-~]{1,120}")  # printable ASCII without spaces, at most 120
+PROVIDER_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,59}")
+MAX_TIMESTAMP_LENGTH = 20
+MAX_SIGNATURE_LENGTH = 1000  # a few ``v1,<base64>`` signatures, during a key rotation
+# Events about one hold: the same report under another webhook-id is the same fact.
+DEDUPED_TYPES = ("payment_completed", "hold_expired")
+
 
 class ProviderEventIn(BaseModel):
-    # Only these fields are kept: a provider may name the guest in its events, and Errand
-    # stores no personal data it has no use for (the payload is kept in clear).
+    """A provider event's body; fields beyond these are ignored and not stored: a provider may name
+    the guest in its events, and Errand stores no personal data it has no use for."""
+
     model_config = ConfigDict(extra="ignore")
 
     type: str = Field(min_length=1, max_length=40)
@@ -58,52 +73,120 @@ class Receipt:
     job_id: str | None = None
 
 
+def _checked_headers(headers: Mapping[str, str]) -> str:
+    """The signing provider's id, once every header the receiver reads is within its limits.
+
+    Raises InvalidRequest ``invalid_request`` for an over-long or malformed header, and
+    Unauthorized ``invalid_signature`` when no provider is named.
+    """
+    msg_id = headers.get("webhook-id")
+    if msg_id and not WEBHOOK_ID.fullmatch(msg_id):
+        raise InvalidRequest("webhook-id must be 1 to 120 printable ASCII characters without spaces.")
+    if len(headers.get("webhook-timestamp") or "") > MAX_TIMESTAMP_LENGTH:
+        raise InvalidRequest(f"webhook-timestamp must be a Unix timestamp of at most {MAX_TIMESTAMP_LENGTH} digits.")
+    if len(headers.get("webhook-signature") or "") > MAX_SIGNATURE_LENGTH:
+        raise InvalidRequest(f"webhook-signature must be at most {MAX_SIGNATURE_LENGTH} characters.")
+    provider_id = headers.get(webhooks.PROVIDER_HEADER) or ""
+    if not provider_id:
+        raise Unauthorized("invalid_signature", f"The {webhooks.PROVIDER_HEADER} header must name the signing provider.")
+    if not PROVIDER_ID.fullmatch(provider_id):
+        raise InvalidRequest(f"{webhooks.PROVIDER_HEADER} must be a provider id: 1 to 60 lower-case letters, "
+                             "digits, dots, dashes or underscores.")
+    return provider_id
+
+
+def _parse(body: bytes) -> ProviderEventIn:
+    try:
+        return ProviderEventIn.model_validate(json.loads(body))
+    except (ValueError, UnicodeDecodeError) as exc:
+        if isinstance(exc, ValidationError):
+            details = [{"path": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
+                       for err in exc.errors(include_url=False, include_input=False)]
+            problems = "; ".join(f"{d['path']}: {d['message']}" for d in details)
+            raise InvalidRequest(f"The body is not a provider event: {problems}.", code="invalid_event",
+                                 details=details) from None
+        raise InvalidRequest("The body is not a JSON provider event.", code="invalid_event") from None
+
+
+def _dedupe_key(event: ProviderEventIn) -> str | None:
+    subject = event.reference or (f"hold:{event.hold_id}" if event.hold_id else None)
+    if event.type not in DEDUPED_TYPES or subject is None:
+        return None
+    return crypto.sha256_hex(f"{event.provider_id}\n{event.type}\n{subject}")
+
+
 async def receive(core: Core, headers: Mapping[str, str], body: bytes) -> Receipt:
     """Verify, deduplicate and apply one provider event.
 
-    Raises Unauthorized ``invalid_signature`` when the signature, its headers or its timestamp
-    do not check out, and InvalidRequest when a well-signed body is not a provider event.
+    Raises InvalidRequest ``invalid_request`` when a header is over-long or malformed;
+    Unauthorized ``invalid_signature`` when no provider is named, or the signature, its
+    headers or its timestamp do not check out under that provider's secret, or the body
+    names another provider than the one that signed it; InvalidRequest ``invalid_event``
+    when a well-signed body is not a provider event; Conflict ``provider_mismatch`` when its
+    reference names a job that checked out at another provider (nothing is recorded).
     """
+    provider_id = _checked_headers(headers)
     try:
-        event_id = webhooks.verify(core.settings.provider_events_signing_secret(), headers, body)
+        event_id = webhooks.verify(core.settings.provider_events_signing_secret(provider_id), headers, body)
     except webhooks.WebhookVerificationError as exc:
         raise Unauthorized("invalid_signature", f"The provider event's signature does not verify: {exc}.") from None
-    try:
-        event = ProviderEventIn.model_validate(json.loads(body))
-    except (ValueError, UnicodeDecodeError, ValidationError) as exc:
-        raise InvalidRequest(f"The body is not a provider event: {exc}", code="invalid_event") from None
+    event = _parse(body)
+    if event.provider_id != provider_id:
+        raise Unauthorized("invalid_signature", f"The event names another provider than the one that signed it "
+                                                f"({provider_id}): a provider speaks only for itself.")
+    dedupe_key = _dedupe_key(event)
     try:
         async with core.db.unit_of_work() as session:
             if await session.get(ProviderEvent, event_id) is not None:
                 return Receipt(event_id, event.type, duplicate=True)
+            if dedupe_key is not None:
+                same = (await session.execute(
+                    select(ProviderEvent).where(ProviderEvent.dedupe_key == dedupe_key))).scalar_one_or_none()
+                if same is not None:
+                    return Receipt(event_id, event.type, duplicate=True, job_id=same.job_id)
             job = await _job_for(session, event)
             session.add(ProviderEvent(
                 id=event_id, provider_id=event.provider_id, type=event.type, payload=event.model_dump(mode="json"),
                 organization_id=job.organization_id if job else None, job_id=job.id if job else None,
+                dedupe_key=dedupe_key,
             ))
             await session.flush()
             if job is not None:
                 await _apply(session, job, event)
     except IntegrityError:
-        # The same webhook id, delivered twice at once: the other delivery applied it.
+        # The same webhook id or the same report, delivered twice at once: the other delivery applied it.
         return Receipt(event_id, event.type, duplicate=True)
     if job is None:
         log.warning("provider_event_unmatched", event_id=event_id, type=event.type, provider_id=event.provider_id)
     return Receipt(event_id, event.type, job_id=job.id if job else None)
 
 
+def _reference_is(reference: str) -> Any:
+    return Job.checkout_intent["key"].as_string() == reference
+
+
 async def _job_for(session: Any, event: ProviderEventIn) -> Job | None:
+    """The job of the event's provider with its reference, else with its hold; raises Conflict (see receive)."""
     if event.reference:
         found = (await session.execute(
-            select(Job).where(Job.checkout_intent["key"].as_string() == event.reference).limit(1)
+            select(Job).where(_reference_is(event.reference),
+                              Job.checkout_intent[("offer", "provider_id")].as_string() == event.provider_id)
+            .limit(1)
         )).scalar_one_or_none()
         if found is not None:
             return found
     if event.hold_id:
-        return (await session.execute(
+        found = (await session.execute(
             select(Job).where(Job.provider_id == event.provider_id,
                               Job.result["holdId"].as_string() == event.hold_id).limit(1)
         )).scalar_one_or_none()
+        if found is not None:
+            return found
+    if event.reference and (await session.execute(
+        select(Job.id).where(_reference_is(event.reference)).limit(1)
+    )).scalar_one_or_none() is not None:
+        raise Conflict("provider_mismatch", "The event's reference names a job that did not check out at "
+                                            f"{event.provider_id}; nothing was recorded.")
     return None
 
 

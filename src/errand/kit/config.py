@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from errand.kit.crypto import load_or_create_key
@@ -40,11 +40,11 @@ class Settings(BaseSettings):
     sandbox_faults: dict[str, dict[str, Any]] = {}
     # How long a hold placed through a sandbox web site waits for payment at its checkout page.
     sandbox_hold_ttl_seconds: int = Field(default=900, ge=1, le=86_400)
-    # Standard Webhooks secret (``whsec_…``) that signs what the sandbox tells Errand about
-    # payments and takeovers at its providers; derived from the data dir's key when unset.
+    # Master secret from which each provider's Standard Webhooks secret (``whsec_…``) for the
+    # provider events it sends Errand is derived; the data dir's key when unset.
     provider_events_secret: str | None = None
-    # Where the sandbox POSTs those provider events; by default the origin of the request
-    # that caused them, at /api/v1/provider-events (the sandbox runs in Errand's process).
+    # Where the sandbox POSTs those provider events; by default this server's own
+    # http://{host}:{port}/api/v1/provider-events. Never taken from a request.
     provider_events_url: str | None = None
     idempotency_ttl_hours: int = 24
     # How long a concurrent duplicate waits for the first request before answering 409.
@@ -60,6 +60,23 @@ class Settings(BaseSettings):
     browser_contexts: int = Field(default=4, ge=1, le=64)
     log_level: str = "INFO"
     default_rate_limit_per_day: int = Field(default=10_000, ge=1)
+    # Per provider id, the Standard Webhooks secret (``whsec_…``) its provider events are
+    # signed with, JSON in ERRAND_PROVIDER_EVENTS_SECRETS; others are derived (see
+    # provider_events_signing_secret).
+    provider_events_secrets: dict[str, str] = {}
+
+    @field_validator("provider_events_secrets")
+    @classmethod
+    def _whsec_secrets(cls, secrets: dict[str, str]) -> dict[str, str]:
+        for provider_id, secret in secrets.items():
+            try:
+                key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+            except ValueError:
+                key = b""
+            if not secret.startswith("whsec_") or len(key) < 16:
+                raise ValueError(f"the provider events secret of {provider_id!r} must be whsec_ and the base64 "
+                                 "of at least 16 bytes")
+        return secrets
 
     @model_validator(mode="after")
     def _runner_needs_postgres(self) -> "Settings":
@@ -80,18 +97,47 @@ class Settings(BaseSettings):
     def effective_sandbox_url(self) -> str:
         return self.sandbox_url or f"http://127.0.0.1:{self.port}/sandbox"
 
-    def provider_events_signing_secret(self) -> str:
-        """The ``whsec_`` secret both the sandbox (signer) and Errand (verifier) use.
+    @property
+    def effective_provider_events_url(self) -> str:
+        """Where provider events go: ``provider_events_url``, else this server's own receiver.
 
-        ``provider_events_secret`` when set; otherwise an HMAC of the data dir's secret key
-        (created on first use, as for personal data), so that every process of one
-        deployment agrees on it without configuration and no fixed value is ever trusted.
+        Built from configuration only (``host``, ``port``), never from a request's ``Host``,
+        so nobody can send a payment notification elsewhere. A wildcard bind address
+        (``0.0.0.0``, ``::``) is reached on the loopback address.
         """
-        if self.provider_events_secret:
-            return self.provider_events_secret
-        key = load_or_create_key(self.secret_key, self.data_dir)
-        derived = hmac.new(key.encode(), b"errand provider events v1", hashlib.sha256).digest()
+        if self.provider_events_url:
+            return self.provider_events_url
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(self.host, self.host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/api/v1/provider-events"
+
+    def _derived(self, purpose: str, provider_id: str, master: str | None = None) -> bytes:
+        """HMAC-SHA256 of ``purpose:provider_id`` under ``master`` or the data dir's secret key."""
+        key = master or load_or_create_key(self.secret_key, self.data_dir)
+        return hmac.new(key.encode(), f"{purpose}:{provider_id}".encode(), hashlib.sha256).digest()
+
+    def provider_events_signing_secret(self, provider_id: str) -> str:
+        """The ``whsec_`` secret with which ``provider_id`` signs its provider events, and Errand verifies them.
+
+        One secret per provider, so that one provider cannot speak for another:
+        ``provider_events_secrets[provider_id]`` when configured; otherwise derived as
+        HMAC-SHA256(``provider_events_secret`` or the data dir's key (created on first use),
+        ``"provider-events:" + provider_id``), so the processes of one deployment agree without
+        configuration and no fixed value is ever trusted.
+        """
+        if provider_id in self.provider_events_secrets:
+            return self.provider_events_secrets[provider_id]
+        derived = self._derived("provider-events", provider_id, self.provider_events_secret)
         return "whsec_" + base64.b64encode(derived).decode()
+
+    def sandbox_api_token(self, provider_id: str) -> str:
+        """The bearer token Errand presents to the sandbox provider ``provider_id``'s JSON API, and the sandbox checks.
+
+        Derived per provider as HMAC-SHA256(data dir's key, ``"sandbox-api:" + provider_id``):
+        a token for one provider opens no other provider's API.
+        """
+        return "sbx_" + self._derived("sandbox-api", provider_id).hex()
 
 
 @lru_cache

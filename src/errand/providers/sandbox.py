@@ -2,7 +2,9 @@
 
 The sandbox is mounted in Errand's own server by default, but the core never imports it:
 these adapters speak its JSON API at ``settings.effective_sandbox_url``, so the same
-code path (timeouts, 5xx, idempotency keys) is exercised as with a remote provider.
+code path (timeouts, 5xx, idempotency keys) is exercised as with a remote provider. Each
+adapter presents its provider's credential (``Authorization: Bearer
+settings.sandbox_api_token(id)``), which the sandbox requires of every API call.
 
 :class:`SandboxApiProvider` holds what every sandbox adapter shares: one lazily created
 ``httpx.AsyncClient``, the job API (:class:`~errand.providers.base.JobProvider`: search,
@@ -79,12 +81,16 @@ class SandboxApiProvider:
     def __init__(self, settings: Settings) -> None:
         self._base_url = f"{settings.effective_sandbox_url.rstrip('/')}/api/{_seg(self.id)}"
         self._timeout = settings.provider_timeout_seconds
+        self._settings = settings
         self._client: httpx.AsyncClient | None = None
 
     def _http(self) -> httpx.AsyncClient:
-        # Created on first use, inside the event loop that will use it.
+        # Created on first use, inside the event loop that will use it; deriving the token
+        # may read (or create) the data dir's key, so it waits until then too.
         if self._client is None:
-            self._client = httpx.AsyncClient(base_url=self._base_url, timeout=self._timeout)
+            token = self._settings.sandbox_api_token(self.id)
+            self._client = httpx.AsyncClient(base_url=self._base_url, timeout=self._timeout,
+                                             headers={"Authorization": f"Bearer {token}"})
         return self._client
 
     async def aclose(self) -> None:

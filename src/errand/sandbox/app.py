@@ -12,6 +12,14 @@ and under ``/web/{provider_id}/`` the booking web sites of the web-only provider
 (:mod:`errand.sandbox.web`, which answer errors as HTML pages). Payments and takeovers are
 told to Errand as signed provider events (:mod:`errand.sandbox.notify`). A provider id the
 sandbox does not run is a 404. Every request is one unit of work.
+
+The JSON APIs admit only Errand, by a per-provider bearer token
+(:func:`errand.sandbox.common.caller_check`); the pages a browser opens are public. Every
+answer carries anti-framing headers (:class:`errand.sandbox.common.SecurityHeaders`).
+Nothing the sandbox answers or sends depends on the request's ``Host``: absolute URLs start
+with ``Settings.effective_sandbox_url`` and provider events go to
+``Settings.effective_provider_events_url``; trailing-slash redirects (which Starlette builds
+from ``Host``) are off.
 """
 
 from collections.abc import Mapping
@@ -26,7 +34,7 @@ from errand.kit.config import Settings, get_settings
 from errand.kit.db import Database
 from errand.kit.errors import DomainError
 from errand.sandbox import checkout_page, jobs_api, tables_api, web
-from errand.sandbox.common import STATUS_BY_KIND, error_response
+from errand.sandbox.common import STATUS_BY_KIND, SecurityHeaders, caller_check, error_response
 from errand.sandbox.faults import FaultInjector
 from errand.sandbox.notify import ProviderEvents
 
@@ -36,25 +44,30 @@ def build_sandbox_app(
 ) -> FastAPI:
     """The sandbox over ``db``, misbehaving as ``faults`` says (see :mod:`errand.sandbox.faults`).
 
-    ``settings`` (default: the process's) gives the web sites' hold lifetime and how provider
-    events are signed and where they go; pass the server's own so that Errand, which verifies
-    them, uses the same secret. The caller mounts it at ``/sandbox``. A malformed ``faults``
-    raises ValueError here. ``app.state.provider_events`` delivers the events.
+    ``settings`` (default: the process's) gives the web sites' hold lifetime, the public URL,
+    the API credentials, and how provider events are signed and where they go; pass the
+    server's own so that Errand, which verifies them, uses the same secrets. The caller
+    mounts it at ``/sandbox``. A malformed ``faults`` raises ValueError here.
+    ``app.state.provider_events`` delivers the events; ``app.state.public_url`` roots its links.
     """
     settings = settings or get_settings()
     injector = FaultInjector(faults)
-    events = ProviderEvents(settings.provider_events_signing_secret, settings.provider_events_url)
+    events = ProviderEvents(settings.provider_events_signing_secret, settings.effective_provider_events_url)
+    authenticated = caller_check(settings.sandbox_api_token)
     app = FastAPI(
+        redirect_slashes=False,
         title="Errand sandbox marketplace",
         description="Test-mode restaurants, hotels, flights and events that behave like real booking "
         "systems: capacity, holds, idempotency keys, payment pages, login walls, CAPTCHAs and injectable "
         "faults. Times are local to the venue.",
     )
-    app.include_router(tables_api.routes(db, injector))
-    app.include_router(jobs_api.routes(db, injector))
+    app.include_router(tables_api.routes(db, injector, authenticated))
+    app.include_router(jobs_api.routes(db, injector, authenticated))
     app.include_router(checkout_page.routes(db, events))
     app.include_router(web.routes(db, injector, events, settings.sandbox_hold_ttl_seconds))
+    app.add_middleware(SecurityHeaders)
     app.state.provider_events = events
+    app.state.public_url = settings.effective_sandbox_url.rstrip("/")
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:

@@ -126,7 +126,7 @@ def routes(db: Database, events: ProviderEvents) -> APIRouter:
                 "payment_completed", booking.provider_id, subject=booking.id, hold_id=booking.id,
                 reference=reference_of(booking.idempotency_key), confirmation=booking.confirmation,
             )
-        events.send(request, paid)
+        events.send(paid)
         return _show(booking)
 
     return router

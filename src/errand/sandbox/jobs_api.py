@@ -7,6 +7,7 @@ scenario. Obstacles are answered with the statuses a real site's API would use:
 The web-only providers (``kind: browser``) have no job API: 404 ``not_found``.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -20,7 +21,7 @@ from errand.kit.errors import InvalidRequest
 from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import catalog, inventory, service
 from errand.sandbox.catalog import Flaky
-from errand.sandbox.common import Clock, Day, IdempotencyKey, LocalStart
+from errand.sandbox.common import Clock, Day, IdempotencyKey, LocalStart, absolute_url
 from errand.sandbox.faults import FaultInjector
 from errand.sandbox.offers import Pick, Query
 
@@ -80,8 +81,9 @@ class CheckoutIn(BaseModel):
     ttl_seconds: int = Field(default=inventory.DEFAULT_HOLD_TTL_SECONDS, ge=1, le=86_400)
 
 
-def routes(db: Database, faults: FaultInjector) -> APIRouter:
-    router = APIRouter(prefix="/api/{provider_id}", tags=["job API"])
+def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awaitable[None]]) -> APIRouter:
+    """The job API; every route first runs ``authenticated`` (the caller's credential for the provider)."""
+    router = APIRouter(prefix="/api/{provider_id}", tags=["job API"], dependencies=[Depends(authenticated)])
 
     async def provider(provider_id: str) -> catalog.Provider:
         """Resolve the provider from the path and apply its configured faults, before any work."""
@@ -102,7 +104,7 @@ def routes(db: Database, faults: FaultInjector) -> APIRouter:
 
     def hold(request: Request, booking: SandboxBooking) -> dict[str, Any]:
         token = booking.handoff_token
-        handoff_url = str(request.url_for("checkout_page", token=token)) if token else None
+        handoff_url = absolute_url(request, "checkout_page", token=token) if token else None
         return {**service.hold_view(booking), "handoff_url": handoff_url}
 
     @router.post("/search")

@@ -3,16 +3,18 @@
 A real booking site tells its partner, with a signed webhook, that the customer paid on its
 payment page or that a person took over a session; the sandbox does the same, so that
 Errand's audit log learns of it without polling. An event is POSTed to
-``{errand origin}/api/v1/provider-events`` (the origin of the request that caused it: the
-sandbox runs inside Errand's process; ``Settings.provider_events_url`` overrides the URL)::
+``Settings.effective_provider_events_url`` (configuration only: ``provider_events_url``,
+else this server's own ``http://{host}:{port}/api/v1/provider-events``; never the ``Host``
+of the request that caused it, which anyone can set)::
 
     {"type": "payment_completed" | "human_takeover" | "hold_expired", "provider_id": "…",
      "hold_id": "…" | null, "reference": "…" | null, "confirmation": "…" | null,
      "occurred_at": "2027-06-01T18:01:02Z"}
 
 signed with the Standard Webhooks scheme (:mod:`errand.kit.webhooks`; headers
-``webhook-id``, ``webhook-timestamp``, ``webhook-signature``) under
-``Settings.provider_events_signing_secret()``. The ``webhook-id`` is stable per event
+``webhook-id``, ``webhook-timestamp``, ``webhook-signature``) under the sending provider's
+own secret, ``Settings.provider_events_signing_secret(provider_id)``, and naming that
+provider in the ``errand-provider-id`` header. The ``webhook-id`` is stable per event
 (``pev_<type>_<hold or session id>``), so retries and duplicates are recognisable.
 
 Events are sent after the transaction that caused them commits, from a background task,
@@ -26,12 +28,10 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from starlette.requests import Request
 
 from errand.kit import clock, logging, webhooks
 from errand.kit.crypto import canonical_json
 
-EVENTS_PATH = "/api/v1/provider-events"
 RETRY_DELAYS_SECONDS = (0.5, 2.0, 5.0)
 TIMEOUT_SECONDS = 5.0
 # Holds placed by the web sites without a reference carry this idempotency-key prefix.
@@ -58,37 +58,38 @@ def event(
 
 
 class ProviderEvents:
-    """Signs and delivers provider events in the background, for one sandbox app."""
+    """Signs and delivers provider events in the background, for one sandbox app.
 
-    def __init__(self, secret: Callable[[], str], url: str | None = None,
+    ``secret`` maps a provider id to its signing secret (read at each event: deriving it may
+    create the data dir's key); ``url`` is the receiver's, from configuration.
+    """
+
+    def __init__(self, secret: Callable[[str], str], url: str,
                  retry_delays: tuple[float, ...] = RETRY_DELAYS_SECONDS,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
-        # The secret is read at the first event: deriving it may create the data dir's key.
         self._secret = secret
-        self._url = url
+        self.url = url
         self._retry_delays = retry_delays
         self._transport = transport
         self._tasks: set[asyncio.Task[bool]] = set()
 
-    def target(self, request: Request) -> str:
-        return self._url or f"{request.url.scheme}://{request.url.netloc}{EVENTS_PATH}"
-
-    def send(self, request: Request, message: tuple[str, dict[str, Any]]) -> None:
+    def send(self, message: tuple[str, dict[str, Any]]) -> None:
         """Deliver ``message`` (from :func:`event`) in the background; call it after the commit."""
         msg_id, body = message
-        task = asyncio.create_task(self.deliver(self.target(request), msg_id, body))
+        task = asyncio.create_task(self.deliver(self.url, msg_id, body))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def deliver(self, url: str, msg_id: str, body: dict[str, Any]) -> bool:
         """POST one signed event, retrying on connection errors and non-2xx answers; True once accepted."""
         payload = canonical_json(body).encode()
+        provider_id = str(body["provider_id"])
         attempts = len(self._retry_delays) + 1
         async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, transport=self._transport) as client:
             for attempt in range(1, attempts + 1):
                 # Signed per attempt: a retry carries a fresh timestamp, within the receiver's tolerance.
-                headers = webhooks.sign_headers(self._secret(), msg_id, payload, at=clock.now())
-                headers["content-type"] = "application/json"
+                headers = webhooks.sign_headers(self._secret(provider_id), msg_id, payload, at=clock.now())
+                headers.update({"content-type": "application/json", webhooks.PROVIDER_HEADER: provider_id})
                 try:
                     response = await client.post(url, content=payload, headers=headers)
                     if response.is_success:

@@ -5,6 +5,7 @@ holds (confirm, release), reservations (book, modify, cancel). It never meets th
 obstacles of the job API; injected latency and errors do apply.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any
 
@@ -69,8 +70,10 @@ def _booking(booking: SandboxBooking) -> dict[str, Any]:
     }
 
 
-def routes(db: Database, faults: FaultInjector) -> APIRouter:
-    router = APIRouter(prefix="/api/{provider_id}", tags=["reservations API (sandbox-tables)"])
+def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awaitable[None]]) -> APIRouter:
+    """The reservations API; every route first runs ``authenticated`` (the caller's credential for the provider)."""
+    router = APIRouter(prefix="/api/{provider_id}", tags=["reservations API (sandbox-tables)"],
+                       dependencies=[Depends(authenticated)])
 
     async def provider(provider_id: str) -> str:
         """Resolve the provider from the path and apply its configured faults, before any work."""

@@ -18,6 +18,7 @@ from tests.api.execution.support import (
     run, run_all, tried, types, wait,
 )
 from tests.conftest import Org
+from tests.sandbox.api_support import server_credentials
 
 APPROVALS = "/api/approvals"
 
@@ -212,7 +213,7 @@ async def test_a_job_cancelled_while_running_stops_before_it_holds_anything(
         final = await wait(slow, job_id)
         events = await audit(slow, job_id)
         tables = await slow.get("/sandbox/api/sandbox-tables/restaurants/rst_le-bernardin-new-york/availability",
-                                params={"date": str(day), "party_size": 1})
+                                params={"date": str(day), "party_size": 1}, auth=server_credentials())
     assert final["status"] == "cancelled" and final["handoffUrl"] is None, final
     after = types(events)[types(events).index("job_aborted") + 1:]
     assert not {"action_allowed", "paused_payment", "job_completed"} & set(after), types(events)

@@ -11,6 +11,8 @@ from datetime import date
 
 import httpx
 
+from tests.sandbox.api_support import server_credentials
+
 BOOK = "/api/v1/agent/restaurant/book"
 CANCEL = "/api/v1/agent/restaurant/cancel"
 MODIFY = "/api/v1/agent/restaurant/modify"
@@ -35,7 +37,7 @@ async def remaining(client: httpx.AsyncClient, day: date, time: str, venue_id: s
     """Covers still free at a slot, as the sandbox provider reports them."""
     response = await client.get(
         f"/sandbox/api/sandbox-tables/restaurants/{venue_id}/availability",
-        params={"date": day.isoformat(), "party_size": 1},
+        params={"date": day.isoformat(), "party_size": 1}, auth=server_credentials(),
     )
     assert response.status_code == 200, response.text
     return next((s["remaining"] for s in response.json()["slots"] if s["time"] == time), 0)

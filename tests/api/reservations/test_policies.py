@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from tests.sandbox.api_support import server_credentials
+
 BOOK = "/api/v1/agent/restaurant/book"
 POLICIES = "/api/v1/policies"
 GOLDEN_GATE = "rst_golden-gate-grill-san-francisco"
@@ -37,7 +39,7 @@ async def remaining(client: httpx.AsyncClient, day: date, time: str) -> int:
     """Covers still free at a slot, as the sandbox provider reports them."""
     response = await client.get(
         f"/sandbox/api/sandbox-tables/restaurants/{GOLDEN_GATE}/availability",
-        params={"date": day.isoformat(), "party_size": 1},
+        params={"date": day.isoformat(), "party_size": 1}, auth=server_credentials(),
     )
     assert response.status_code == 200, response.text
     return next((s["remaining"] for s in response.json()["slots"] if s["time"] == time), 0)

@@ -10,7 +10,7 @@ PREFIXES = ("/api/v1/execution-jobs", "/api/v1/metrics", "/api/v1/providers", "/
 def build(core: Core) -> FastAPI:
     """The execution dialect, serving the paths under ``PREFIXES`` (full paths, nothing stripped)."""
     app = FastAPI(title="Errand — execution API", version="1", docs_url="/api/v1/execution-jobs/docs",
-                  openapi_url="/api/v1/execution-jobs/openapi.json", redoc_url=None)
+                  openapi_url="/api/v1/execution-jobs/openapi.json", redoc_url=None, redirect_slashes=False)
     app.state.core = core
     errors.install(app)
     for prefix, router in zip(PREFIXES, (routes.jobs, routes.metrics, routes.providers, routes.profiles,

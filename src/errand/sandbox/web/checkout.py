@@ -14,7 +14,7 @@ Both tell Errand what happened (:mod:`errand.sandbox.notify`): ``payment_complet
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,14 +40,14 @@ def routes(db: Database, faults: FaultInjector, events: ProviderEvents) -> APIRo
             raise NotFound("not_found", "There is no checkout at this address.")
         return booking
 
-    async def report_if_expired(request: Request, booking: SandboxBooking) -> None:
+    async def report_if_expired(booking: SandboxBooking) -> None:
         """Tell Errand, once, that a web hold lapsed unpaid (found while serving its page)."""
         if inventory.public_status(booking) != "expired":
             return
         async with db.unit_of_work() as session:
             row = await sessions.claim_expiry_report(session, booking.id)
         if row is not None:
-            events.send(request, event(
+            events.send(event(
                 "hold_expired", booking.provider_id, subject=booking.id, hold_id=booking.id,
                 reference=reference_of(booking.idempotency_key), occurred_at=booking.hold_expires_at,
             ))
@@ -58,7 +58,7 @@ def routes(db: Database, faults: FaultInjector, events: ProviderEvents) -> APIRo
             return pages.checkout(on.site, on.urls, token, shown)
         if shown["status"] == "booked":
             return pages.confirmation(on.site, on.urls, shown)
-        await report_if_expired(on.request, booking)
+        await report_if_expired(booking)
         return pages.checkout_expired(on.site, on.urls, shown)
 
     @router.get("/checkout/{token}", name="web_checkout")
@@ -90,7 +90,7 @@ def routes(db: Database, faults: FaultInjector, events: ProviderEvents) -> APIRo
                 )
         if paid is None:  # not payable (any more): show why, outside the transaction
             return await show(on, token, booking)
-        events.send(on.request, paid)
+        events.send(paid)
         return on.go(on.urls.checkout(token))
 
     @router.get("/resume/{token}", name="web_resume")
@@ -104,7 +104,7 @@ def routes(db: Database, faults: FaultInjector, events: ProviderEvents) -> APIRo
             return pages.message(on.site, "session-expired" if outcome == "expired" else "not-found",
                                  "This link no longer works", "This booking session has ended.",
                                  410 if outcome == "expired" else 404, home=on.urls.home)
-        events.send(on.request, event(
+        events.send(event(
             "human_takeover", on.provider.id, subject=row.id, hold_id=row.hold_id, reference=row.reference,
         ))
         pending = row.obstacle if row.obstacle_cleared_at is None and row.choice else None

@@ -20,6 +20,7 @@ from errand.models.sandbox_web_session import SandboxWebSession
 from errand.sandbox import catalog
 from errand.sandbox.cards import read_form
 from errand.sandbox.catalog import NotServed, Provider
+from errand.sandbox.common import absolute_url
 from errand.sandbox.faults import FaultInjector
 from errand.sandbox.inventory import Unbookable
 from errand.sandbox.web import pages, sessions
@@ -42,7 +43,7 @@ class Visit:
         self.request = request
         self.provider = provider
         self.site: Site = SITES[provider.id]
-        self.urls = Urls(lambda name, **params: str(request.url_for(name, **params)), provider.id)
+        self.urls = Urls(lambda name, **params: absolute_url(request, name, **params), provider.id)
 
     def go(self, url: str) -> RedirectResponse:
         return RedirectResponse(url, status_code=303)
@@ -81,6 +82,11 @@ def routes(db: Database, faults: FaultInjector, hold_ttl_seconds: int) -> APIRou
     @router.get("/", name="web_home")
     async def home(on: On) -> Response:
         return pages.search(on.site, on.urls)
+
+    @router.get("")
+    async def home_without_slash(on: On) -> Response:
+        """The site's address as people type it; redirects to its home under the configured URL."""
+        return on.go(on.urls.home)
 
     @router.post("/search", name="web_search")
     async def search(on: On) -> Response:
