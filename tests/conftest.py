@@ -7,6 +7,7 @@ organization of their own and on dates no other test uses, so nothing mutable is
 
 import asyncio
 import itertools
+import json
 import os
 import secrets
 import socket
@@ -16,6 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -24,6 +26,7 @@ import uvicorn
 from cryptography.fernet import Fernet
 
 from errand.identity import service as identity_service
+from errand.kit import webhooks
 from errand.kit.config import Settings
 from errand.kit.db import Database
 from errand.kit.migrations import upgrade_to_head
@@ -161,3 +164,14 @@ _days = itertools.count(1)
 def day() -> date:
     """A future date no other test in this run books on, so capacity is never shared."""
     return date(2027, 1, 1) + timedelta(days=next(_days))
+
+
+def signed_provider_event(server: Server, body: dict[str, Any], *, msg_id: str | None = None,
+                          secret: str | None = None, signer: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """``body`` as a provider sends it to ``/api/v1/provider-events``: raw JSON and its headers,
+    signed with ``signer``'s secret (default: the provider the body names) or ``secret``."""
+    raw = json.dumps(body).encode()
+    signer = signer or body["provider_id"]
+    headers = webhooks.sign_headers(secret or server.settings.provider_events_signing_secret(signer),
+                                    msg_id or f"msg_{uuid.uuid4().hex}", raw)
+    return raw, {**headers, "content-type": "application/json", "errand-provider-id": signer}

@@ -18,12 +18,11 @@ import pytest
 from sqlalchemy import select, text
 
 from errand.kit import logging as errand_logging
-from errand.kit import webhooks
 from errand.models import IdempotencyRecord
 
 from tests.api.execution.support import job, post, wait
 from tests.browser.support import eventually
-from tests.conftest import Org, Server, free_port, running
+from tests.conftest import Org, Server, free_port, running, signed_provider_event
 from tests.mcp.conftest import Connect, mcp, ok  # noqa: F401  (mcp: the fixture)
 from tests.sealed import clear_text_leaks
 
@@ -65,13 +64,6 @@ def traveler(who: dict[str, str]) -> dict[str, str]:
             "phone": who["phone"], "dob": who["dob"], "passport_number": who["passport_number"],
             "passport_country": "US"}
 
-
-def signed_event(server: Server, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    """A provider event as a provider sends it: raw JSON and its Standard Webhooks headers."""
-    raw = json.dumps(event).encode()
-    secret = server.settings.provider_events_signing_secret()
-    headers = webhooks.sign_headers(secret, f"msg_{secrets.token_hex(8)}", raw)
-    return raw, {**headers, "content-type": "application/json"}
 
 
 def reporting_the_guest(event: dict[str, Any], who: dict[str, str]) -> dict[str, Any]:
@@ -216,7 +208,7 @@ async def test_execution_jobs_profiles_and_provider_events_store_no_personal_dat
     await eventually(org.agent, ids[0], "payment_completed")
     # A provider that names the guest in its event: Errand keeps only what it uses.
     chatty = person()
-    raw, headers = signed_event(server, reporting_the_guest({
+    raw, headers = signed_provider_event(server, reporting_the_guest({
         "type": "hold_expired", "provider_id": "sandbox-air", "hold_id": done[1]["result"]["holdId"]}, chatty))
     assert (await org.agent.post("/api/v1/provider-events", content=raw, headers=headers)).status_code < 300
     await eventually(org.agent, ids[1], "hold_expired")
@@ -262,7 +254,7 @@ async def test_logs_carry_no_personal_data_through_bookings_jobs_and_refusals(
                    {"allowedProviders": ["sandbox-tables"], "allowVenueSwitch": False}, traveler(traveller))
         done = await wait(agent, await post(agent, body))
         assert done["status"] == "paused_payment", done
-        raw, headers = signed_event(server, reporting_the_guest({  # for no job Errand knows: logged
+        raw, headers = signed_provider_event(server, reporting_the_guest({  # for no job Errand knows: logged
             "type": "payment_completed", "provider_id": "sandbox-tables", "hold_id": "hold_nobody"}, refused))
         assert (await agent.post("/api/v1/provider-events", content=raw, headers=headers)).status_code < 300
 

@@ -15,19 +15,10 @@ import httpx
 from errand.kit import webhooks
 from errand.models import Job
 from tests.browser.support import audit, eventually, job, metrics, of_type, run
-from tests.conftest import Org, Server
+from tests.conftest import Org, Server, signed_provider_event as _signed
 
 EVENTS = "/api/v1/provider-events"
 
-
-def _signed(server: Server, body: dict[str, Any], msg_id: str | None = None, secret: str | None = None,
-            signer: str | None = None) -> tuple[bytes, dict[str, str]]:
-    """``body`` signed as ``signer`` (default: the provider the body names) would sign it."""
-    raw = json.dumps(body).encode()
-    signer = signer or body["provider_id"]
-    headers = webhooks.sign_headers(secret or server.settings.provider_events_signing_secret(signer),
-                                    msg_id or f"msg_{uuid.uuid4().hex}", raw)
-    return raw, {**headers, "content-type": "application/json", "errand-provider-id": signer}
 
 
 async def _paused_at_the_api_provider(org: Org, day: date) -> dict[str, Any]:
