@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from errand.api.common import principal_for
 from errand.api.mcp import auth, errors
 from errand.api.mcp.server import ErrandMCP, build_server
+from errand.kit.boundary import InputBoundary
 from errand.kit.core import Core
 from errand.kit.errors import DomainError, NotFound
 
@@ -40,12 +41,18 @@ class McpApp:
             streamable_http_path="/", stateless_http=True, json_response=True,
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
+        # Hostile bodies are refused before the key is checked; tool arguments' values are
+        # checked by ErrandMCP.call_tool, so that stdio gives the same verdict.
+        self._bounded = InputBoundary(self._serve, reject=errors.rejected, values=False)
 
     def lifespan(self) -> AbstractAsyncContextManager[None]:
         """Run the SDK's session manager; without it every MCP request fails."""
         return self.server.session_manager.run()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._bounded(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"].rstrip("/") != PATH:
             await self._error(NotFound("not_found", f"No MCP endpoint at {scope['path']}; use {PATH}."))(
                 scope, receive, send)
