@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from errand.kit.boundary import InputBoundary
 from errand.kit.config import Settings, get_settings
 from errand.kit.db import Database
 from errand.kit.errors import DomainError
@@ -55,6 +56,7 @@ def build_sandbox_app(
     app.include_router(checkout_page.routes(db, events))
     app.include_router(web.routes(db, injector, events, settings.sandbox_hold_ttl_seconds))
     app.state.provider_events = events
+    app.add_middleware(InputBoundary, reject=lambda status, code, message, _details: error_response(status, code, message))
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
