@@ -170,7 +170,7 @@ def _spellings(obj: Mapping[str, Any], path: list[str | int], problems: list[dic
         canonical = to_snake(key)
         other = seen.setdefault(canonical, key)
         if other != key:
-            problems.append({"path": _path([*path, key]),
+            problems.append({"path": _path([*path, canonical]),
                              "message": f"given as both {other} and {key}; send one spelling"})
 
 
