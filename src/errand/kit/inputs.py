@@ -22,6 +22,10 @@ the column's) and, for single-line fields, refuse tab and line breaks. An idempo
 define it, whether it arrives as a header (read as latin-1 by HTTP servers) or a tool
 argument (read as Unicode), so one key means the same request on both.
 
+The parser is the standard library's ``json`` with its hooks (pairs for duplicates, float
+and constant hooks for non-finite numbers): no third-party parser checks more of these
+rules, so one would still need the same walk.
+
 Validation failures are reported by :func:`issues`: one ``{path, message}`` per problem, in
 words written for the API's users — never the library's text, a class name, the submitted
 value or a documentation URL.
@@ -33,7 +37,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StrictBool, StrictInt, StringConstraints, ValidationError
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, StringConstraints, ValidationError, WithJsonSchema
 from pydantic.alias_generators import to_snake
 
 from errand.kit.errors import InvalidRequest
@@ -260,7 +264,10 @@ def _idempotency_key(value: str) -> str:
     return value
 
 
-IdempotencyKey = Annotated[str, Field(strict=True), AfterValidator(_idempotency_key)]
+IdempotencyKey = Annotated[str, Field(strict=True), AfterValidator(_idempotency_key), WithJsonSchema({
+    "type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX, "pattern": "^[\\x20-\\x7E]+$",
+    "description": "1 to 255 printable ASCII characters, unique per intended action (e.g. a UUID).",
+})]
 
 
 def check_idempotency_key(value: str | None, *, field: str = "Idempotency-Key") -> str | None:
