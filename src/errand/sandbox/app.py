@@ -56,7 +56,8 @@ def build_sandbox_app(
     app.include_router(checkout_page.routes(db, events))
     app.include_router(web.routes(db, injector, events, settings.sandbox_hold_ttl_seconds))
     app.state.provider_events = events
-    app.add_middleware(InputBoundary, reject=lambda status, code, message, _details: error_response(status, code, message))
+    app.add_middleware(InputBoundary, reject=lambda status, code, message, _details: error_response(
+        status, "invalid" if status == 400 else code, message))
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
