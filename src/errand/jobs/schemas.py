@@ -19,7 +19,7 @@ SCENARIOS: tuple[str, ...] = ("restaurant", "hotel", "flight", "activity")
 # Every string a job stores is bounded and free of control characters (errand.kit.inputs).
 Text = text(200, min_length=1, strip=True)
 HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
-Money = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
+Money = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False, strict=True)]
 CLIENT_METADATA_MAX_BYTES = 4096
 
 
