@@ -6,7 +6,7 @@ camelCase bodies, so a transaction or a job reads the same over MCP as over REST
 ``replayed`` where REST would have said it in a header.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
