@@ -277,3 +277,15 @@ async def test_a_policy_needs_no_name(org: Org) -> None:
 
     assert response.status_code == 201, response.text
     assert response.json()["name"] == "RATE_LIMIT"
+
+
+async def test_a_signed_provider_event_passes_the_boundary_with_its_bytes_intact(
+    anon: httpx.AsyncClient, server: Server
+) -> None:
+    body = b'{"type": "hold_expired", "provider_id": "web-tables",  "hold_id": "hold_nobody"}'
+    headers = webhooks.sign_headers(server.settings.provider_events_signing_secret(), "evt_boundary_ok", body)
+
+    response = await anon.post(EVENTS, content=body, headers={**headers, **JSON_HEADERS})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["received"] is True
