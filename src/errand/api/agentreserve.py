@@ -8,8 +8,10 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from errand.kit.inputs import check_spellings, text
 
 # Core codes whose name differs in this contract; every other code is upper-cased.
 CODES = {
@@ -33,9 +35,26 @@ def code_for(core_code: str) -> str:
     return CODES.get(core_code, core_code.upper())
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^\+?[0-9 ()\-.]{4,}$")]
+def _matches(pattern: str, message: str) -> AfterValidator:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(message)
+        return value
+
+    return AfterValidator(check)
+
+
+Name = text(200, min_length=1, strip=True)
+Email = Annotated[text(254, strip=True), _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "must be an e-mail address")]
+Phone = Annotated[text(40, strip=True), _matches(r"\+?[0-9 ()\-.]{4,}", "must be a phone number, e.g. +15551234567")]
+
+
+PartySize = Annotated[int, Field(ge=1, le=100, strict=True)]
+# Ids Errand minted are short ASCII (the column holds 40).
+TransactionId = text(60, min_length=1)
+Reason = text(500, multiline=True)
 
 
 def _iso_datetime(value: object) -> object:
@@ -51,9 +70,12 @@ DateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime)]
 
 
 class CamelIn(BaseModel):
-    """Input accepted in camelCase (as the contract shows) and snake_case (as agents often send)."""
+    """Input accepted in camelCase (as the contract shows) and snake_case (as agents often send),
+    but never both spellings of one field in one object (:func:`errand.kit.inputs.check_spellings`)."""
 
     model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True)
+
+    _one_spelling = model_validator(mode="before")(check_spellings)
 
 
 class CustomerIn(CamelIn):

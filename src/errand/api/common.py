@@ -10,6 +10,8 @@ from starlette.exceptions import HTTPException
 
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
+from errand.kit import inputs
+from errand.kit.boundary import InputBoundary
 from errand.kit.core import Core
 from errand.kit.errors import DomainError, RateLimited, Unavailable
 from errand.kit.logging import get_logger
@@ -30,22 +32,31 @@ def install_error_handlers(app: FastAPI, *, render: Render, code_for: Callable[[
     """One dialect's error handling: every failure in its own body shape and code words.
 
     ``render(status, code, message, details, headers)`` draws the body; ``code_for`` turns
-    the core's snake_case code into the dialect's. Bugs are logged and answered as 500
-    without detail; nothing a client sends may reach that branch.
+    the core's snake_case code into the dialect's; ``issue_key`` names the path in each
+    ``details`` entry. The input boundary (:class:`errand.kit.boundary.InputBoundary`) is
+    installed here too, so every dialect refuses hostile input before authentication, in its
+    own body. Bugs are logged and answered as 500 without detail; nothing a client sends may
+    reach that branch.
     """
+
+    def reject(status: int, code: str, message: str, details: Any) -> JSONResponse:
+        return render(status, code_for(code), message, issue_details(details, issue_key), None)
+
+    app.add_middleware(InputBoundary, reject=reject)
 
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
         if exc.kind == "internal":
             return render(500, code_for("internal_error"), "An unexpected server error occurred.", None, None)
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        return render(STATUS_BY_KIND[exc.kind], code_for(exc.code), exc.message, exc.details, headers)
+        details = issue_details(exc.details, issue_key)
+        return render(STATUS_BY_KIND[exc.kind], code_for(exc.code), exc.message, details, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        issues = validation_issues(exc)
-        details = [{issue_key: i["field"], "message": i["message"]} for i in issues]
-        return render(400, code_for("invalid_request"), summarize(issues), details, None)
+        issues = inputs.issues(exc.errors())
+        return render(400, code_for("invalid_request"), inputs.summarize(issues) + ".",
+                      issue_details(issues, issue_key), None)
 
     @app.exception_handler(HTTPException)
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
@@ -62,23 +73,15 @@ def core_of(request: Request) -> Core:
     return request.app.state.core
 
 
-def validation_issues(exc: RequestValidationError) -> list[dict[str, Any]]:
-    """Pydantic's errors as ``{field, message}``, field paths in the client's own names."""
-    issues = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-        if err.get("type") == "json_invalid":
-            issues.append({"field": "body", "message": "Request body is not valid JSON."})
-            continue
-        msg = err.get("msg", "invalid")
-        if err.get("type") == "missing" and not loc:
-            msg = "A JSON request body is required."
-        issues.append({"field": ".".join(loc) or "body", "message": msg})
-    return issues
+def issue_details(details: Any, issue_key: str) -> Any:
+    """``details`` with each ``{path, message}`` issue's path under the dialect's own key.
 
-
-def summarize(issues: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{i['field']}: {i['message']}" for i in issues)
+    The core and :mod:`errand.kit.inputs` name it ``path``; the reservations dialect says
+    ``field``. Details of another shape pass unchanged."""
+    if issue_key == "path" or not isinstance(details, list):
+        return details
+    return [{issue_key: d["path"], **{k: v for k, v in d.items() if k != "path"}}
+            if isinstance(d, dict) and "path" in d else d for d in details]
 
 
 async def bearer_principal(request: Request, authorization: str | None) -> Principal:

@@ -28,7 +28,7 @@ from errand.guard.rate_limits import RateLimits
 from errand.guard.schemas import (
     CONFIG_MODELS, ActionContext, Decision, PolicyCreate, PolicyUpdate, PolicyView,
 )
-from errand.kit import clock
+from errand.kit import clock, inputs
 from errand.kit.errors import InvalidRequest, NotFound, RateLimited
 from errand.kit.ids import new_id
 from errand.models import Policy
@@ -60,10 +60,7 @@ def validate_config(policy_type: str, config: dict[str, Any]) -> dict[str, Any]:
     try:
         model = CONFIG_MODELS[policy_type].model_validate(config)
     except ValidationError as exc:
-        issues = [
-            {"field": "config." + ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
-            for err in exc.errors()
-        ]
+        issues = [{"field": i["path"], "message": i["message"]} for i in inputs.issues(exc, prefix=("config",))]
         summary = "; ".join(f"{i['field']}: {i['message']}" for i in issues)
         raise InvalidRequest(f"Invalid {policy_type} config: {summary}", details=issues) from None
     return model.model_dump(exclude_none=True)

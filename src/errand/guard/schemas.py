@@ -2,7 +2,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from errand.guard import cel
@@ -72,10 +72,18 @@ CONFIG_MODELS: dict[str, type[_Config]] = {
 
 
 class PolicyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    """A new policy; without a ``name`` it is named after its type."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
     type: PolicyType
     config: dict[str, Any]
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _default_name(self) -> "PolicyCreate":
+        if self.name is None:
+            self.name = self.type
+        return self
 
 
 class PolicyUpdate(BaseModel):

@@ -20,7 +20,6 @@ result; when the job's result named another provider than the one paid (or none:
 autopilot had given up), the payment is counted for the paid provider as ``manual_override``.
 """
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from errand.jobs import events
-from errand.kit import clock, crypto, webhooks
+from errand.kit import clock, crypto, inputs, webhooks
 from errand.kit.core import Core
 from errand.kit.errors import Conflict, InvalidRequest, Unauthorized
 from errand.kit.ids import new_id
@@ -96,16 +95,17 @@ def _checked_headers(headers: Mapping[str, str]) -> str:
 
 
 def _parse(body: bytes) -> ProviderEventIn:
+    """The event in ``body``, through the one input boundary (:func:`errand.kit.inputs.parse_json`).
+
+    Raises InvalidRequest ``invalid_json`` for what is not safe JSON, ``invalid_event`` with one
+    ``{path, message}`` per field for JSON that is not a provider event."""
+    data = inputs.parse_json(body)
     try:
-        return ProviderEventIn.model_validate(json.loads(body))
-    except (ValueError, UnicodeDecodeError) as exc:
-        if isinstance(exc, ValidationError):
-            details = [{"path": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
-                       for err in exc.errors(include_url=False, include_input=False)]
-            problems = "; ".join(f"{d['path']}: {d['message']}" for d in details)
-            raise InvalidRequest(f"The body is not a provider event: {problems}.", code="invalid_event",
-                                 details=details) from None
-        raise InvalidRequest("The body is not a JSON provider event.", code="invalid_event") from None
+        return ProviderEventIn.model_validate(data)
+    except ValidationError as exc:
+        details = inputs.issues(exc)
+        raise InvalidRequest(f"The body is not a provider event: {inputs.summarize(details)}.",
+                             code="invalid_event", details=details) from None
 
 
 def _dedupe_key(event: ProviderEventIn) -> str | None:

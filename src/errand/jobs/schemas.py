@@ -5,17 +5,22 @@ the required and optional fields per scenario, the inline profile (flights also 
 passport details) and every consent option with its default.
 """
 
+import json
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator, model_validator
+
+from errand.kit.inputs import IdempotencyKey, text
 
 Scenario = Literal["restaurant", "hotel", "flight", "activity"]
 SCENARIOS: tuple[str, ...] = ("restaurant", "hotel", "flight", "activity")
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Every string a job stores is bounded and free of control characters (errand.kit.inputs).
+Text = text(200, min_length=1, strip=True)
 HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
-Money = Annotated[float, Field(gt=0, le=1_000_000)]
+Money = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False, strict=True)]
+CLIENT_METADATA_MAX_BYTES = 4096
 
 
 class _Strict(BaseModel):
@@ -39,7 +44,7 @@ class HotelParams(_Strict):
     checkin: date
     checkout: date
     adults: int = Field(ge=1, le=10, strict=True)
-    star_rating: int | None = Field(default=None, ge=1, le=5)
+    star_rating: int | None = Field(default=None, ge=1, le=5, strict=True)
     neighborhood: Text | None = None
     budget_max_per_night: Money | None = None
     room_preference: Text | None = None
@@ -96,12 +101,12 @@ class Profile(BaseModel):
 
     first_name: Text
     last_name: Text
-    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
+    email: text(254, strip=True)
+    phone: text(40, strip=True)
     dob: date | None = None
     passport_number: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9]{5,20}$")] | None = None
     passport_country: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2,3}$")] | None = None
-    known_traveler_number: Annotated[str, StringConstraints(max_length=40)] | None = None
+    known_traveler_number: text(40, strip=True) | None = None
 
     @field_validator("email")
     @classmethod
@@ -118,24 +123,40 @@ class Profile(BaseModel):
         return value
 
 
+ProviderIds = Annotated[list[text(60, min_length=1, strip=True)], Field(max_length=50)]
+
+
 class Consent(_Strict):
-    allowTimeAdjustment: bool = True
-    maxTimeAdjustmentMinutes: int = Field(default=90, ge=0, le=720)
-    allowVenueSwitch: bool = True
-    maxRetries: int = Field(default=3, ge=0, le=10)
+    allowTimeAdjustment: StrictBool = True
+    maxTimeAdjustmentMinutes: int = Field(default=90, ge=0, le=720, strict=True)
+    allowVenueSwitch: StrictBool = True
+    maxRetries: int = Field(default=3, ge=0, le=10, strict=True)
     paymentPolicy: Literal["stop_before_cvc"] = "stop_before_cvc"
-    allowedProviders: list[Text] | None = None
-    blockedProviders: list[Text] = []
-    maxJobDurationSeconds: int = Field(default=420, ge=5, le=3600)
+    allowedProviders: ProviderIds | None = None
+    blockedProviders: ProviderIds = []
+    maxJobDurationSeconds: int = Field(default=420, ge=5, le=3600, strict=True)
 
 
 class ClientMetadata(BaseModel):
+    """The caller's own ids, returned with the job; any further keys are kept as given.
+
+    Strings are bounded and free of control characters; the whole object is at most
+    :data:`CLIENT_METADATA_MAX_BYTES` bytes as JSON. ``idempotencyKey`` is 1 to 255 printable
+    ASCII characters, as the ``Idempotency-Key`` header and MCP's ``idempotency_key``."""
+
     model_config = ConfigDict(extra="allow")
 
-    agentId: Annotated[str, StringConstraints(max_length=200)] | None = None
-    userId: Annotated[str, StringConstraints(max_length=200)] | None = None
-    sessionId: Annotated[str, StringConstraints(max_length=200)] | None = None
-    idempotencyKey: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    agentId: text(200) | None = None
+    userId: text(200) | None = None
+    sessionId: text(200) | None = None
+    idempotencyKey: IdempotencyKey | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "ClientMetadata":
+        size = len(json.dumps(self.model_dump(), ensure_ascii=False, default=str).encode())
+        if size > CLIENT_METADATA_MAX_BYTES:
+            raise ValueError(f"must be at most {CLIENT_METADATA_MAX_BYTES} bytes as JSON")
+        return self
 
 
 class JobRequestBody(_Strict):

@@ -20,7 +20,7 @@ from errand.guard import service as guard_service
 from errand.identity.schemas import Principal
 from errand.jobs import events
 from errand.jobs.schemas import JobCreate, JobEvent, JobView, Profile, ProviderMetrics
-from errand.kit import clock, crypto
+from errand.kit import clock, crypto, inputs
 from errand.kit.core import Core
 from errand.kit.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from errand.models import BookingProfile, Job, ProviderOutcome
@@ -149,9 +149,9 @@ def _encode_cursor(job: Job) -> str:
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
-        created, job_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        created, job_id = inputs.parse_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         return clock.as_utc(datetime.fromisoformat(created)), str(job_id)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, InvalidRequest) as exc:
         raise InvalidRequest("cursor: not a cursor this API returned.",
                              details=[{"path": "cursor", "message": "invalid"}]) from exc
 

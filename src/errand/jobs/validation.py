@@ -1,7 +1,7 @@
 """Turning a raw job request into a :class:`JobCreate`, or a 400 listing every issue.
 
 The issues are reported the way the contract's zod validation does: one entry per
-problem, each with the path into the body and a message.
+problem, each with the path into the body and a message (:func:`errand.kit.inputs.issues`).
 """
 
 from typing import Any
@@ -9,24 +9,17 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from errand.jobs.schemas import PARAMS_MODELS, ClientMetadata, Consent, JobCreate, JobRequestBody, Profile
+from errand.kit import inputs
 from errand.kit.errors import InvalidRequest
 
 _FLIGHT_PROFILE_FIELDS = ("dob", "passport_number", "passport_country")
-
-
-def _issues(exc: ValidationError, prefix: str) -> list[dict[str, Any]]:
-    out = []
-    for err in exc.errors():
-        path = ".".join([prefix, *[str(p) for p in err["loc"]]]) if err["loc"] else prefix
-        out.append({"path": path, "message": err["msg"].removeprefix("Value error, ")})
-    return out
 
 
 def _check(model: type[BaseModel], value: Any, prefix: str, issues: list[dict[str, Any]]) -> Any:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        issues.extend(_issues(exc, prefix))
+        issues.extend(inputs.issues(exc, prefix=prefix.split(".")))
         return None
 
 

@@ -30,6 +30,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from errand.kit import inputs
+from errand.kit.boundary import InputBoundary
 from errand.kit.config import Settings, get_settings
 from errand.kit.db import Database
 from errand.kit.errors import DomainError
@@ -65,6 +67,9 @@ def build_sandbox_app(
     app.include_router(jobs_api.routes(db, injector, authenticated))
     app.include_router(checkout_page.routes(db, events))
     app.include_router(web.routes(db, injector, events, settings.sandbox_hold_ttl_seconds))
+    # The boundary refuses hostile input before any route runs; its answers carry the security headers too.
+    app.add_middleware(InputBoundary, reject=lambda status, code, message, _details: error_response(
+        status, "invalid" if status == 400 else code, message))
     app.add_middleware(SecurityHeaders)
     app.state.provider_events = events
     app.state.public_url = settings.effective_sandbox_url.rstrip("/")
@@ -78,11 +83,7 @@ def build_sandbox_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            f"{'.'.join(str(part) for part in err['loc'][1:]) or err['loc'][0]}: {err['msg']}"
-            for err in exc.errors()
-        ]
-        return error_response(400, "invalid", "; ".join(problems))
+        return error_response(400, "invalid", inputs.summarize(inputs.issues(exc.errors()), limit=10))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

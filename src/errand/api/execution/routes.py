@@ -1,10 +1,10 @@
 """Routes of the execution dialect. Each only translates; the rules live in errand.jobs."""
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
 from errand.api.common import core_of
 from errand.api.execution.auth import Caller
@@ -16,6 +16,8 @@ from errand.jobs import service as jobs_service
 from errand.jobs import snapshots as snapshots_service
 from errand.jobs.schemas import Profile
 from errand.jobs.validation import validate_job_request
+from errand.kit import inputs
+from errand.kit.boundary import PARSED_BODY
 from errand.kit.errors import InvalidRequest
 
 jobs = APIRouter()
@@ -26,11 +28,12 @@ provider_events = APIRouter()
 
 
 async def _json(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("The body is not valid JSON.", code="invalid_json") from None
+    """The body as the input boundary parsed it; a body sent under another content type is
+    parsed here by the same rules (errand.kit.inputs.parse_json)."""
+    state = request.scope.get("state") or {}
+    if PARSED_BODY in state:
+        return state[PARSED_BODY]
+    return inputs.parse_json(await request.body())
 
 
 def _int_param(request: Request, name: str, default: int) -> int:
@@ -88,8 +91,8 @@ async def job_audit(job_id: str, request: Request, caller: Caller) -> dict:
 async def cancel_job(job_id: str, request: Request, caller: Caller) -> JSONResponse:
     """Stop a pending, running or awaiting job. A finished job is 409 invalid_state, unless the
     retry carries the first cancel's ``Idempotency-Key``: then the first answer is replayed."""
-    job, replayed = await jobs_service.cancel_job(core_of(request), caller, _job_id(job_id),
-                                                  request.headers.get("Idempotency-Key"))
+    key = inputs.check_idempotency_key(request.headers.get("Idempotency-Key"))
+    job, replayed = await jobs_service.cancel_job(core_of(request), caller, _job_id(job_id), key)
     return JSONResponse(job_body(job), headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
@@ -137,8 +140,9 @@ async def create_profile(request: Request, caller: Caller) -> dict:
     body = await _json(request)
     try:
         profile = Profile.model_validate(body)
-    except ValueError as exc:
-        raise InvalidRequest(f"The profile is invalid: {exc}", details=[{"path": "profile", "message": str(exc)}]) from None
+    except ValidationError as exc:
+        found = inputs.issues(exc)
+        raise InvalidRequest(f"The profile is invalid: {inputs.summarize(found)}.", details=found) from None
     return {"profileId": await jobs_service.create_profile(core_of(request), caller, profile)}
 
 

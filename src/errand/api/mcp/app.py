@@ -19,11 +19,15 @@ from starlette.types import Receive, Scope, Send
 from errand.api.common import principal_for
 from errand.api.mcp import auth, errors
 from errand.api.mcp.server import ErrandMCP, build_server
+from errand.kit.boundary import InputBoundary
 from errand.kit.core import Core
+from errand.kit.inputs import MAX_DEPTH
 from errand.kit.errors import DomainError, NotFound
 
 PATH = "/api/v1/mcp"
 PREFIXES = (PATH,)
+# Levels a JSON-RPC request adds around a tool's arguments: the message, params, arguments.
+ENVELOPE_DEPTH = 8
 
 
 class McpApp:
@@ -40,12 +44,20 @@ class McpApp:
             streamable_http_path="/", stateless_http=True, json_response=True,
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
+        # Hostile bodies are refused before the key is checked; tool arguments' values (and
+        # their depth, below the JSON-RPC envelope's few levels) are checked by
+        # ErrandMCP.call_tool, so that stdio gives the same verdict.
+        self._bounded = InputBoundary(self._serve, reject=errors.rejected, values=False,
+                                      max_depth=MAX_DEPTH + ENVELOPE_DEPTH)
 
     def lifespan(self) -> AbstractAsyncContextManager[None]:
         """Run the SDK's session manager; without it every MCP request fails."""
         return self.server.session_manager.run()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._bounded(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"].rstrip("/") != PATH:
             await self._error(NotFound("not_found", f"No MCP endpoint at {scope['path']}; use {PATH}."))(
                 scope, receive, send)

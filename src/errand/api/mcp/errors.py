@@ -11,17 +11,21 @@ MCP belongs to the reservations contract (it is served at ``/api/v1/mcp`` beside
 - a failure before any tool runs (no key, a bad key, the daily limit) is an HTTP error
   with the same body, answered by :mod:`errand.api.mcp.app`;
 - protocol errors (malformed JSON-RPC, unknown methods) stay JSON-RPC errors, answered
-  by the SDK.
+  by the SDK; so is a body the input boundary refuses before anything else runs (too
+  large: HTTP 413; not UTF-8, not JSON, nested too deep, duplicate keys: HTTP 400), with
+  the reservations code and details in the error's ``data`` (:func:`rejected`).
 """
 
 import json
 from typing import Any
 
-from mcp_types import CallToolResult, TextContent
+from mcp_types import INVALID_REQUEST, PARSE_ERROR, CallToolResult, TextContent
 from pydantic import ValidationError
+from starlette.responses import JSONResponse
 
 from errand.api import agentreserve
-from errand.api.common import STATUS_BY_KIND
+from errand.api.common import STATUS_BY_KIND, issue_details
+from errand.kit import inputs
 from errand.kit.errors import DomainError
 from errand.kit.logging import get_logger
 
@@ -62,16 +66,29 @@ def tool_error(exc: DomainError) -> CallToolResult:
 
 def invalid_arguments(tool: str, exc: ValidationError) -> CallToolResult:
     """Arguments that do not fit the tool's input schema: INVALID_REQUEST naming each field."""
-    details = []
-    for err in exc.errors(include_url=False):
-        field = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
-        details.append({"field": field, "message": err.get("msg", "invalid")})
+    details = issue_details(inputs.issues(exc), "field")
+    return invalid(tool, details)
+
+
+def invalid(tool: str, details: list[dict[str, Any]]) -> CallToolResult:
+    """INVALID_REQUEST for ``tool``, with ``details`` as ``[{field, message}]``."""
     summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
     return _result({"error": {
         "code": "INVALID_REQUEST",
         "message": f"The arguments of {tool} are invalid: {summary}. Fix them and call again.",
         "details": details,
     }})
+
+
+def rejected(status: int, code: str, message: str, details: Any) -> JSONResponse:
+    """A request body refused by the input boundary, as the JSON-RPC error the SDK itself sends
+    for a body it cannot parse (no request id is known), at HTTP ``status``."""
+    data: dict[str, Any] = {"code": agentreserve.code_for(code)}
+    if details:
+        data["details"] = issue_details(details, "field")
+    rpc_code = PARSE_ERROR if code == "invalid_json" else INVALID_REQUEST
+    return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {"code": rpc_code, "message": message, "data": data}},
+                        status_code=status)
 
 
 def unexpected() -> CallToolResult:

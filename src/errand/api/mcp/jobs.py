@@ -19,6 +19,7 @@ from errand.jobs import service as jobs_service
 from errand.jobs.schemas import PARAMS_MODELS, SCENARIOS, ClientMetadata, Consent, Profile
 from errand.jobs.validation import validate_job_request
 from errand.kit.errors import InvalidRequest
+from errand.kit.inputs import StrictInt, text
 
 if TYPE_CHECKING:
     from errand.api.mcp.server import Registrar
@@ -37,7 +38,7 @@ _REQUEST_SCHEMA = {
     "additionalProperties": False,
 }
 
-JobId = Annotated[str, either("job_id", "The jobId returned by create_execution_job.", min_length=1, max_length=100)]
+JobId = Annotated[text(100, min_length=1), either("job_id", "The jobId returned by create_execution_job.")]
 
 
 def register(tool: "Registrar") -> None:
@@ -54,8 +55,8 @@ def register(tool: "Registrar") -> None:
         profile: Annotated[dict[str, Any] | None, WithJsonSchema(Profile.model_json_schema()), Field(description=(
             "The traveler: first_name, last_name, email, phone (flights also dob, passport_number, "
             "passport_country). Give profile or profile_id."))] = None,
-        profile_id: Annotated[int | None, either("profile_id", "A stored booking profile's id, instead of "
-                                                               "profile.")] = None,
+        profile_id: Annotated[StrictInt | None, either("profile_id", "A stored booking profile's id, instead of "
+                                                                     "profile.")] = None,
         consent: Annotated[dict[str, Any] | None, WithJsonSchema(Consent.model_json_schema()), Field(description=(
             "What the autopilot may do on its own: allowTimeAdjustment (default true), maxTimeAdjustmentMinutes "
             "(90), allowVenueSwitch (true), maxRetries (3), allowedProviders, blockedProviders, "
@@ -129,7 +130,8 @@ def register(tool: "Registrar") -> None:
     async def get_execution_job_audit(
         ctx: Context,
         job_id: JobId,
-        limit: Annotated[int, Field(ge=1, le=2000, description="At most this many events (default 500).")] = 500,
+        limit: Annotated[int, Field(ge=1, le=2000, strict=True,
+                                    description="At most this many events (default 500).")] = 500,
     ) -> JobAudit:
         """Every event of a job, oldest first: lifecycle (job_created, job_started, paused_payment,
         job_completed, job_failed, job_aborted) and each autonomous decision (time_adjusted,

@@ -21,11 +21,13 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from errand.api.mcp import schemas
-from errand.api.agentreserve import CustomerIn, CustomerPatchIn, DateTime, Name
+from errand.api.agentreserve import CustomerIn, CustomerPatchIn, DateTime, Name, PartySize, Reason
+from errand.api.agentreserve import TransactionId as TransactionIdText
 from errand.api.mcp.schemas import IdempotencyKey, TimeSlot, Transaction, Updates, either
 from errand.bookings import service as bookings_service
 from errand.bookings.schemas import BookingChanges, BookingCreate, Customer, CustomerPatch
 from errand.kit.errors import DomainError, InvalidRequest
+from errand.kit.inputs import text
 
 if TYPE_CHECKING:
     from errand.api.mcp.server import Registrar
@@ -36,8 +38,8 @@ GENERIC_RULE = (
     "'table' (or left out), time_slot.start the seating time and party_size the number of guests (default 1)."
 )
 
-TransactionId = Annotated[str, either("transaction_id", "The transactionId returned when the booking was made.",
-                                      min_length=1, max_length=60)]
+TransactionId = Annotated[TransactionIdText, either("transaction_id",
+                                                    "The transactionId returned when the booking was made.")]
 Key = Annotated[IdempotencyKey | None, either(
     "idempotency_key",
     "A unique string (e.g. a UUID) for this one intended action. Retrying with the same key and arguments "
@@ -143,7 +145,7 @@ def register(tool: "Registrar") -> None:
         restaurant_name: Annotated[Name | None, either(
             "restaurant_name", "The restaurant's name, exactly as search_availability shows it (venueName).")] = None,
         city: Annotated[Name | None, Field(description="The restaurant's city, e.g. 'San Francisco'.")] = None,
-        party_size: Annotated[int | None, either("party_size", "Number of guests (1-100).", ge=1, le=100)] = None,
+        party_size: Annotated[PartySize | None, either("party_size", "Number of guests (1-100).")] = None,
         datetime: Annotated[DateTime | None, Field(description=(
             "Seating time, ISO 8601. With an offset (Z, +01:00) it is converted to the restaurant's local time; "
             "without one it is the restaurant's local time. Must be in the future and one of the restaurant's "
@@ -151,8 +153,8 @@ def register(tool: "Registrar") -> None:
         provider: Annotated[Name | None, Field(description=(
             "Generic shape: the business that provides the service, i.e. the restaurant's name (use "
             "restaurant_name or provider, not both)."))] = None,
-        service_type: Annotated[str | None, either(
-            "service_type", "Generic shape: what is booked; 'table' (or leave it out).", max_length=100)] = None,
+        service_type: Annotated[text(100) | None, either(
+            "service_type", "Generic shape: what is booked; 'table' (or leave it out).")] = None,
         time_slot: Annotated[TimeSlot | None, either(
             "time_slot", "Generic shape: {start, end?}; start is the seating time (as datetime).")] = None,
         idempotency_key: Key = None,
@@ -205,8 +207,7 @@ def register(tool: "Registrar") -> None:
     async def cancel_reservation(
         ctx: Context,
         transaction_id: TransactionId,
-        reason: Annotated[str | None, Field(description="Why, in a few words (kept in the audit trail).",
-                                            max_length=500)] = None,
+        reason: Annotated[Reason | None, Field(description="Why, in a few words (kept in the audit trail).")] = None,
         idempotency_key: Key = None,
     ) -> Transaction:
         """Cancel a restaurant booking by its transactionId and give the table back.
@@ -233,7 +234,7 @@ def register(tool: "Registrar") -> None:
         transaction_id: TransactionId,
         updates: Annotated[Updates | None, Field(description=(
             "REST shape: {party_size?, datetime?, customer?}; only the fields given change."))] = None,
-        party_size: Annotated[int | None, either("party_size", "New number of guests.", ge=1, le=100)] = None,
+        party_size: Annotated[PartySize | None, either("party_size", "New number of guests.")] = None,
         datetime: Annotated[DateTime | None, Field(description="New seating time, ISO 8601 (as in "
                                                                "book_reservation).")] = None,
         time_slot: Annotated[TimeSlot | None, either(

@@ -6,23 +6,22 @@ camelCase bodies, so a transaction or a job reads the same over MCP as over REST
 ``replayed`` where REST would have said it in a header.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import (
-    AliasChoices, BaseModel, ConfigDict, Field, StringConstraints,
-)
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from errand.api.agentreserve import CamelIn, CustomerPatchIn, DateTime
+from errand.api.agentreserve import CamelIn, CustomerPatchIn, DateTime, PartySize
 from errand.bookings.schemas import TransactionView
 from errand.jobs.schemas import JobEvent, JobView
 from errand.jobs.service import TERMINAL
-from errand.kit import clock
+from errand.kit import clock, inputs
 from errand.providers.base import Offer
 
 # --- inputs ------------------------------------------------------------------------------
 
-IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+# 1 to 255 printable ASCII characters, as REST's Idempotency-Key header (errand.kit.inputs).
+IdempotencyKey = inputs.IdempotencyKey
 
 
 def either(name: str, description: str, **constraints: Any) -> Any:
@@ -44,7 +43,7 @@ class TimeSlot(CamelIn):
 class Updates(CamelIn):
     """The REST modify body's ``updates``: only the fields given change."""
 
-    party_size: int | None = Field(default=None, ge=1, le=100)
+    party_size: PartySize | None = None
     datetime: DateTime | None = None
     customer: CustomerPatchIn | None = None
 

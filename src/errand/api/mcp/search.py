@@ -10,6 +10,7 @@ from errand.api.mcp import schemas
 from errand.api.agentreserve import Name
 from errand.api.mcp.schemas import Availability, either
 from errand.jobs import search as search_service
+from errand.kit.inputs import StrictInt, Text
 from errand.providers.base import SearchQuery
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def register(tool: "Registrar") -> None:
             "YYYY-MM-DD, local to the venue: the day of the table or event, the check-in (hotels) or the "
             "departure (flights)."))],
         quantity: Annotated[int, Field(
-            ge=1, le=100, validation_alias=AliasChoices("quantity", "party_size", "partySize"),
+            ge=1, le=100, strict=True, validation_alias=AliasChoices("quantity", "party_size", "partySize"),
             description="Covers (restaurant), adults in one room (hotel), passengers (flight) or tickets "
                         "(activity).")],
         scenario: Annotated[Literal["restaurant", "hotel", "flight", "activity"], Field(
@@ -44,11 +45,12 @@ def register(tool: "Registrar") -> None:
         time: Annotated[HHMM | None, Field(description=(
             "HH:MM (24 h), venue-local: offers nearest to it come first. Leave out for the whole day."))] = None,
         end_date: Annotated[dt.date | None, either("end_date", "Hotels: the checkout date (YYYY-MM-DD).")] = None,
-        preferences: Annotated[dict[str, str | int | float] | None, Field(description=(
+        preferences: Annotated[dict[Text, Text | StrictInt | float] | None, Field(max_length=20, description=(
             "Optional, as the execution API names them: cuisine, neighborhood (restaurant); star_rating, "
             "room_preference (hotel); cabin_class, targetAirline, targetFlightNumber (flight); seat_type "
             "(activity)."))] = None,
-        limit: Annotated[int, Field(ge=1, le=100, description="At most this many offers (default 20).")] = 20,
+        limit: Annotated[int, Field(ge=1, le=100, strict=True,
+                                    description="At most this many offers (default 20).")] = 20,
     ) -> Availability:
         """List what can be booked right now for a restaurant, hotel, flight or event, nearest to a time first.
 

@@ -23,10 +23,12 @@ from mcp_types import ToolAnnotations
 from pydantic import ValidationError
 
 from errand import __version__
+from errand.api.common import issue_details
 from errand.api.mcp import errors, jobs, reservations, search
 from errand.api.mcp.auth import PrincipalSource
 from errand.kit.core import Core
-from errand.kit.errors import DomainError
+from errand.kit import inputs
+from errand.kit.errors import DomainError, InvalidRequest
 from errand.kit.logging import get_logger
 
 _log = get_logger("errand.api.mcp")
@@ -59,9 +61,19 @@ it is waiting for approval and check back later; do not book again.
 
 
 class ErrandMCP(MCPServer):
-    """An MCPServer whose argument errors read like every other Errand error (INVALID_REQUEST)."""
+    """An MCPServer whose arguments pass Errand's input boundary and whose argument errors read
+    like every other Errand error (INVALID_REQUEST).
+
+    Before the SDK validates them, the arguments get the checks every REST body gets
+    (:func:`errand.kit.inputs.check_value`: no control characters, finite numbers, one
+    spelling per field, bounded nesting), here rather than in the HTTP app so that stdio
+    gives the same verdict."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            inputs.check_value(arguments)
+        except InvalidRequest as exc:
+            return errors.invalid(name, issue_details(exc.details, "field"))
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:

@@ -16,10 +16,12 @@ from errand.bookings.schemas import TransactionView
 from errand.guard import service as guard_service
 from errand.guard.schemas import PolicyCreate, PolicyUpdate
 from errand.identity.schemas import Principal
+from errand.kit import inputs
 from errand.kit.errors import Forbidden, InvalidRequest
 
 router = APIRouter()
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+# 1 to 255 printable ASCII characters, as over MCP (errand.kit.inputs.IdempotencyKey).
+IdempotencyKey = Annotated[inputs.IdempotencyKey | None, Header(alias="Idempotency-Key")]
 
 
 def _respond(txn: TransactionView, replayed: bool, ok_status: int) -> JSONResponse:

@@ -4,19 +4,19 @@ Requests accept camelCase (as the contract shows) and snake_case (as agents ofte
 responses are camelCase.
 """
 
-from typing import Any
+from typing import Annotated, Any
 
-from typing import Annotated
-
-from pydantic import AliasChoices, ConfigDict, Field, StrictBool, StringConstraints, field_validator
+from pydantic import AliasChoices, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
 from pydantic.alias_generators import to_camel
 
-from errand.api.agentreserve import CamelIn, CustomerIn, CustomerPatchIn, DateTime, Name
+from errand.api.agentreserve import (
+    CamelIn, CustomerIn, CustomerPatchIn, DateTime, Name, PartySize, Reason, TransactionId,
+)
 from errand.bookings.schemas import BookingChanges, BookingCreate, Customer, CustomerPatch, TransactionView
-from errand.guard.schemas import PolicyView
+from errand.guard.schemas import CONFIG_MODELS, POLICY_TYPES, PolicyView
 from errand.kit import clock
 
-PartySize = Annotated[int, Field(ge=1, le=100, strict=True)]
+
 class BookRequest(CamelIn):
     restaurant_name: Name
     city: Name
@@ -31,12 +31,12 @@ class BookRequest(CamelIn):
         )
 
 
-_TXN_ID = Field(validation_alias=AliasChoices("transaction_id", "transactionId"), min_length=1, max_length=60)
+_TXN_ID = Field(validation_alias=AliasChoices("transaction_id", "transactionId"))
 
 
 class CancelRequest(CamelIn):
-    transaction_id: str = _TXN_ID
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    transaction_id: TransactionId = _TXN_ID
+    reason: Reason | None = None
 
 
 class Updates(CamelIn):
@@ -46,7 +46,7 @@ class Updates(CamelIn):
 
 
 class ModifyRequest(CamelIn):
-    transaction_id: str = _TXN_ID
+    transaction_id: TransactionId = _TXN_ID
     updates: Updates
 
     def to_core(self) -> BookingChanges:
@@ -56,10 +56,36 @@ class ModifyRequest(CamelIn):
         return BookingChanges(party_size=self.updates.party_size, starts_at=self.updates.datetime, customer=customer)
 
 
+# What each policy type's config holds, for the OpenAPI document and the README.
+CONFIG_DOCS = {
+    "SPENDING_LIMIT": "Deny a booking whose amount (price per person × party size, USD) exceeds "
+                      "maxAmountUsd: {\"maxAmountUsd\": 200}.",
+    "TIME_RESTRICTION": "Deny a booking outside allowedHours [start, end): the reservation's local hour at "
+                        "the venue, start inclusive (0-23), end exclusive (1-24); start > end wraps past midnight: "
+                        "{\"allowedHours\": [11, 22]}.",
+    "RATE_LIMIT": "Refuse with 429 RATE_LIMITED beyond maxRequestsPerHour bookings by the organization over a "
+                  "moving hour (1-1000000): {\"maxRequestsPerHour\": 50}.",
+    "APPROVAL_REQUIRED": "Ask a person to approve a booking whose amount is above threshold USD, or every "
+                         "booking without a threshold: {\"threshold\": 500}.",
+    "CUSTOM": "A CEL rule over `request`; when it is true, `action` (deny, the default, or "
+              "requires_approval) applies, with `message`: {\"rule\": \"request.partySize > 8\", "
+              "\"action\": \"requires_approval\"}.",
+}
+_CONFIG_SCHEMA = {
+    "description": "The policy type's settings; each type takes its own object (numbers must be finite JSON "
+                   "numbers).",
+    "anyOf": [{**CONFIG_MODELS[t].model_json_schema(), "title": t, "description": CONFIG_DOCS[t]}
+              for t in POLICY_TYPES],
+}
+PolicyConfig = Annotated[dict[str, Any], WithJsonSchema(_CONFIG_SCHEMA)]
+
+
 class PolicyIn(CamelIn):
-    name: Name
-    type: str
-    config: dict[str, Any]
+    """A new policy. ``name`` defaults to the type; ``config`` depends on ``type`` (see each variant)."""
+
+    name: Name | None = None
+    type: Annotated[str, Field(max_length=32, json_schema_extra={"enum": list(POLICY_TYPES)})]
+    config: PolicyConfig
     enabled: StrictBool = True
 
 
@@ -69,7 +95,7 @@ class PolicyPatch(CamelIn):
     model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True,
                               extra="forbid")
     name: Name | None = None
-    config: dict[str, Any] | None = None
+    config: PolicyConfig | None = None
     enabled: StrictBool | None = None
 
     @field_validator("name", "config", "enabled")
