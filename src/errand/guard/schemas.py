@@ -3,7 +3,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from errand.guard import cel
 
@@ -58,7 +57,7 @@ class CustomConfig(_Config):
         try:
             cel.check(value)
         except cel.RuleError as exc:
-            raise PydanticCustomError("cel_rule", "{reason}", {"reason": str(exc)}) from None
+            raise ValueError(str(exc)) from None  # our own words: errand.kit.inputs.issues passes them on
         return value
 
 
