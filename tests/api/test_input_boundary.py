@@ -89,9 +89,10 @@ async def test_deeply_nested_cursor_is_refused(org: Org) -> None:
 
 async def test_deeply_nested_signed_provider_event_is_refused(anon: httpx.AsyncClient, server: Server) -> None:
     body = ('{"type": "payment_completed", "provider_id": "web-tables", "extra": ' + DEEP + "}").encode()
-    headers = webhooks.sign_headers(server.settings.provider_events_signing_secret(), "evt_deep", body)
+    headers = webhooks.sign_headers(server.settings.provider_events_signing_secret("web-tables"), "evt_deep", body)
 
-    response = await anon.post(EVENTS, content=body, headers={**headers, **JSON_HEADERS})
+    response = await anon.post(EVENTS, content=body,
+                               headers={**headers, **JSON_HEADERS, webhooks.PROVIDER_HEADER: "web-tables"})
 
     assert execution_error(response)["code"] == "invalid_json"
 
@@ -283,9 +284,11 @@ async def test_a_signed_provider_event_passes_the_boundary_with_its_bytes_intact
     anon: httpx.AsyncClient, server: Server
 ) -> None:
     body = b'{"type": "hold_expired", "provider_id": "web-tables",  "hold_id": "hold_nobody"}'
-    headers = webhooks.sign_headers(server.settings.provider_events_signing_secret(), "evt_boundary_ok", body)
+    headers = webhooks.sign_headers(server.settings.provider_events_signing_secret("web-tables"), "evt_boundary_ok",
+                                    body)
 
-    response = await anon.post(EVENTS, content=body, headers={**headers, **JSON_HEADERS})
+    response = await anon.post(EVENTS, content=body,
+                               headers={**headers, **JSON_HEADERS, webhooks.PROVIDER_HEADER: "web-tables"})
 
     assert response.status_code == 200, response.text
     assert response.json()["received"] is True

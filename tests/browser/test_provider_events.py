@@ -219,4 +219,5 @@ async def test_malformed_signatures_and_bodies_are_refused_never_a_crash(
     not_utf8 = b'{"type": "\xff"}'
     headers = {**webhooks.sign_headers(server.settings.provider_events_signing_secret("sandbox-tables"), "msg_bin",
                                        b"{}"), "errand-provider-id": "sandbox-tables"}
-    assert (await anon.post(EVENTS, content=not_utf8, headers=headers)).status_code == 401
+    refused = await anon.post(EVENTS, content=not_utf8, headers=headers)  # the input boundary answers first
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_json", refused.text
