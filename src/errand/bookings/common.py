@@ -43,7 +43,7 @@ async def record_after_provider(core: Core, write: Callable[[AsyncSession], Awai
 
     The provider's side cannot be taken back, so a failing write (a database error, a busy
     or unreachable database) is tried again, ``RECORD_ATTEMPTS`` times with short pauses.
-    A write that still fails raises Unavailable ``not_recorded`` (503, never cached): the
+    A write that still fails raises Unavailable ``database_unavailable`` (503, never cached): the
     client's retry finds the provider's result under the same downstream key, and an
     accepted cancel is also finished by :func:`~errand.bookings.service.finish_interrupted_cancels`.
     Domain errors other than Unavailable (a Conflict: the row moved) are raised at once.
@@ -65,7 +65,7 @@ async def record_after_provider(core: Core, write: Callable[[AsyncSession], Awai
         log.warning("provider_result_not_recorded", what=what, attempt=attempt + 1,
                     error=type(failure).__name__)
     raise Unavailable(
-        "not_recorded",
+        "database_unavailable",
         f"The provider completed the {what}, but Errand could not record it yet. Retry the same request "
         "(with the same Idempotency-Key): it finds the provider's result and does not act twice.",
     ) from failure

@@ -213,7 +213,7 @@ async def _book(core: Core, principal: Principal, data: BookingCreate, downstrea
     try:
         return await record_after_provider(core, write, "booking")
     except Unavailable as exc:
-        if undo_unrecorded and exc.code == "not_recorded":
+        if undo_unrecorded and exc.code == "database_unavailable":
             await _undo(provider, reservation.reservation_id if reservation else None,
                         hold.hold_id if hold else None, downstream_key)
         raise
