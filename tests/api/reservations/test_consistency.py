@@ -1,0 +1,153 @@
+"""Two-step operations stay consistent when their second step fails.
+
+Cancelling, booking and changing a reservation call the provider first and write Errand's
+record after. Here a database trigger makes that write fail for real (on SQLite and on
+PostgreSQL), for one organization's rows only, until the test drops it: the provider has
+acted, Errand could not record it. What must hold: the answer is a 503 that says to
+retry, nothing reads ``confirmed`` once the provider let the table go, and a retry
+converges on one consistent outcome without acting twice at the provider.
+"""
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+
+from errand.models import Organization
+from tests.api.conftest import Book, BookingRequest
+from tests.conftest import Org, Server
+
+BOOK = "/api/v1/agent/restaurant/book"
+CANCEL = "/api/v1/agent/restaurant/cancel"
+MODIFY = "/api/v1/agent/restaurant/modify"
+GOLDEN_GATE = "rst_golden-gate-grill-san-francisco"
+
+Failing = Callable[[str, str], AbstractAsyncContextManager[None]]
+
+
+@pytest.fixture
+def failing_writes(server: Server, org: Org) -> Failing:
+    """``async with failing_writes(event, condition)``: every ``event`` (INSERT or UPDATE) on the
+    transactions table of this test's organization whose new row meets ``condition`` fails."""
+
+    @asynccontextmanager
+    async def install(event: str, condition: str) -> AsyncIterator[None]:
+        async with server.db.unit_of_work(read_only=True) as session:
+            org_id = (await session.execute(select(Organization.id).where(Organization.name == org.name))).scalar_one()
+        name = f"fail_{secrets.token_hex(4)}"
+        when = f"NEW.organization_id = '{org_id}' AND ({condition})"
+        if server.backend == "sqlite":
+            create = [f"CREATE TRIGGER {name} BEFORE {event} ON transactions WHEN {when} "
+                      "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
+            drop = [f"DROP TRIGGER {name}"]
+        else:
+            create = [f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
+                      "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+                      f"CREATE TRIGGER {name} BEFORE {event} ON transactions FOR EACH ROW WHEN ({when}) "
+                      f"EXECUTE FUNCTION {name}()"]
+            drop = [f"DROP TRIGGER {name} ON transactions", f"DROP FUNCTION {name}()"]
+        async with server.db.unit_of_work() as session:
+            for statement in create:
+                await session.execute(text(statement))
+        try:
+            yield
+        finally:
+            async with server.db.unit_of_work() as session:
+                for statement in drop:
+                    await session.execute(text(statement))
+
+    return install
+
+
+async def at_provider(client: httpx.AsyncClient, booked: dict[str, Any]) -> str:
+    """The reservation's status in the provider's own ledger."""
+    response = await client.get(
+        f"/sandbox/api/{booked['providerId']}/reservations/{booked['reservation']['reservationId']}")
+    assert response.status_code == 200, response.text
+    return response.json()["status"]
+
+
+async def remaining(client: httpx.AsyncClient, day: date, time: str) -> int:
+    response = await client.get(f"/sandbox/api/sandbox-tables/restaurants/{GOLDEN_GATE}/availability",
+                                params={"date": day.isoformat(), "party_size": 1})
+    assert response.status_code == 200, response.text
+    return next((s["remaining"] for s in response.json()["slots"] if s["time"] == time), 0)
+
+
+async def detail(org: Org, transaction_id: str) -> dict[str, Any]:
+    response = await org.agent.get(f"/api/v1/transactions/{transaction_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def events(body: dict[str, Any], type_: str) -> list[dict[str, Any]]:
+    return [e for e in body["events"] if e["type"] == type_]
+
+
+@pytest.mark.parametrize("same_key", [True, False], ids=["same-idempotency-key", "plain-retry"])
+async def test_cancel_whose_record_fails_never_reads_confirmed_and_a_retry_finishes_it(
+    org: Org, book: Book, failing_writes: Failing, same_key: bool
+) -> None:
+    booked = await book("20:00", 3)
+    txn_id = booked["transactionId"]
+    headers = {"Idempotency-Key": f"cancel-{txn_id}"} if same_key else {}
+    async with failing_writes("UPDATE", "NEW.status = 'cancelled'"):
+        failed = await org.agent.post(CANCEL, json={"transactionId": txn_id, "reason": "plans changed"},
+                                      headers=headers)
+        assert failed.status_code == 503, failed.text
+        assert failed.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+        assert "retry" in failed.json()["error"]["message"].lower()
+        # The provider let the table go; Errand does not claim otherwise.
+        assert await at_provider(org.agent, booked) == "cancelled"
+        meanwhile = await detail(org, txn_id)
+        assert meanwhile["status"] == "cancelled", meanwhile
+        modify = await org.agent.post(MODIFY, json={"transactionId": txn_id, "updates": {"partySize": 2}})
+        assert modify.status_code == 409, modify.text
+
+    retried = await org.agent.post(CANCEL, json={"transactionId": txn_id, "reason": "plans changed"},
+                                   headers=headers)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] == "cancelled"
+    final = await detail(org, txn_id)
+    assert final["status"] == "cancelled" and final["cancelReason"] == "plans changed"
+    assert len(events(final, "transaction.cancelled")) == 1
+    assert await at_provider(org.agent, booked) == "cancelled"
+    again = await org.agent.post(CANCEL, json={"transactionId": txn_id, "reason": "plans changed"},
+                                 headers=headers)
+    if same_key:
+        assert again.status_code == 200 and again.headers.get("Idempotent-Replayed") == "true"
+    else:
+        assert again.status_code == 409 and again.json()["error"]["code"] == "INVALID_STATE"
+
+
+async def test_booking_whose_record_fails_is_booked_once_by_a_retry_with_its_key(
+    org: Org, day: date, booking_request: BookingRequest, failing_writes: Failing
+) -> None:
+    before = await remaining(org.agent, day, "21:00")
+    body = booking_request("21:00", 4)
+    headers = {"Idempotency-Key": f"book-{secrets.token_hex(4)}"}
+    async with failing_writes("INSERT", "NEW.party_size = 4"):
+        failed = await org.agent.post(BOOK, json=body, headers=headers)
+        assert failed.status_code == 503, failed.text
+    # The provider holds the table under the request's key, so a retry finds it rather than booking again.
+    assert await remaining(org.agent, day, "21:00") == before - 4
+    retried = await org.agent.post(BOOK, json=body, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert await remaining(org.agent, day, "21:00") == before - 4
+    assert await at_provider(org.agent, retried.json()) == "booked"
+    assert (await detail(org, retried.json()["transactionId"]))["status"] == "confirmed"
+
+
+async def test_booking_without_a_key_whose_record_fails_gives_the_table_back(
+    org: Org, day: date, booking_request: BookingRequest, failing_writes: Failing
+) -> None:
+    before = await remaining(org.agent, day, "21:30")
+    async with failing_writes("INSERT", "NEW.party_size = 5"):
+        failed = await org.agent.post(BOOK, json=booking_request("21:30", 5))
+        assert failed.status_code == 503, failed.text
+    assert await remaining(org.agent, day, "21:30") == before
