@@ -186,6 +186,9 @@ async def cancel_job(core: Core, principal: Principal, job_id: str,
     """Stop a pending, running or awaiting job (``job_aborted``); a finished job is Conflict.
 
     With an idempotency key, a retried cancel replays the first answer instead of Conflict.
+    The status, the voided approval and the ``job_aborted`` event are one unit of work, and no
+    provider is called: the job is cancelled wholly or not at all. NotFound for another
+    organization's or mode's job, Forbidden ``scenario_not_allowed`` outside the key's scenarios.
     """
 
     async def operation(_downstream_key: str) -> dict[str, Any]:
@@ -218,7 +221,9 @@ async def _cancel_job(core: Core, principal: Principal, job_id: str) -> JobView:
             await guard_service.approvals.transition(session, approval, "void")
         await events.record(session, organization_id=principal.organization_id, job_id=job_id, type="job_aborted",
                             message=f"Cancelled by the client while {job.status}", actor=principal.actor)
-    return await get_job(core, principal, job_id)
+        # The answer is read in the same unit of work: a cancel has no step that could fail after it committed.
+        await session.refresh(job)
+        return _view(job, principal.organization_name, await _events(session, principal.organization_id, job_id))
 
 
 async def provider_metrics(core: Core, principal: Principal, provider_id: str, days: int) -> ProviderMetrics:

@@ -11,14 +11,17 @@ converges on one consistent outcome without acting twice at the provider.
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select, text
 
-from errand.models import Organization
+from errand.bookings import service as bookings_service
+from errand.kit import clock
+from errand.main import build_core
+from errand.models import Organization, Transaction
 from tests.api.conftest import Book, BookingRequest
 from tests.conftest import Org, Server
 
@@ -27,30 +30,36 @@ CANCEL = "/api/v1/agent/restaurant/cancel"
 MODIFY = "/api/v1/agent/restaurant/modify"
 GOLDEN_GATE = "rst_golden-gate-grill-san-francisco"
 
-Failing = Callable[[str, str], AbstractAsyncContextManager[None]]
+Failing = Callable[..., AbstractAsyncContextManager[None]]
 
 
 @pytest.fixture
 def failing_writes(server: Server, org: Org) -> Failing:
-    """``async with failing_writes(event, condition)``: every ``event`` (INSERT or UPDATE) on the
-    transactions table of this test's organization whose new row meets ``condition`` fails."""
+    """``async with failing_writes(event, condition, times=None)``: each ``event`` (INSERT or UPDATE)
+    on the transactions table of this test's organization whose new row meets ``condition`` fails,
+    every time, or only the first ``times`` times (PostgreSQL only: a sequence counts the failures
+    across the rolled-back transactions; SQLite has nothing that survives a rollback)."""
 
     @asynccontextmanager
-    async def install(event: str, condition: str) -> AsyncIterator[None]:
+    async def install(event: str, condition: str, times: int | None = None) -> AsyncIterator[None]:
         async with server.db.unit_of_work(read_only=True) as session:
             org_id = (await session.execute(select(Organization.id).where(Organization.name == org.name))).scalar_one()
         name = f"fail_{secrets.token_hex(4)}"
         when = f"NEW.organization_id = '{org_id}' AND ({condition})"
         if server.backend == "sqlite":
+            if times is not None:
+                pytest.skip("SQLite cannot count failures across rolled-back transactions")
             create = [f"CREATE TRIGGER {name} BEFORE {event} ON transactions WHEN {when} "
                       "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
             drop = [f"DROP TRIGGER {name}"]
         else:
-            create = [f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
-                      "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+            fail = "TRUE" if times is None else f"nextval('{name}_count') <= {times}"
+            create = [f"CREATE SEQUENCE {name}_count",
+                      f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
+                      f"$$ BEGIN IF {fail} THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$",
                       f"CREATE TRIGGER {name} BEFORE {event} ON transactions FOR EACH ROW WHEN ({when}) "
                       f"EXECUTE FUNCTION {name}()"]
-            drop = [f"DROP TRIGGER {name} ON transactions", f"DROP FUNCTION {name}()"]
+            drop = [f"DROP TRIGGER {name} ON transactions", f"DROP FUNCTION {name}()", f"DROP SEQUENCE {name}_count"]
         async with server.db.unit_of_work() as session:
             for statement in create:
                 await session.execute(text(statement))
@@ -151,3 +160,40 @@ async def test_booking_without_a_key_whose_record_fails_gives_the_table_back(
         failed = await org.agent.post(BOOK, json=booking_request("21:30", 5))
         assert failed.status_code == 503, failed.text
     assert await remaining(org.agent, day, "21:30") == before
+
+
+async def test_a_cancel_whose_record_fails_once_is_recorded_by_the_same_request(
+    org: Org, book: Book, failing_writes: Failing
+) -> None:
+    booked = await book("20:30", 2)
+    async with failing_writes("UPDATE", "NEW.status = 'cancelled'", times=1):
+        cancelled = await org.agent.post(CANCEL, json={"transactionId": booked["transactionId"]})
+        assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert await at_provider(org.agent, booked) == "cancelled"
+    assert len(events(await detail(org, booked["transactionId"]), "transaction.cancelled")) == 1
+
+
+async def test_an_interrupted_cancel_is_finished_by_the_background_sweep(
+    server: Server, org: Org, book: Book, failing_writes: Failing
+) -> None:
+    booked = await book("22:00", 2)
+    txn_id = booked["transactionId"]
+    async with failing_writes("UPDATE", "NEW.status = 'cancelled'"):
+        failed = await org.agent.post(CANCEL, json={"transactionId": txn_id, "reason": "ill"})
+        assert failed.status_code == 503, failed.text
+    async with server.db.unit_of_work() as session:  # the request that accepted it is long gone
+        txn = (await session.execute(select(Transaction).where(Transaction.id == txn_id))).scalar_one()
+        txn.pending_action = {**txn.pending_action, "requested_at": clock.iso(clock.now() - timedelta(minutes=5))}
+    core = build_core(server.settings)
+    try:
+        await bookings_service.finish_interrupted_cancels(core)
+    finally:
+        await core.providers.aclose()
+        await core.db.dispose()
+    async with server.db.unit_of_work(read_only=True) as session:
+        row = (await session.execute(select(Transaction).where(Transaction.id == txn_id))).scalar_one()
+        assert (row.status, row.pending_action, row.cancel_reason) == ("cancelled", None, "ill")
+    final = await detail(org, txn_id)
+    assert final["status"] == "cancelled"
+    assert len(events(final, "transaction.cancelled")) == 1
