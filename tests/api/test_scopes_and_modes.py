@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from tests.api.conftest import Book, BookingRequest
+from tests.api.execution.support import wait
 from tests.conftest import Org, Server, mint_key
 
 BOOK = "/api/v1/agent/restaurant/book"
@@ -153,6 +154,17 @@ async def test_test_and_live_jobs_do_not_see_each_other(org: Org, day: date) -> 
     test_list = [j["jobId"] for j in (await org.agent.get(JOBS, headers=test)).json()["jobs"]]
     assert live_id in live_list and test_id not in live_list
     assert test_id in test_list and live_id not in test_list
+
+
+async def test_provider_metrics_count_only_the_keys_own_mode(org: Org, day: date) -> None:
+    job_id = (await org.agent.post(JOBS, json=restaurant_job(day))).json()["jobId"]
+    done = await wait(org.agent, job_id)
+    assert done["providerId"], done
+    path = f"/api/v1/metrics/providers/{done['providerId']}"
+    live = (await org.agent.get(path)).json()
+    test = (await org.agent.get(path, headers=bearer(org.test_key))).json()
+    assert live["totalAttempts"] >= 1
+    assert test["totalAttempts"] == 0 and test["lastEventAt"] is None
 
 
 async def test_one_idempotency_key_books_once_per_mode(org: Org, booking_request: BookingRequest) -> None:

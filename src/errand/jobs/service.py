@@ -227,13 +227,16 @@ async def _cancel_job(core: Core, principal: Principal, job_id: str) -> JobView:
 
 
 async def provider_metrics(core: Core, principal: Principal, provider_id: str, days: int) -> ProviderMetrics:
-    """Outcomes of this organization's job attempts at one provider over the last ``days`` (1–365)."""
+    """Outcomes of this organization's job attempts at one provider over the last ``days`` (1–365):
+    only jobs of the key's mode and scenarios count."""
     days = max(1, min(days, 365))
     since = clock.now() - timedelta(days=days)
     async with core.db.unit_of_work(read_only=True) as session:
         rows = (await session.execute(
             select(ProviderOutcome.outcome, func.count(), func.max(ProviderOutcome.created_at))
-            .where(ProviderOutcome.organization_id == principal.organization_id,
+            .join(Job, Job.id == ProviderOutcome.job_id)
+            .where(ProviderOutcome.organization_id == principal.organization_id, Job.key_env == principal.env,
+                   Job.scenario.in_(principal.scenarios),
                    ProviderOutcome.provider_id == provider_id, ProviderOutcome.created_at >= since)
             .group_by(ProviderOutcome.outcome)
         )).all()
