@@ -66,8 +66,8 @@ async def record_after_provider(core: Core, write: Callable[[AsyncSession], Awai
                     error=type(failure).__name__)
     raise Unavailable(
         "database_unavailable",
-        f"The provider completed the {what}, but Errand could not record it yet. Retry the same request "
-        "(with the same Idempotency-Key): it finds the provider's result and does not act twice.",
+        f"Errand could not record the {what} yet. Retry the same request (with the same Idempotency-Key "
+        "if you sent one): it finds what the provider did and does not act twice.",
     ) from failure
 
 
