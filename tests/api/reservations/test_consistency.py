@@ -197,3 +197,21 @@ async def test_an_interrupted_cancel_is_finished_by_the_background_sweep(
     final = await detail(org, txn_id)
     assert final["status"] == "cancelled"
     assert len(events(final, "transaction.cancelled")) == 1
+
+
+async def test_change_whose_record_fails_is_made_once_by_a_retry_with_its_key(
+    org: Org, day: date, book: Book, failing_writes: Failing
+) -> None:
+    before = await remaining(org.agent, day, "18:00")
+    booked = await book("18:00", 2)
+    change = {"transactionId": booked["transactionId"], "updates": {"partySize": 4}}
+    headers = {"Idempotency-Key": f"modify-{secrets.token_hex(4)}"}
+    async with failing_writes("UPDATE", "NEW.status = 'modified'"):
+        failed = await org.agent.post(MODIFY, json=change, headers=headers)
+        assert failed.status_code == 503, failed.text
+    retried = await org.agent.post(MODIFY, json=change, headers=headers)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] == "modified" and retried.json()["reservation"]["partySize"] == 4
+    assert await remaining(org.agent, day, "18:00") == before - 4
+    final = await detail(org, booked["transactionId"])
+    assert final["status"] == "modified" and len(events(final, "transaction.modified")) == 1
