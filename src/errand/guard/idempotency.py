@@ -2,8 +2,8 @@
 
 A key is scoped to (organization, mode, operation): a test key and a live key of one
 organization sending the same key make two records, as in Stripe. The first request
-claims it in its own short transaction; the operation then runs; its result (success or a deterministic
-error) is stored and replayed for the TTL. A retry while the first is still running
+claims it in its own short transaction; the operation then runs; its result (success or a
+deterministic error) is stored and replayed for the TTL. A retry while the first is still running
 waits a few seconds for it and replays, or gets 409. Errors that say "try again"
 (rate limits, unavailable backends, bugs) release the claim instead of being cached.
 
