@@ -87,6 +87,7 @@ def periodic_tasks(core: Core, *, recovery: bool = True) -> list[PeriodicTask]:
     tasks = [
         PeriodicTask("expire_approvals", 15, lambda: approvals_service.expire_due_approvals(core)),
         PeriodicTask("finish_decided_approvals", 30, lambda: bookings_service.finish_decided_approvals(core)),
+        PeriodicTask("finish_interrupted_cancels", 30, lambda: bookings_service.finish_interrupted_cancels(core)),
         PeriodicTask("release_sandbox_holds", 30, release_sandbox_holds),
     ]
     if recovery:

@@ -94,7 +94,15 @@ async def bearer_principal(request: Request, authorization: str | None) -> Princ
 
 async def principal_for(core: Core, authorization: str | None) -> Principal:
     """:func:`bearer_principal` for callers that hold the core but no request (MCP over HTTP or stdio)."""
-    raw = identity_service.parse_authorization(authorization)
+    return await key_principal(core, identity_service.parse_authorization(authorization))
+
+
+async def key_principal(core: Core, raw: str) -> Principal:
+    """The caller of a bare API key (however it travelled: Bearer, ``X-Integration-Key``), checked,
+    with its daily request limit applied: every route of every dialect counts against it.
+
+    Raises Unauthorized, RateLimited ``rate_limited`` (with the wait) or Unavailable
+    ``auth_backend_unavailable``."""
     try:
         caller = await identity_service.authenticate(core.db, raw)
     except Unavailable as exc:

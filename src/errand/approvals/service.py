@@ -3,6 +3,10 @@
 The guard owns approval records; what a decision does belongs to the module whose action
 waits (a booking transaction, an execution job). This module checks who may decide and
 routes the decision; it holds no rule of its own beyond that.
+
+An admin key sees and decides only the approvals of its own organization, its own mode
+(test or live) and its own scenarios. Listing expires the caller's own due approvals, never
+another organization's: everyone else's are expired by the periodic task.
 """
 
 from typing import Literal
@@ -23,10 +27,14 @@ def _require_admin(principal: Principal) -> None:
                         "Approvals are for people: use an admin key (errand create-api-key --role admin).")
 
 
-async def expire_due_approvals(core: Core) -> int:
-    """Expire every pending approval past its deadline, each by the module its action belongs to."""
+async def expire_due_approvals(core: Core, principal: Principal | None = None) -> int:
+    """Expire pending approvals past their deadline, each by the module its action belongs to.
+
+    Without ``principal`` (the periodic task): every organization's. With one: only that key's
+    organization and mode, so a request never changes another tenant's records."""
+    scope = {} if principal is None else {"organization_id": principal.organization_id, "env": principal.env}
     async with core.db.unit_of_work(read_only=True) as session:
-        due = await guard_service.approvals.due_for_expiry(session, clock.now())
+        due = await guard_service.approvals.due_for_expiry(session, clock.now(), **scope)
     for approval in due:
         if approval.subject_type == "job":
             await job_approvals.expire(core, approval)
@@ -39,9 +47,9 @@ async def list_approvals(core: Core, principal: Principal, status: str | None) -
     _require_admin(principal)
     if status is not None and status not in guard_service.approvals.STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(guard_service.approvals.STATUSES)}.")
-    await expire_due_approvals(core)
+    await expire_due_approvals(core, principal)
     async with core.db.unit_of_work(read_only=True) as session:
-        rows = await guard_service.approvals.list_for_org(session, principal.organization_id, status)
+        rows = await guard_service.approvals.list_for(session, principal, status)
         return [guard_service.approvals.view(a) for a in rows]
 
 
@@ -50,7 +58,7 @@ async def decide_approval(core: Core, principal: Principal, approval_id: str,
     """Approve or deny; returns the approval and the new status of what it gated."""
     _require_admin(principal)
     async with core.db.unit_of_work(read_only=True) as session:
-        approval = await guard_service.approvals.get(session, principal.organization_id, approval_id)
+        approval = await guard_service.approvals.get_for(session, principal, approval_id)
     if approval.subject_type != "job":
         approval_view, txn = await bookings_service.decide_approval(core, principal, approval_id, decision, note)
         return approval_view, txn.status if txn else None

@@ -1,33 +1,74 @@
 """Helpers shared by the booking service and the approval decisions."""
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.audit import service as audit_service
 from errand.bookings.schemas import ApprovalSummary, Customer, TransactionView
 from errand.guard import service as guard_service
+from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.kit import clock
 from errand.kit.core import Core
 from errand.kit.errors import DomainError, Forbidden, InvalidRequest, NotFound, Unavailable
+from errand.kit.logging import get_logger
 from errand.models import Approval, Transaction
 
 SUBJECT = "transaction"
 SYSTEM_ACTOR = "system"
 OPEN_STATUSES = ("confirmed", "modified", "requires_approval")
+# How often the write that follows a successful provider call is tried before giving up.
+RECORD_ATTEMPTS = 3
+
+T = TypeVar("T")
+log = get_logger("errand.bookings")
 
 
-def require_scenario(principal: Principal, scenario: str) -> None:
-    if scenario not in principal.scenarios:
-        raise Forbidden(
-            "scenario_not_allowed",
-            f"This API key may not act on the {scenario} scenario (allowed: {', '.join(principal.scenarios)}).",
-        )
+def cancel_intent(txn: Transaction) -> dict[str, Any] | None:
+    """The cancel being carried out at the provider for ``txn``, if one was accepted and not yet recorded."""
+    pending = txn.pending_action or {}
+    return pending if pending.get("kind") == "cancel" else None
+
+
+async def record_after_provider(core: Core, write: Callable[[AsyncSession], Awaitable[T]], what: str) -> T:
+    """Write, in a unit of work of its own, what a provider has already done.
+
+    The provider's side cannot be taken back, so a failing write (a database error, a busy
+    or unreachable database) is tried again, ``RECORD_ATTEMPTS`` times with short pauses.
+    A write that still fails raises Unavailable ``database_unavailable`` (503, never cached): the
+    client's retry finds the provider's result under the same downstream key, and an
+    accepted cancel is also finished by :func:`~errand.bookings.service.finish_interrupted_cancels`.
+    Domain errors other than Unavailable (a Conflict: the row moved) are raised at once.
+
+    Own loop rather than a retry library: three tries of one database write, where the
+    only policy is which exceptions count as transient.
+    """
+    failure: BaseException | None = None
+    for attempt in range(RECORD_ATTEMPTS):
+        if attempt:
+            await asyncio.sleep(0.05 * 2 ** attempt)
+        try:
+            async with core.db.unit_of_work() as session:
+                return await write(session)
+        except Unavailable as exc:
+            failure = exc
+        except SQLAlchemyError as exc:
+            failure = exc
+        log.warning("provider_result_not_recorded", what=what, attempt=attempt + 1,
+                    error=type(failure).__name__)
+    raise Unavailable(
+        "database_unavailable",
+        f"Errand could not record the {what} yet. Retry the same request (with the same Idempotency-Key "
+        "if you sent one): it finds what the provider did and does not act twice.",
+    ) from failure
 
 
 def provider_for(core: Core, provider_id: str) -> Any:
@@ -80,14 +121,23 @@ def amount_for(price_per_person: Decimal, party_size: int) -> Decimal:
     return (price_per_person * party_size).quantize(Decimal("0.01"))
 
 
-async def get_transaction_row(session: AsyncSession, organization_id: str, transaction_id: str) -> Transaction:
-    txn = (
-        await session.execute(
-            select(Transaction).where(Transaction.id == transaction_id, Transaction.organization_id == organization_id)
-        )
-    ).scalar_one_or_none()
+async def get_transaction_row(session: AsyncSession, organization_id: str, transaction_id: str,
+                              env: str | None = None) -> Transaction:
+    """A transaction of the organization (and of mode ``env`` when given); NotFound otherwise."""
+    query = select(Transaction).where(Transaction.id == transaction_id, Transaction.organization_id == organization_id)
+    if env is not None:
+        query = query.where(Transaction.env == env)
+    txn = (await session.execute(query)).scalar_one_or_none()
     if txn is None:
         raise NotFound("not_found", f"Transaction {transaction_id} not found.")
+    return txn
+
+
+async def get_transaction_for(session: AsyncSession, principal: Principal, transaction_id: str) -> Transaction:
+    """A transaction as the calling key may act on it: its organization and mode (else NotFound,
+    as if it did not exist) and one of its scenarios (else Forbidden ``scenario_not_allowed``)."""
+    txn = await get_transaction_row(session, principal.organization_id, transaction_id, principal.env)
+    identity_service.require_scenario(principal, txn.scenario)
     return txn
 
 
@@ -102,10 +152,13 @@ async def audit(
 
 
 def view(txn: Transaction, approval: Approval | None = None) -> TransactionView:
+    """The transaction as callers see it. An accepted cancel reads ``cancelled`` from the moment it
+    was accepted: the provider may already have let the table go, and the cancel is carried through."""
     pending = txn.pending_action or {}
+    cancelling = cancel_intent(txn)
     return TransactionView(
         id=txn.id,
-        status=txn.status,
+        status="cancelled" if cancelling else txn.status,
         scenario=txn.scenario,
         provider_id=txn.provider_id,
         restaurant_name=txn.venue_name,
@@ -119,8 +172,8 @@ def view(txn: Transaction, approval: Approval | None = None) -> TransactionView:
         reservation_id=txn.reservation_id,
         confirmation=txn.confirmation,
         customer=Customer.model_validate(txn.customer),
-        cancelled_at=txn.cancelled_at,
-        cancel_reason=txn.cancel_reason,
+        cancelled_at=datetime.fromisoformat(cancelling["requested_at"]) if cancelling else txn.cancelled_at,
+        cancel_reason=cancelling.get("reason") if cancelling else txn.cancel_reason,
         approval=None if approval is None else ApprovalSummary(
             id=approval.id, status=approval.status, expires_at=approval.expires_at,
             amount_usd=float(approval.amount_usd), action_digest=approval.action_digest,

@@ -12,7 +12,8 @@ from typing import Any, Literal
 from sqlalchemy import select, update
 
 from errand.bookings.common import (
-    SUBJECT, SYSTEM_ACTOR, amount_for, audit, get_transaction_row, provider_for, to_utc, view,
+    SUBJECT, SYSTEM_ACTOR, amount_for, audit, get_transaction_row, provider_for, record_after_provider, to_utc,
+    view,
 )
 from errand.bookings.schemas import TransactionView
 from errand.guard import service as guard_service
@@ -116,7 +117,8 @@ async def _carry_out(core: Core, approval_id: str, organization_id: str, actor: 
         else:
             values["status"] = pending.get("previous_status", "confirmed")
         event = f"transaction.{values['status']}" if pending["kind"] == "book" else "transaction.change_dropped"
-    async with core.db.unit_of_work() as session:
+
+    async def write(session: Any) -> TransactionView | None:
         changed = await session.execute(
             update(Transaction)
             .where(Transaction.id == txn.id, Transaction.status == "requires_approval")
@@ -124,12 +126,15 @@ async def _carry_out(core: Core, approval_id: str, organization_id: str, actor: 
         )
         if changed.rowcount != 1:
             return None
-        txn = await get_transaction_row(session, organization_id, txn.id)
-        await session.refresh(txn)
-        await audit(session, txn, event, actor, decision=approval.status,
+        row = await get_transaction_row(session, organization_id, txn.id)
+        await session.refresh(row)
+        await audit(session, row, event, actor, decision=approval.status,
                     reason=f"approval {approval.id} {approval.status}",
-                    data={"approvalId": approval.id, "reservationId": txn.reservation_id})
-        return view(txn, approval)
+                    data={"approvalId": approval.id, "reservationId": row.reservation_id})
+        return view(row, approval)
+
+    # Not recorded in the end: finish_decided_approvals carries the decision out again, under the same keys.
+    return await record_after_provider(core, write, "decision")
 
 
 async def finish_decided_approvals(core: Core) -> int:

@@ -6,18 +6,29 @@ first, the provider books (or holds, when an approval is required) under an idem
 key derived from the client's, and the transaction with its audit events is written
 after. Nothing is written for a request that is refused before the provider is asked,
 except the audit record of a policy denial.
+
+Every operation on a transaction is bounded by the calling key: its organization and its
+mode (a test key's transactions do not exist for a live key, and the other way round) and
+its scenarios (:func:`errand.identity.service.require_scenario`).
+
+When the write after a successful provider call fails, it is tried again
+(:func:`~errand.bookings.common.record_after_provider`), and a retry of the request
+converges: the provider replays its result under the same downstream key. A cancel is
+recorded as an intent before the provider is asked, reads ``cancelled`` from then on, and
+is finished by a retry or by :func:`finish_interrupted_cancels`.
 """
 
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from errand.bookings import decisions
 from errand.bookings.common import (
-    OPEN_STATUSES, SUBJECT, amount_for, audit, get_transaction_row, local_iso, policy_error,
-    provider_for, require_future, require_scenario, to_local, to_utc, view, view_with_approval,
+    OPEN_STATUSES, SUBJECT, SYSTEM_ACTOR, amount_for, audit, cancel_intent, get_transaction_for,
+    get_transaction_row, local_iso, log, policy_error, provider_for, record_after_provider, require_future,
+    to_local, to_utc, view, view_with_approval,
 )
 from errand.bookings.schemas import (
     AuditEventView, BookingChanges, BookingCreate, TransactionDetail, TransactionView,
@@ -25,17 +36,18 @@ from errand.bookings.schemas import (
 from errand.audit import service as audit_service
 from errand.guard import service as guard_service
 from errand.guard.schemas import ActionContext, Decision
+from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.kit import clock
 from errand.kit.core import Core
-from errand.kit.errors import Conflict, InvalidRequest, NotFound
+from errand.kit.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from errand.kit.ids import new_id
 from errand.models import Transaction
 from errand.providers.base import Guest, NoAvailability, ProviderUnavailable, RestaurantProvider, Venue
 
 __all__ = [
     "book", "cancel", "modify", "get_transaction",
-    "decide_approval", "expire_approval", "finish_decided_approvals",
+    "decide_approval", "expire_approval", "finish_decided_approvals", "finish_interrupted_cancels",
 ]
 
 decide_approval = decisions.decide_approval
@@ -113,7 +125,8 @@ def _action(operation: str, provider_id: str, venue_id: str, name: str, city: st
 async def _request_approval(session: Any, core: Core, txn: Transaction, decision: Decision,
                             action: dict[str, Any], amount: Decimal, actor: str) -> Any:
     approval = await guard_service.approvals.request(
-        session, organization_id=txn.organization_id, subject_type=SUBJECT, subject_id=txn.id,
+        session, organization_id=txn.organization_id, env=txn.env, scenario=txn.scenario,
+        subject_type=SUBJECT, subject_id=txn.id,
         action=action, amount_usd=amount, policy_id=decision.policy_id,
         message=(f"{action['operation'].capitalize()} {action['restaurantName']} ({action['city']}) for "
                  f"{action['partySize']} at {action['localStart']} local, ${amount}. "
@@ -134,20 +147,25 @@ def _hold_ttl(core: Core) -> int:
 async def book(core: Core, principal: Principal, data: BookingCreate,
                idempotency_key: str | None) -> tuple[TransactionView, bool]:
     """Book a table. Raises NotFound, Conflict (capacity, idempotency), Forbidden (policy),
-    RateLimited, InvalidRequest (time in the past) and Unavailable (provider down)."""
-    require_scenario(principal, "restaurant")
+    RateLimited, InvalidRequest (time in the past) and Unavailable (provider down, or the booking
+    could not be recorded: retry with the same key)."""
+    identity_service.require_scenario(principal, "restaurant")
 
     async def operation(downstream_key: str) -> dict[str, Any]:
-        return (await _book(core, principal, data, downstream_key)).model_dump(mode="json")
+        # Without a client key no retry can find this booking again: undo it if it cannot be recorded.
+        undo = idempotency_key is None
+        return (await _book(core, principal, data, downstream_key, undo)).model_dump(mode="json")
 
     result = await guard_service.run_idempotent(
-        core.db, core.settings, organization_id=principal.organization_id, scope="restaurant.book",
+        core.db, core.settings, organization_id=principal.organization_id, env=principal.env,
+        scope="restaurant.book",
         key=idempotency_key, request=data.model_dump(mode="json"), operation=operation,
     )
     return TransactionView.model_validate(result.value), result.replayed
 
 
-async def _book(core: Core, principal: Principal, data: BookingCreate, downstream_key: str) -> TransactionView:
+async def _book(core: Core, principal: Principal, data: BookingCreate, downstream_key: str,
+                undo_unrecorded: bool) -> TransactionView:
     provider, venue = await _find_venue(core, principal, data.restaurant_name, data.city)
     local = to_local(data.starts_at, venue.timezone)
     require_future(local, venue.timezone)
@@ -166,10 +184,11 @@ async def _book(core: Core, principal: Principal, data: BookingCreate, downstrea
                                    ttl_seconds=_hold_ttl(core), idempotency_key=downstream_key)
     else:
         reservation = await provider.book(venue.id, local, data.party_size, guest, idempotency_key=downstream_key)
-    async with core.db.unit_of_work() as session:
+
+    async def write(session: Any) -> TransactionView:
         txn = Transaction(
             id=txn_id, organization_id=principal.organization_id, api_key_id=principal.api_key_id,
-            scenario="restaurant", status="confirmed" if reservation else "requires_approval",
+            env=principal.env, scenario="restaurant", status="confirmed" if reservation else "requires_approval",
             provider_id=provider.id, venue_id=venue.id, venue_name=venue.name, city=venue.city,
             timezone=venue.timezone, party_size=data.party_size, starts_at=starts_at,
             price_per_person_usd=price, amount_usd=amount, customer=data.customer.model_dump(),
@@ -191,17 +210,42 @@ async def _book(core: Core, principal: Principal, data: BookingCreate, downstrea
         await session.flush()
         return view(txn, approval)
 
+    try:
+        return await record_after_provider(core, write, "booking")
+    except Unavailable as exc:
+        if undo_unrecorded and exc.code == "database_unavailable":
+            await _undo(provider, reservation.reservation_id if reservation else None,
+                        hold.hold_id if hold else None, downstream_key)
+        raise
+
+
+async def _undo(provider: Any, reservation_id: str | None, hold_id: str | None, downstream_key: str) -> None:
+    """Give back what the provider booked for a request Errand could not record (best effort)."""
+    try:
+        if hold_id:
+            await provider.release_hold(hold_id)
+        if reservation_id:
+            await provider.cancel(reservation_id, idempotency_key=f"{downstream_key}:undo")
+    except Exception as exc:  # noqa: BLE001 - the original failure is what the caller must see
+        log.warning("unrecorded_booking_not_undone", reservation_id=reservation_id, hold_id=hold_id,
+                    error=type(exc).__name__)
+
 
 async def cancel(core: Core, principal: Principal, transaction_id: str, reason: str | None,
                  idempotency_key: str | None) -> tuple[TransactionView, bool]:
-    """Cancel a booking (also one awaiting approval). Cancelling twice is Conflict invalid_state."""
+    """Cancel a booking (also one awaiting approval). Cancelling twice is Conflict invalid_state.
 
-    async def operation(downstream_key: str) -> dict[str, Any]:
-        return (await _cancel(core, principal, transaction_id, reason, downstream_key)).model_dump(mode="json")
+    The cancel is recorded as accepted before the provider is asked and reads ``cancelled``
+    from then on; a failure after that (provider unreachable, the final write failing) is
+    Unavailable, and cancelling again, with or without the same key, finishes it."""
+
+    async def operation(_downstream_key: str) -> dict[str, Any]:
+        return (await _cancel(core, principal, transaction_id, reason)).model_dump(mode="json")
 
     result = await guard_service.run_idempotent(
-        core.db, core.settings, organization_id=principal.organization_id, scope="restaurant.cancel",
-        key=idempotency_key, request={"transactionId": transaction_id, "reason": reason}, operation=operation,
+        core.db, core.settings, organization_id=principal.organization_id, env=principal.env,
+        scope="restaurant.cancel", key=idempotency_key, request={"transactionId": transaction_id, "reason": reason},
+        operation=operation,
     )
     return TransactionView.model_validate(result.value), result.replayed
 
@@ -214,35 +258,79 @@ async def _void_pending_approval(session: Any, txn: Transaction, actor: str, why
                     data={"approvalId": approval.id})
 
 
-async def _cancel(core: Core, principal: Principal, transaction_id: str, reason: str | None,
-                  downstream_key: str) -> TransactionView:
+async def _cancel(core: Core, principal: Principal, transaction_id: str, reason: str | None) -> TransactionView:
     async with core.db.unit_of_work() as session:
-        txn = await get_transaction_row(session, principal.organization_id, transaction_id)
-        if txn.status not in OPEN_STATUSES:
-            raise Conflict("invalid_state", f"Transaction {txn.id} is {txn.status} and cannot be cancelled.")
-        if txn.status == "requires_approval":
-            # Void first, so an approver deciding at the same moment cannot also win.
-            await _void_pending_approval(session, txn, principal.actor, "transaction cancelled")
-        status, pending, reservation_id = txn.status, dict(txn.pending_action or {}), txn.reservation_id
+        txn = await get_transaction_for(session, principal, transaction_id)
+        if cancel_intent(txn) is None:
+            if txn.status not in OPEN_STATUSES:
+                raise Conflict("invalid_state", f"Transaction {txn.id} is {txn.status} and cannot be cancelled.")
+            if txn.status == "requires_approval":
+                # Void first, so an approver deciding at the same moment cannot also win.
+                await _void_pending_approval(session, txn, principal.actor, "transaction cancelled")
+            intent = {"kind": "cancel", "reason": reason, "actor": principal.actor, "previous_status": txn.status,
+                      "hold_id": (txn.pending_action or {}).get("hold_id"), "requested_at": clock.iso(clock.now())}
+            changed = await session.execute(
+                update(Transaction).where(Transaction.id == txn.id, Transaction.status == txn.status)
+                .values(pending_action=intent, updated_at=clock.now()))
+            if changed.rowcount != 1:
+                raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being cancelled.")
+            await session.refresh(txn)
+    return await _finish_cancel(core, txn)
+
+
+async def _finish_cancel(core: Core, txn: Transaction) -> TransactionView:
+    """Carry out an accepted cancel at the provider, then record it; safe to repeat.
+
+    The provider calls are idempotent (a released hold or a cancelled reservation stays so,
+    and the cancel's key is the transaction's own), so a retry or the sweep may run this again."""
+    intent = cancel_intent(txn) or {}
     provider = provider_for(core, txn.provider_id)
-    if pending.get("hold_id"):
-        await provider.release_hold(pending["hold_id"])
-    if reservation_id:
-        await provider.cancel(reservation_id, idempotency_key=downstream_key)
-    now = clock.now()
-    async with core.db.unit_of_work() as session:
+    if intent.get("hold_id"):
+        await provider.release_hold(intent["hold_id"])
+    if txn.reservation_id:
+        await provider.cancel(txn.reservation_id, idempotency_key=f"{txn.id}:cancel")
+
+    async def write(session: Any) -> TransactionView:
+        now = clock.now()
         changed = await session.execute(
             update(Transaction)
-            .where(Transaction.id == transaction_id, Transaction.organization_id == principal.organization_id,
-                   Transaction.status == status)
-            .values(status="cancelled", cancelled_at=now, cancel_reason=reason, pending_action=None, updated_at=now)
+            .where(Transaction.id == txn.id, Transaction.status == intent.get("previous_status", txn.status))
+            .values(status="cancelled", cancelled_at=now, cancel_reason=intent.get("reason"), pending_action=None,
+                    updated_at=now)
         )
+        row = await get_transaction_row(session, txn.organization_id, txn.id)
         if changed.rowcount != 1:
-            raise Conflict("invalid_state", f"Transaction {transaction_id} changed while it was being cancelled.")
-        txn = await get_transaction_row(session, principal.organization_id, transaction_id)
-        await audit(session, txn, "transaction.cancelled", principal.actor, reason=reason,
-                    data={"previousStatus": status, "reservationId": reservation_id})
-        return view(txn)
+            if row.status == "cancelled":
+                return view(row)  # finished by a concurrent retry or the sweep
+            raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being cancelled.")
+        await session.refresh(row)
+        await audit(session, row, "transaction.cancelled", intent.get("actor", SYSTEM_ACTOR), reason=intent.get("reason"),
+                    data={"previousStatus": intent.get("previous_status"), "reservationId": txn.reservation_id})
+        return view(row)
+
+    return await record_after_provider(core, write, "cancellation")
+
+
+async def finish_interrupted_cancels(core: Core) -> int:
+    """Finish accepted cancels whose request died or failed after the provider was asked.
+
+    Only intents older than ``idempotency_stale_seconds`` are taken, so a request still in
+    flight finishes its own. Failures are logged and tried again on the next run."""
+    stale = clock.now() - timedelta(seconds=core.settings.idempotency_stale_seconds)
+    async with core.db.unit_of_work(read_only=True) as session:
+        rows = list((await session.execute(
+            select(Transaction).where(Transaction.pending_action["kind"].as_string() == "cancel").limit(100)
+        )).scalars())
+    done = 0
+    for txn in rows:
+        if datetime.fromisoformat(txn.pending_action["requested_at"]) > stale:  # type: ignore[index]
+            continue
+        try:
+            await _finish_cancel(core, txn)
+            done += 1
+        except Exception as exc:  # noqa: BLE001 - one stuck cancel must not stop the others
+            log.warning("interrupted_cancel_not_finished", transaction_id=txn.id, error=type(exc).__name__)
+    return done
 
 
 async def modify(core: Core, principal: Principal, transaction_id: str, changes: BookingChanges,
@@ -259,7 +347,8 @@ async def modify(core: Core, principal: Principal, transaction_id: str, changes:
         return (await _modify(core, principal, transaction_id, changes, downstream_key)).model_dump(mode="json")
 
     result = await guard_service.run_idempotent(
-        core.db, core.settings, organization_id=principal.organization_id, scope="restaurant.modify",
+        core.db, core.settings, organization_id=principal.organization_id, env=principal.env,
+        scope="restaurant.modify",
         key=idempotency_key, request={"transactionId": transaction_id, "updates": changes.model_dump(mode="json")},
         operation=operation,
     )
@@ -269,9 +358,9 @@ async def modify(core: Core, principal: Principal, transaction_id: str, changes:
 async def _modify(core: Core, principal: Principal, transaction_id: str, changes: BookingChanges,
                   downstream_key: str) -> TransactionView:
     async with core.db.unit_of_work(read_only=True) as session:
-        txn = await get_transaction_row(session, principal.organization_id, transaction_id)
-        if txn.status not in OPEN_STATUSES:
-            raise Conflict("invalid_state", f"Transaction {txn.id} is {txn.status} and cannot be modified.")
+        txn = await get_transaction_for(session, principal, transaction_id)
+        if txn.status not in OPEN_STATUSES or cancel_intent(txn):
+            raise Conflict("invalid_state", f"Transaction {txn.id} is {view(txn).status} and cannot be modified.")
     current = view(txn)
     pending = dict(txn.pending_action or {})
     old_local = to_local(txn.starts_at, txn.timezone)
@@ -323,7 +412,8 @@ async def _modify(core: Core, principal: Principal, transaction_id: str, changes
         fields["status"] = txn.status
     if slot_changed and old_hold:
         await provider.release_hold(old_hold)
-    async with core.db.unit_of_work() as session:
+
+    async def write(session: Any) -> TransactionView:
         if slot_changed and txn.status == "requires_approval":
             await _void_pending_approval(session, txn, principal.actor, "the requested action changed")
         if new_pending is not None:
@@ -331,25 +421,27 @@ async def _modify(core: Core, principal: Principal, transaction_id: str, changes
         changed = await session.execute(
             update(Transaction)
             .where(Transaction.id == txn.id, Transaction.organization_id == principal.organization_id,
-                   Transaction.status == txn.status)
+                   Transaction.status == txn.status, Transaction.updated_at == txn.updated_at)
             .values(**fields)
         )
         if changed.rowcount != 1:
             raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being modified.")
-        txn = await get_transaction_row(session, principal.organization_id, txn.id)
-        await session.refresh(txn)
+        row = await get_transaction_row(session, principal.organization_id, txn.id)
+        await session.refresh(row)
         changed_fields = [f for f, v in (("partySize", changes.party_size), ("datetime", changes.starts_at),
                                          ("customer", changes.customer)) if v is not None]
-        await audit(session, txn, "transaction.modified", principal.actor, decision=decision.outcome,
+        await audit(session, row, "transaction.modified", principal.actor, decision=decision.outcome,
                     reason=decision.reason, data={"changed": changed_fields, "action": action,
                                                   "policies": decision.evaluated})
         approval = None
         if fields["status"] == "requires_approval" and slot_changed:
-            approval = await _request_approval(session, core, txn, decision, action, amount, principal.actor)
-            txn.pending_action = {**new_pending, "approval_id": approval.id}  # type: ignore[dict-item]
+            approval = await _request_approval(session, core, row, decision, action, amount, principal.actor)
+            row.pending_action = {**new_pending, "approval_id": approval.id}  # type: ignore[dict-item]
             await session.flush()
-            return view(txn, approval)
-        return await view_with_approval(session, txn)
+            return view(row, approval)
+        return await view_with_approval(session, row)
+
+    return await record_after_provider(core, write, "change")
 
 
 async def _rehold(core: Core, provider: Any, txn: Transaction, pending: dict[str, Any], local: datetime,
@@ -384,8 +476,10 @@ async def _rehold(core: Core, provider: Any, txn: Transaction, pending: dict[str
 
 
 async def get_transaction(core: Core, principal: Principal, transaction_id: str) -> TransactionDetail:
+    """A transaction with its audit trail. NotFound for another organization's or the other mode's;
+    Forbidden ``scenario_not_allowed`` for a scenario the key is not scoped to."""
     async with core.db.unit_of_work(read_only=True) as session:
-        txn = await get_transaction_row(session, principal.organization_id, transaction_id)
+        txn = await get_transaction_for(session, principal, transaction_id)
         base = await view_with_approval(session, txn)
         events = await audit_service.events_for(
             session, organization_id=principal.organization_id, subject_type=SUBJECT, subject_id=txn.id

@@ -4,6 +4,10 @@ An approval stores the canonical action and its SHA-256 digest and amount, shows
 the approver, and is claimed with a conditional update so that two deciders can never
 both win. It expires (recorded as ``expired``, never as a denial) and is voided when the
 action it was asked for changes.
+
+Each approval carries the mode (``env``) and scenario of what it gates. People reach
+approvals through an admin key, which sees only its own mode's approvals (a test admin key
+never sees a live approval, as in Stripe) and only its own scenarios'.
 """
 
 from datetime import datetime, timedelta
@@ -14,6 +18,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.guard.schemas import ApprovalView
+from errand.identity import service as identity_service
+from errand.identity.schemas import Principal
 from errand.kit import clock, crypto
 from errand.kit.errors import Conflict, NotFound
 from errand.kit.ids import new_id
@@ -34,6 +40,8 @@ async def request(
     session: AsyncSession,
     *,
     organization_id: str,
+    env: str,
+    scenario: str,
     subject_type: str,
     subject_id: str,
     action: dict[str, Any],
@@ -45,6 +53,8 @@ async def request(
     approval = Approval(
         id=new_id("appr"),
         organization_id=organization_id,
+        env=env,
+        scenario=scenario,
         subject_type=subject_type,
         subject_id=subject_id,
         policy_id=policy_id,
@@ -71,6 +81,16 @@ async def get(session: AsyncSession, organization_id: str, approval_id: str) -> 
     return approval
 
 
+async def get_for(session: AsyncSession, principal: Principal, approval_id: str) -> Approval:
+    """An approval as the caller may see it: NotFound ``approval_not_found`` for another organization's
+    or the other mode's, Forbidden ``scenario_not_allowed`` for a scenario the key is not scoped to."""
+    approval = await get(session, principal.organization_id, approval_id)
+    if approval.env != principal.env:
+        raise NotFound("approval_not_found", f"Approval {approval_id} not found.")
+    identity_service.require_scenario(principal, approval.scenario)
+    return approval
+
+
 async def pending_for(session: AsyncSession, organization_id: str, subject_type: str, subject_id: str) -> Approval | None:
     return (
         await session.execute(
@@ -84,21 +104,27 @@ async def pending_for(session: AsyncSession, organization_id: str, subject_type:
     ).scalar_one_or_none()
 
 
-async def list_for_org(session: AsyncSession, organization_id: str, status: str | None, limit: int = 200) -> list[Approval]:
-    query = select(Approval).where(Approval.organization_id == organization_id)
+async def list_for(session: AsyncSession, principal: Principal, status: str | None, limit: int = 200) -> list[Approval]:
+    """The caller's approvals, newest first: its organization, its mode, its scenarios."""
+    query = select(Approval).where(Approval.organization_id == principal.organization_id,
+                                   Approval.env == principal.env,
+                                   Approval.scenario.in_(principal.scenarios))
     if status is not None:
         query = query.where(Approval.status == status)
     rows = await session.execute(query.order_by(Approval.created_at.desc(), Approval.id.desc()).limit(limit))
     return list(rows.scalars())
 
 
-async def due_for_expiry(session: AsyncSession, now: datetime, limit: int = 100) -> list[Approval]:
-    rows = await session.execute(
-        select(Approval)
-        .where(Approval.status == "pending", Approval.expires_at <= now)
-        .order_by(Approval.expires_at)
-        .limit(limit)
-    )
+async def due_for_expiry(session: AsyncSession, now: datetime, limit: int = 100, *,
+                         organization_id: str | None = None, env: str | None = None) -> list[Approval]:
+    """Pending approvals past their deadline: every organization's (the periodic task), or only
+    one organization's in one mode (a person listing their own)."""
+    query = select(Approval).where(Approval.status == "pending", Approval.expires_at <= now)
+    if organization_id is not None:
+        query = query.where(Approval.organization_id == organization_id)
+    if env is not None:
+        query = query.where(Approval.env == env)
+    rows = await session.execute(query.order_by(Approval.expires_at).limit(limit))
     return list(rows.scalars())
 
 

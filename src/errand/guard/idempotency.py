@@ -1,8 +1,9 @@
 """At-most-once execution of changing requests, the way Stripe does it.
 
-A key is scoped to (organization, operation). The first request claims it in its own
-short transaction; the operation then runs; its result (success or a deterministic
-error) is stored and replayed for the TTL. A retry while the first is still running
+A key is scoped to (organization, mode, operation): a test key and a live key of one
+organization sending the same key make two records, as in Stripe. The first request
+claims it in its own short transaction; the operation then runs; its result (success or a
+deterministic error) is stored and replayed for the TTL. A retry while the first is still running
 waits a few seconds for it and replays, or gets 409. Errors that say "try again"
 (rate limits, unavailable backends, bugs) release the claim instead of being cached.
 
@@ -57,7 +58,7 @@ def _replay(record: IdempotencyRecord) -> IdempotentResult:
 
 
 async def _claim(
-    db: Database, settings: Settings, organization_id: str, scope: str, key: str, digest: str
+    db: Database, settings: Settings, organization_id: str, env: str, scope: str, key: str, digest: str
 ) -> tuple[str | None, IdempotencyRecord | None]:
     """Try once to own the key: (token, None) when claimed, (None, record) when someone else has it."""
     now = clock.now()
@@ -67,6 +68,7 @@ async def _claim(
             await session.execute(
                 select(IdempotencyRecord).where(
                     IdempotencyRecord.organization_id == organization_id,
+                    IdempotencyRecord.env == env,
                     IdempotencyRecord.scope == scope,
                     IdempotencyRecord.key == key,
                 )
@@ -79,7 +81,7 @@ async def _claim(
             try:
                 async with session.begin_nested():
                     session.add(IdempotencyRecord(
-                        id=new_id("idem"), organization_id=organization_id, scope=scope, key=key,
+                        id=new_id("idem"), organization_id=organization_id, env=env, scope=scope, key=key,
                         request_hash=digest, state="in_progress", lock_token=token, locked_at=now,
                         result=None, expires_at=now + timedelta(hours=settings.idempotency_ttl_hours),
                     ))
@@ -103,10 +105,11 @@ async def _claim(
         return None, record
 
 
-async def _finish(db: Database, organization_id: str, scope: str, key: str, token: str,
+async def _finish(db: Database, organization_id: str, env: str, scope: str, key: str, token: str,
                   result: dict[str, Any] | None) -> None:
     where = (
         IdempotencyRecord.organization_id == organization_id,
+        IdempotencyRecord.env == env,
         IdempotencyRecord.scope == scope,
         IdempotencyRecord.key == key,
         IdempotencyRecord.lock_token == token,
@@ -125,21 +128,27 @@ async def run_idempotent(
     settings: Settings,
     *,
     organization_id: str,
+    env: str,
     scope: str,
     key: str | None,
     request: dict[str, Any],
     operation: Callable[[str], Awaitable[dict[str, Any]]],
 ) -> IdempotentResult:
-    """Run ``operation(downstream_key)`` at most once per (organization, scope, key)."""
+    """Run ``operation(downstream_key)`` at most once per (organization, mode, scope, key).
+
+    ``env`` is the caller's mode (``live`` | ``test``); the downstream key differs per mode too,
+    so a provider never mistakes a test request for the live one with the same key."""
     if key is None:
         return IdempotentResult(value=await operation(new_id("req")), replayed=False)
     if not key.strip() or len(key) > 255:
         raise InvalidRequest("The Idempotency-Key header must be 1 to 255 characters.")
     digest = request_digest(request)
-    downstream_key = crypto.sha256_hex(f"{organization_id}:{scope}:{key}:{digest}")[:48]
+    # Live keys derive as they did before modes existed, so a retry across the upgrade still matches.
+    mode = "" if env == "live" else f"{env}:"
+    downstream_key = crypto.sha256_hex(f"{mode}{organization_id}:{scope}:{key}:{digest}")[:48]
     deadline = asyncio.get_running_loop().time() + settings.idempotency_wait_seconds
     while True:
-        token, record = await _claim(db, settings, organization_id, scope, key, digest)
+        token, record = await _claim(db, settings, organization_id, env, scope, key, digest)
         if token is not None:
             break
         if record is not None and record.state == "completed":
@@ -154,10 +163,10 @@ async def run_idempotent(
         value = await operation(downstream_key)
     except DomainError as exc:
         cached = {"error": exc.to_dict()} if exc.kind in _CACHEABLE_KINDS else None
-        await _finish(db, organization_id, scope, key, token, cached)
+        await _finish(db, organization_id, env, scope, key, token, cached)
         raise
     except BaseException:
-        await _finish(db, organization_id, scope, key, token, None)
+        await _finish(db, organization_id, env, scope, key, token, None)
         raise
-    await _finish(db, organization_id, scope, key, token, {"ok": value})
+    await _finish(db, organization_id, env, scope, key, token, {"ok": value})
     return IdempotentResult(value=value, replayed=False)

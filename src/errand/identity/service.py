@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from errand.identity.schemas import IssuedKey, Principal
 from errand.kit import clock, crypto
 from errand.kit.db import Database
-from errand.kit.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from errand.kit.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from errand.kit.ids import new_id
 from errand.models import ApiKey, Organization
 
@@ -71,6 +71,20 @@ async def authenticate(db: Database, raw_key: str) -> Principal:
             role=key.role,
             scenarios=tuple(key.scenarios),
             rate_limit_per_day=key.rate_limit_per_day,
+        )
+
+
+def require_scenario(principal: Principal, scenario: str) -> None:
+    """Refuse a key that is not scoped to ``scenario``, for any operation on any object of it.
+
+    A key's ``scenarios`` bound everything it does: creating, reading, changing, cancelling
+    and searching. Raises Forbidden ``scenario_not_allowed`` (403; POLICY_VIOLATION in the
+    reservations dialect and MCP). Lists do not raise: they show only the key's scenarios.
+    """
+    if scenario not in principal.scenarios:
+        raise Forbidden(
+            "scenario_not_allowed",
+            f"This API key may not act on the {scenario} scenario (allowed: {', '.join(principal.scenarios)}).",
         )
 
 

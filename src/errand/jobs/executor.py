@@ -154,7 +154,8 @@ async def _request_approval(run: Run, offer: Offer, decision: Decision) -> Outco
               "amountUsd": str(offer.total_price_usd)}
     async with run.core.db.unit_of_work() as session:
         approval = await guard_service.approvals.request(
-            session, organization_id=run.job.organization_id, subject_type=events.SUBJECT, subject_id=run.job.id,
+            session, organization_id=run.job.organization_id, env=run.job.key_env, scenario=run.job.scenario,
+            subject_type=events.SUBJECT, subject_id=run.job.id,
             action=action, amount_usd=Decimal(offer.total_price_usd), policy_id=decision.policy_id,
             message=f"Job {run.job.id}: book {_describe(offer)} for ${offer.total_price_usd}. {decision.reason or ''}".strip(),
             ttl=timedelta(minutes=run.core.settings.approval_ttl_minutes),

@@ -15,9 +15,10 @@ that might have was down (safe to retry).
 from datetime import datetime
 from typing import Any
 
+from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.kit.core import Core
-from errand.kit.errors import Forbidden, InvalidRequest, NotFound
+from errand.kit.errors import InvalidRequest, NotFound
 from errand.providers.base import (
     CaptchaRequired, NeedsLogin, Offer, ProviderUnavailable, SearchQuery, VenueNotServed,
 )
@@ -36,10 +37,7 @@ def _check(principal: Principal, query: SearchQuery) -> None:
     if query.scenario not in _REQUIRED:
         raise InvalidRequest(f"scenario: must be one of {', '.join(_REQUIRED)}.",
                              details=[{"field": "scenario", "message": "unknown scenario"}])
-    if query.scenario not in principal.scenarios:
-        raise Forbidden("scenario_not_allowed",
-                        f"This API key may not search {query.scenario} offers "
-                        f"(allowed: {', '.join(principal.scenarios)}).")
+    identity_service.require_scenario(principal, query.scenario)
     missing = [f for f in _REQUIRED[query.scenario] if not getattr(query, f)]
     if missing:
         what = f"a {_NAMES[query.scenario]} search" if query.scenario in _NAMES else "a flight search"

@@ -3,7 +3,9 @@
 A job is written with its ``job_created`` event in one transaction and handed to the
 runner only after that commits; a job that never reaches a runner (a crash in between)
 is still ``pending`` in the database, and the runner's sweep picks it up. Every read is
-filtered by the caller's organization.
+filtered by the caller's organization and mode (a test key's jobs do not exist for a live key,
+and the other way round, idempotency keys included), and every operation on a job by the
+key's scenarios (:func:`errand.identity.service.require_scenario`); lists show only those.
 """
 
 import base64
@@ -17,12 +19,13 @@ from sqlalchemy.exc import IntegrityError
 
 from errand.audit import service as audit_service
 from errand.guard import service as guard_service
+from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.jobs import events
 from errand.jobs.schemas import JobCreate, JobEvent, JobView, Profile, ProviderMetrics
 from errand.kit import clock, crypto, inputs
 from errand.kit.core import Core
-from errand.kit.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from errand.kit.errors import Conflict, InvalidRequest, NotFound
 from errand.models import BookingProfile, Job, ProviderOutcome
 
 TERMINAL = ("paused_payment", "completed", "no_availability", "needs_login", "captcha", "error", "cancelled")
@@ -30,17 +33,12 @@ ACTIVE = ("pending", "running", "awaiting_approval")
 STATUSES = ACTIVE + TERMINAL
 
 
-def _require_scenario(principal: Principal, scenario: str) -> None:
-    if scenario not in principal.scenarios:
-        raise Forbidden("scenario_not_allowed",
-                        f"This API key may not create {scenario} jobs (allowed: {', '.join(principal.scenarios)}).")
-
-
 async def _profile_for(session: Any, principal: Principal, data: JobCreate) -> dict[str, Any]:
     if data.profile is not None:
         return data.profile.model_dump(mode="json", exclude_none=True)
     stored = (await session.execute(select(BookingProfile).where(
         BookingProfile.id == data.profile_id, BookingProfile.organization_id == principal.organization_id,
+        BookingProfile.env == principal.env,
     ))).scalar_one_or_none()
     if stored is None:
         raise InvalidRequest("profileId: no such booking profile in your organization.",
@@ -54,14 +52,14 @@ async def _profile_for(session: Any, principal: Principal, data: JobCreate) -> d
 
 async def create_job(core: Core, principal: Principal, data: JobCreate) -> tuple[JobView, bool]:
     """Create a job (``created`` True) or return the one made earlier with the same idempotency key."""
-    _require_scenario(principal, data.scenario)
+    identity_service.require_scenario(principal, data.scenario)
     key = data.client_metadata.idempotencyKey
     digest = crypto.sha256_hex(crypto.canonical_json(data.model_dump(mode="json")))
     job_id = str(uuid.uuid4())
     try:
         async with core.db.unit_of_work() as session:
             if key is not None:
-                existing = await _by_key(session, principal.organization_id, key)
+                existing = await _by_key(session, principal, key)
                 if existing is not None:
                     return await _existing(core, principal, existing, digest), False
             job = Job(
@@ -79,7 +77,7 @@ async def create_job(core: Core, principal: Principal, data: JobCreate) -> tuple
                                 actor=principal.actor)
     except IntegrityError:
         async with core.db.unit_of_work(read_only=True) as session:
-            existing = await _by_key(session, principal.organization_id, key or "")
+            existing = await _by_key(session, principal, key or "")
             if existing is None:
                 raise
             return await _existing(core, principal, existing, digest), False
@@ -90,9 +88,10 @@ async def create_job(core: Core, principal: Principal, data: JobCreate) -> tuple
     return created, True
 
 
-async def _by_key(session: Any, organization_id: str, key: str) -> Job | None:
+async def _by_key(session: Any, principal: Principal, key: str) -> Job | None:
     return (await session.execute(select(Job).where(
-        Job.organization_id == organization_id, Job.idempotency_key == key))).scalar_one_or_none()
+        Job.organization_id == principal.organization_id, Job.key_env == principal.env,
+        Job.idempotency_key == key))).scalar_one_or_none()
 
 
 async def _existing(core: Core, principal: Principal, job: Job, digest: str) -> JobView:
@@ -102,11 +101,15 @@ async def _existing(core: Core, principal: Principal, job: Job, digest: str) -> 
     return await get_job(core, principal, job.id)
 
 
-async def _get(session: Any, organization_id: str, job_id: str) -> Job:
+async def _get(session: Any, principal: Principal, job_id: str) -> Job:
+    """The job as the key may act on it: NotFound for another organization's or the other mode's,
+    Forbidden ``scenario_not_allowed`` for a scenario the key is not scoped to."""
     job = (await session.execute(select(Job).where(
-        Job.id == job_id, Job.organization_id == organization_id))).scalar_one_or_none()
+        Job.id == job_id, Job.organization_id == principal.organization_id,
+        Job.key_env == principal.env))).scalar_one_or_none()
     if job is None:
         raise NotFound("job_not_found", f"Job {job_id} not found.")
+    identity_service.require_scenario(principal, job.scenario)
     return job
 
 
@@ -130,7 +133,7 @@ def _view(job: Job, organization_name: str, log: list[JobEvent]) -> JobView:
 
 async def get_job(core: Core, principal: Principal, job_id: str) -> JobView:
     async with core.db.unit_of_work(read_only=True) as session:
-        job = await _get(session, principal.organization_id, job_id)
+        job = await _get(session, principal, job_id)
         log = await _events(session, principal.organization_id, job_id)
     return _view(job, principal.organization_name, log)
 
@@ -138,7 +141,7 @@ async def get_job(core: Core, principal: Principal, job_id: str) -> JobView:
 async def job_audit(core: Core, principal: Principal, job_id: str, limit: int) -> list[JobEvent]:
     """The job's events, oldest first; ``limit`` is clamped to [1, 2000]."""
     async with core.db.unit_of_work(read_only=True) as session:
-        await _get(session, principal.organization_id, job_id)
+        await _get(session, principal, job_id)
         return await _events(session, principal.organization_id, job_id, max(1, min(limit, 2000)))
 
 
@@ -163,7 +166,8 @@ async def list_jobs(core: Core, principal: Principal, *, status: str | None, lim
         raise InvalidRequest(f"status: must be one of {', '.join(STATUSES)}.",
                              details=[{"path": "status", "message": "unknown status"}])
     limit = max(1, min(limit, 200))
-    query = select(Job).where(Job.organization_id == principal.organization_id)
+    query = select(Job).where(Job.organization_id == principal.organization_id, Job.key_env == principal.env,
+                              Job.scenario.in_(principal.scenarios))
     if status is not None:
         query = query.where(Job.status == status)
     if cursor:
@@ -182,13 +186,17 @@ async def cancel_job(core: Core, principal: Principal, job_id: str,
     """Stop a pending, running or awaiting job (``job_aborted``); a finished job is Conflict.
 
     With an idempotency key, a retried cancel replays the first answer instead of Conflict.
+    The status, the voided approval and the ``job_aborted`` event are one unit of work, and no
+    provider is called: the job is cancelled wholly or not at all. NotFound for another
+    organization's or mode's job, Forbidden ``scenario_not_allowed`` outside the key's scenarios.
     """
 
     async def operation(_downstream_key: str) -> dict[str, Any]:
         return (await _cancel_job(core, principal, job_id)).model_dump(mode="json")
 
     result = await guard_service.run_idempotent(
-        core.db, core.settings, organization_id=principal.organization_id, scope="execution_job.cancel",
+        core.db, core.settings, organization_id=principal.organization_id, env=principal.env,
+        scope="execution_job.cancel",
         key=idempotency_key, request={"jobId": job_id}, operation=operation,
     )
     return JobView.model_validate(result.value), result.replayed
@@ -197,7 +205,7 @@ async def cancel_job(core: Core, principal: Principal, job_id: str,
 async def _cancel_job(core: Core, principal: Principal, job_id: str) -> JobView:
     now = clock.now()
     async with core.db.unit_of_work() as session:
-        job = await _get(session, principal.organization_id, job_id)
+        job = await _get(session, principal, job_id)
         if job.status not in ACTIVE:
             raise Conflict("invalid_state", f"Job {job_id} is {job.status} and cannot be cancelled.")
         # Any active status will do: a runner claiming the pending job meanwhile (pending → running)
@@ -213,17 +221,22 @@ async def _cancel_job(core: Core, principal: Principal, job_id: str) -> JobView:
             await guard_service.approvals.transition(session, approval, "void")
         await events.record(session, organization_id=principal.organization_id, job_id=job_id, type="job_aborted",
                             message=f"Cancelled by the client while {job.status}", actor=principal.actor)
-    return await get_job(core, principal, job_id)
+        # The answer is read in the same unit of work: a cancel has no step that could fail after it committed.
+        await session.refresh(job)
+        return _view(job, principal.organization_name, await _events(session, principal.organization_id, job_id))
 
 
 async def provider_metrics(core: Core, principal: Principal, provider_id: str, days: int) -> ProviderMetrics:
-    """Outcomes of this organization's job attempts at one provider over the last ``days`` (1–365)."""
+    """Outcomes of this organization's job attempts at one provider over the last ``days`` (1–365):
+    only jobs of the key's mode and scenarios count."""
     days = max(1, min(days, 365))
     since = clock.now() - timedelta(days=days)
     async with core.db.unit_of_work(read_only=True) as session:
         rows = (await session.execute(
             select(ProviderOutcome.outcome, func.count(), func.max(ProviderOutcome.created_at))
-            .where(ProviderOutcome.organization_id == principal.organization_id,
+            .join(Job, Job.id == ProviderOutcome.job_id)
+            .where(ProviderOutcome.organization_id == principal.organization_id, Job.key_env == principal.env,
+                   Job.scenario.in_(principal.scenarios),
                    ProviderOutcome.provider_id == provider_id, ProviderOutcome.created_at >= since)
             .group_by(ProviderOutcome.outcome)
         )).all()
@@ -250,7 +263,7 @@ def list_providers(core: Core, principal: Principal) -> list[dict[str, Any]]:
 
 async def create_profile(core: Core, principal: Principal, profile: Profile) -> int:
     async with core.db.unit_of_work() as session:
-        stored = BookingProfile(organization_id=principal.organization_id,
+        stored = BookingProfile(organization_id=principal.organization_id, env=principal.env,
                                 data=profile.model_dump(mode="json", exclude_none=True))
         session.add(stored)
         await session.flush()

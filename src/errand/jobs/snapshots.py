@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
+from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.kit.core import Core
 from errand.kit.errors import NotFound
@@ -43,11 +44,14 @@ class SnapshotInfo:
     created_at: datetime
 
 
-async def _require_job(session: Any, organization_id: str, job_id: str) -> None:
-    found = (await session.execute(select(Job.id).where(
-        Job.id == job_id, Job.organization_id == organization_id))).scalar_one_or_none()
-    if found is None:
+async def _require_job(session: Any, principal: Principal, job_id: str) -> None:
+    """The caller's organization and mode (else NotFound) and one of its scenarios (else Forbidden)."""
+    scenario = (await session.execute(select(Job.scenario).where(
+        Job.id == job_id, Job.organization_id == principal.organization_id,
+        Job.key_env == principal.env))).scalar_one_or_none()
+    if scenario is None:
         raise NotFound("job_not_found", f"Job {job_id} not found.")
+    identity_service.require_scenario(principal, scenario)
 
 
 def sink_for(core: Core, job: Job) -> SnapshotSink:
@@ -78,7 +82,7 @@ def collecting(core: Core, job: Job) -> Iterator[None]:
 async def list_snapshots(core: Core, principal: Principal, job_id: str) -> list[SnapshotInfo]:
     """The job's snapshots, oldest first, without their images. Another organization's job is NotFound."""
     async with core.db.unit_of_work(read_only=True) as session:
-        await _require_job(session, principal.organization_id, job_id)
+        await _require_job(session, principal, job_id)
         rows = (await session.execute(
             select(JobSnapshot.id, JobSnapshot.step, JobSnapshot.url, JobSnapshot.created_at)
             .where(JobSnapshot.organization_id == principal.organization_id, JobSnapshot.job_id == job_id)
@@ -95,7 +99,7 @@ async def snapshot_image(core: Core, principal: Principal, job_id: str, snapshot
     Raises :class:`RuntimeError` when the configured key cannot decrypt it (ERRAND_SECRET_KEY changed).
     """
     async with core.db.unit_of_work(read_only=True) as session:
-        await _require_job(session, principal.organization_id, job_id)
+        await _require_job(session, principal, job_id)
         png = (await session.execute(
             select(JobSnapshot).options(undefer(JobSnapshot.png))
             .where(JobSnapshot.id == snapshot_id, JobSnapshot.job_id == job_id,

@@ -15,6 +15,10 @@ class Approval(TimestampMixin, Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    # The mode and scenario of what waits (a transaction or a job): an admin key sees and
+    # decides only approvals of its own mode and scenarios.
+    env: Mapped[str] = mapped_column(String(8), server_default="live")
+    scenario: Mapped[str] = mapped_column(String(20), server_default="restaurant")
     subject_type: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[str] = mapped_column(String(40), index=True)
     policy_id: Mapped[str | None] = mapped_column(String(40))

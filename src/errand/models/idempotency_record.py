@@ -10,10 +10,12 @@ from errand.models.base import Base, TimestampMixin
 
 class IdempotencyRecord(TimestampMixin, Base):
     __tablename__ = "idempotency_records"
-    __table_args__ = (UniqueConstraint("organization_id", "scope", "key", name="uq_idempotency_records_key"),)
+    __table_args__ = (UniqueConstraint("organization_id", "env", "scope", "key", name="uq_idempotency_records_key"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    # Test and live keys of one organization never share a record (the same key is two records).
+    env: Mapped[str] = mapped_column(String(8), server_default="live")
     scope: Mapped[str] = mapped_column(String(60))  # the operation, e.g. restaurant.book
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))

@@ -13,7 +13,7 @@ class Job(TimestampMixin, Base):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        UniqueConstraint("organization_id", "idempotency_key", name="uq_jobs_idempotency_key"),
+        UniqueConstraint("organization_id", "key_env", "idempotency_key", name="uq_jobs_idempotency_key"),
         Index("ix_jobs_org_created", "organization_id", "created_at", "id"),
         Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
     )

@@ -17,6 +17,8 @@ class Transaction(TimestampMixin, Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
     api_key_id: Mapped[str | None] = mapped_column(String(40))
+    # Test or live, from the key that made it: the two are separate worlds (a key of one mode never sees the other's).
+    env: Mapped[str] = mapped_column(String(8), server_default="live")
     scenario: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20))
     provider_id: Mapped[str] = mapped_column(String(60))
@@ -31,7 +33,8 @@ class Transaction(TimestampMixin, Base):
     customer: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON)
     reservation_id: Mapped[str | None] = mapped_column(String(60))
     confirmation: Mapped[str | None] = mapped_column(String(60))
-    # The provider's hold while an approval is pending: {hold_id, kind, details}.
+    # The provider's hold while an approval is pending: {hold_id, kind, details}; or, while a
+    # cancel is being carried out at the provider, that intent: {kind: "cancel", reason, requested_at, …}.
     pending_action: Mapped[dict[str, Any] | None]
     cancelled_at: Mapped[datetime | None]
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
