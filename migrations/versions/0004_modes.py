@@ -5,8 +5,8 @@ Existing rows were all made before modes were kept apart and count as ``live``; 
 approval takes the scenario of what it gates (a transaction is a restaurant booking, a job
 names its own).
 
-Revision ID: 0003_modes
-Revises: 0002_browser
+Revision ID: 0004_modes
+Revises: 0003_provider_events
 Create Date: 2026-11-29 17:50:00.000000
 
 """
@@ -17,8 +17,8 @@ from alembic import op
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0003_modes'
-down_revision: str | Sequence[str] | None = '0002_browser'
+revision: str = '0004_modes'
+down_revision: str | Sequence[str] | None = '0003_provider_events'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
