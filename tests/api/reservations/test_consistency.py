@@ -24,6 +24,7 @@ from errand.main import build_core
 from errand.models import Organization, Transaction
 from tests.api.conftest import Book, BookingRequest
 from tests.conftest import Org, Server
+from tests.sandbox.api_support import server_credentials
 
 BOOK = "/api/v1/agent/restaurant/book"
 CANCEL = "/api/v1/agent/restaurant/cancel"
@@ -76,14 +77,15 @@ def failing_writes(server: Server, org: Org) -> Failing:
 async def at_provider(client: httpx.AsyncClient, booked: dict[str, Any]) -> str:
     """The reservation's status in the provider's own ledger."""
     response = await client.get(
-        f"/sandbox/api/{booked['providerId']}/reservations/{booked['reservation']['reservationId']}")
+        f"/sandbox/api/{booked['providerId']}/reservations/{booked['reservation']['reservationId']}",
+        auth=server_credentials())
     assert response.status_code == 200, response.text
     return response.json()["status"]
 
 
 async def remaining(client: httpx.AsyncClient, day: date, time: str) -> int:
     response = await client.get(f"/sandbox/api/sandbox-tables/restaurants/{GOLDEN_GATE}/availability",
-                                params={"date": day.isoformat(), "party_size": 1})
+                                params={"date": day.isoformat(), "party_size": 1}, auth=server_credentials())
     assert response.status_code == 200, response.text
     return next((s["remaining"] for s in response.json()["slots"] if s["time"] == time), 0)
 
