@@ -7,6 +7,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
+from starlette.staticfiles import StaticFiles
 
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
@@ -48,9 +50,9 @@ def install_error_handlers(app: FastAPI, *, render: Render, code_for: Callable[[
         return render(400, code_for("invalid_request"), summarize(issues), details, None)
 
     @app.exception_handler(HTTPException)
-    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-        return render(exc.status_code, code_for(code), str(exc.detail), None, None)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        status, code, message, headers = routing_error(request, exc)
+        return render(status, code_for(code), message, None, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -101,3 +103,36 @@ async def principal_for(core: Core, authorization: str | None) -> Principal:
         raise RateLimited("rate_limited", f"This API key allows {caller.rate_limit_per_day} requests per day.",
                           retry_after=retry_after)
     return caller
+
+
+def routing_error(request: Request, exc: HTTPException) -> tuple[int, str, str, dict[str, str] | None]:
+    """A router's own failure (no route, wrong method) as ``(status, core code, message, headers)``.
+
+    A 405 carries ``Allow`` with every method the path answers (RFC 9110), gathered from all the
+    app's routes for the path, not only the first that matched, and HEAD wherever GET is.
+    """
+    method, path = request.method, request.url.path
+    if exc.status_code == 404:
+        return 404, "not_found", f"No route {method} {path}.", None
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        return 405, "method_not_allowed", f"{method} is not allowed on {path}; use {', '.join(allowed)}.", {
+            **(exc.headers or {}), "Allow": ", ".join(allowed)}
+    code = "invalid_request" if exc.status_code < 500 else "internal_error"
+    return exc.status_code, code, str(exc.detail), exc.headers or None
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the request's app answers at the request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route.matches(request.scope)[0] == Match.NONE:
+            continue
+        if route_methods:
+            methods.update(route_methods)
+        elif isinstance(getattr(route, "app", None), StaticFiles):
+            methods.add("GET")
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)

@@ -1,0 +1,81 @@
+"""The reservations dialect's response bodies as documented models (OpenAPI only).
+
+The routes build their answers with :mod:`errand.api.reservations.schemas`; these models describe
+the same bytes for the OpenAPI document, and the schemathesis conformance test holds the two together.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Reservation(BaseModel):
+    reservationId: str | None
+    restaurantName: str
+    city: str
+    partySize: int
+    datetime: str = Field(description="The seating time in UTC.")
+    localDatetime: str = Field(description="The seating time at the venue, without offset.")
+    timezone: str
+    confirmation: str | None
+    cancelledAt: str | None = Field(default=None, description="Only on cancelled transactions.")
+
+
+class ApprovalRef(BaseModel):
+    approvalId: str
+    status: str
+    expiresAt: str
+    amountUsd: float
+    actionDigest: str = Field(description="SHA-256 of the exact action an approval executes.")
+
+
+class Transaction(BaseModel):
+    """The contract's transaction, plus the amount, the provider and any approval it waits on."""
+
+    transactionId: str
+    status: str = Field(description="confirmed, modified, requires_approval, cancelled, denied or expired.")
+    reservation: Reservation
+    amountUsd: float
+    providerId: str
+    approval: ApprovalRef | None = None
+    pendingChange: dict[str, Any] | None = None
+
+
+class Customer(BaseModel):
+    name: str
+    email: str | None
+    phone: str | None
+
+
+class TransactionEvent(BaseModel):
+    id: str
+    type: str
+    actor: str
+    decision: str | None
+    reason: str | None
+    data: dict[str, Any]
+    createdAt: str
+
+
+class TransactionDetail(Transaction):
+    scenario: str
+    pricePerPersonUsd: float
+    customer: Customer
+    cancelReason: str | None
+    createdAt: str
+    updatedAt: str
+    events: list[TransactionEvent]
+
+
+class Policy(BaseModel):
+    id: str
+    name: str
+    type: str
+    config: dict[str, Any]
+    enabled: bool
+    createdAt: str
+    updatedAt: str
+
+
+class PolicyList(BaseModel):
+    policies: list[Policy]
