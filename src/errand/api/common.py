@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
 
 from errand.identity import service as identity_service
@@ -122,17 +122,23 @@ def routing_error(request: Request, exc: HTTPException) -> tuple[int, str, str, 
     return exc.status_code, code, str(exc.detail), exc.headers or None
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> list[str]:
-    """The methods some route of the request's app answers at the request's path."""
+    """The methods some route of the request's app answers at the request's path.
+
+    Each method is tried against the routes (any kind, included routers too) as the router would;
+    a mount of static files answers GET. HEAD is listed wherever GET is.
+    """
     methods: set[str] = set()
     for route in request.app.router.routes:
-        route_methods = getattr(route, "methods", None)
-        if route.matches(request.scope)[0] == Match.NONE:
+        if isinstance(route, Mount):
+            # The mount has already rewritten the scope for its app: compare the full path.
+            if isinstance(route.app, StaticFiles) and request.url.path.startswith(route.path + "/"):
+                methods.add("GET")
             continue
-        if route_methods:
-            methods.update(route_methods)
-        elif isinstance(getattr(route, "app", None), StaticFiles):
-            methods.add("GET")
+        methods.update(m for m in _METHODS if route.matches({**request.scope, "method": m})[0] == Match.FULL)
     if "GET" in methods:
         methods.add("HEAD")
-    return sorted(methods)
+    return [m for m in _METHODS if m in methods]
