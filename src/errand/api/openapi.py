@@ -23,7 +23,7 @@ under :data:`ASSETS_PATH`: no page loads anything from another host (:func:`swag
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -35,6 +35,9 @@ from swagger_ui_bundle import swagger_ui_path
 
 ASSETS_PATH = "/docs/assets"
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
+IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255}
+IDEMPOTENCY_KEY_DESCRIPTION = ("A retry with the same key (and the same body) replays the first answer instead of "
+                               "acting twice; 1 to 255 characters.")
 
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.",
                                 "schema": {"type": "string"}}}
@@ -122,8 +125,11 @@ def _success_description(status: int) -> str:
 
 
 def query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    """An ``openapi_extra`` parameter for a query value a route reads itself."""
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+    """An ``openapi_extra`` parameter for a query value a route reads itself; as there, an empty
+    value is the same as leaving it out."""
+    return {"name": name, "in": "query", "required": False,
+            "description": f"{description} Empty is the same as leaving it out.",
+            "schema": {"anyOf": [schema, {"type": "string", "maxLength": 0}]}}
 
 
 def header(name: str, description: str, schema: dict[str, Any], *, required: bool = False) -> dict[str, Any]:
@@ -147,13 +153,15 @@ def model_schema(model: type[BaseModel], components: dict[str, Any], *, mode: st
 
 def install(app: FastAPI, *, error_model: type[BaseModel], auth_header: str | None,
             security_scheme: dict[str, Any] | None, extra_components: dict[str, Any] | None = None,
-            description: str = "", defaults: Sequence[int] = (400, 503)) -> None:
+            description: str = "", defaults: Sequence[int] = (400, 503),
+            refine: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Give ``app`` a complete document: see the module docstring.
 
     ``auth_header`` is the header the dialect reads its key from; an operation that declares it
     is authenticated and gets ``security_scheme`` instead of the header parameter.
     ``extra_components`` are schemas that ``openapi_extra`` bodies refer to; ``defaults`` are
-    the error statuses every operation of the app can answer.
+    the error statuses every operation of the app can answer; ``refine(schemas)`` may adjust the
+    component schemas where a model's validators say more than its JSON Schema.
     """
 
     def openapi() -> dict[str, Any]:
@@ -163,6 +171,8 @@ def install(app: FastAPI, *, error_model: type[BaseModel], auth_header: str | No
             app.openapi_schema = complete(document, error_model=error_model, auth_header=auth_header,
                                           security_scheme=security_scheme, extra_components=extra_components,
                                           defaults=defaults)
+            if refine is not None:
+                refine(app.openapi_schema["components"]["schemas"])
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -195,6 +205,10 @@ def _complete_operation(operation: dict[str, Any], *, auth_header: str | None, s
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
     parameters = operation.get("parameters", [])
+    for parameter in parameters:
+        if parameter["in"] == "header" and parameter["name"].lower() == "idempotency-key":
+            parameter["schema"] = dict(IDEMPOTENCY_KEY_SCHEMA)
+            parameter.setdefault("description", IDEMPOTENCY_KEY_DESCRIPTION)
     authenticated = False
     if auth_header:
         kept = [p for p in parameters if not (p["in"] == "header" and p["name"].lower() == auth_header.lower())]

@@ -96,7 +96,7 @@ async def job_audit(job_id: str, request: Request, caller: Caller) -> dict:
 
 @jobs.post("/{job_id}/cancel", summary="Cancel a job", openapi_extra={"parameters": [
     doc.header("Idempotency-Key", "A retried cancel with the same key replays the first answer.",
-               {"type": "string", "minLength": 1, "maxLength": 255}),
+               doc.IDEMPOTENCY_KEY_SCHEMA),
 ]}, **doc.doc(bodies.Job, 404, 409, replayable=True))
 async def cancel_job(job_id: str, request: Request, caller: Caller) -> JSONResponse:
     """Stop a pending, running or awaiting job. A finished job is 409 invalid_state, unless the

@@ -1,7 +1,7 @@
 from fastapi import FastAPI
 
 from errand.api import openapi
-from errand.api.reservations import errors
+from errand.api.reservations import bodies, errors
 from errand.api.reservations.routes import router
 from errand.kit.core import Core
 
@@ -24,6 +24,7 @@ def build(core: Core) -> FastAPI:
                                      "description": "`Authorization: Bearer ar_live_…` (or `ogk_…`)."},
                     description="Book, modify and cancel restaurant tables under your organization's "
                                 "policies. Errors are `{\"error\": {\"code\", \"message\", \"details\"?}}` "
-                                "with UPPER_CASE codes.")
+                                "with UPPER_CASE codes.",
+                    refine=bodies.refine)
     app.include_router(router, prefix="/api/v1")
     return app

@@ -79,3 +79,23 @@ class Policy(BaseModel):
 
 class PolicyList(BaseModel):
     policies: list[Policy]
+
+
+_NOT_NULL = {"PolicyPatch": ("name", "config", "enabled"), "CustomerPatchIn": ("name",)}
+POLICY_TYPES = ["SPENDING_LIMIT", "TIME_RESTRICTION", "RATE_LIMIT", "APPROVAL_REQUIRED", "CUSTOM"]
+
+
+def refine(schemas: dict[str, Any]) -> None:
+    """Say in the request schemas what the request models check in validators: fields that may be
+    left out but not sent as null, and the policy types."""
+    for name, fields in _NOT_NULL.items():
+        properties = schemas.get(name, {}).get("properties", {})
+        for field in fields:
+            branches = properties.get(field, {}).get("anyOf")
+            if branches:
+                kept = [b for b in branches if b.get("type") != "null"]
+                properties[field].pop("anyOf")
+                properties[field].update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+    policy_type = schemas.get("PolicyIn", {}).get("properties", {}).get("type")
+    if policy_type is not None and policy_type.get("type") == "string" and "enum" not in policy_type:
+        policy_type["enum"] = POLICY_TYPES
