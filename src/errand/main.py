@@ -66,10 +66,12 @@ class Dialect(BaseRoute):
 
 
 class HeadAsGet:
-    """HEAD is answered wherever GET is: the GET route runs and only its headers are sent.
+    """HEAD is answered wherever GET is: the GET route runs and only its status and headers are sent.
 
     Starlette's own routes do this; FastAPI's routes and the dialect apps do not, so the root
-    app applies it once for every path (RFC 9110: HEAD is GET without the body).
+    app applies it once for every path (RFC 9110: HEAD is GET without the body). Once the headers
+    are out the response is complete, and the app is told the client has gone, so a GET that
+    would stream (MCP's event stream) ends too.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -79,13 +81,22 @@ class HeadAsGet:
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
+        answered = False
+
+        async def receive_until_answered() -> Message:
+            if answered:
+                return {"type": "http.disconnect"}
+            return await receive()
 
         async def send_headers_only(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                message = {**message, "body": b""}
+            nonlocal answered
+            if answered or message["type"] != "http.response.start":
+                return
             await send(message)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            answered = True
 
-        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+        await self.app({**scope, "method": "GET"}, receive_until_answered, send_headers_only)
 
 
 class DialectEntry(BaseModel):

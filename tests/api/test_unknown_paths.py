@@ -51,6 +51,7 @@ async def test_root_answers_an_index_of_the_dialects(anon: httpx.AsyncClient) ->
     ("POST", "/healthz", "GET, HEAD"),
     ("PUT", "/", "GET, HEAD"),
     ("POST", "/docs/assets/swagger-ui.css", "GET, HEAD"),
+    ("DELETE", "/api/v1/mcp", "GET, HEAD, POST"),
 ])
 async def test_method_not_allowed_lists_every_allowed_method(anon: httpx.AsyncClient, method: str, path: str,
                                                              allow: str) -> None:
@@ -76,3 +77,12 @@ async def test_head_on_a_post_only_path_is_405(anon: httpx.AsyncClient) -> None:
     response = await anon.head("/api/v1/agent/restaurant/book")
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
+
+
+async def test_head_on_the_mcp_endpoint_ends_after_the_headers(org: object) -> None:
+    """A GET there opens MCP's event stream; HEAD answers its headers and is done."""
+    client: httpx.AsyncClient = org.agent  # type: ignore[attr-defined]
+    response = await client.head("/api/v1/mcp", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.content == b""
