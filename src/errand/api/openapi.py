@@ -190,6 +190,8 @@ def complete(document: dict[str, Any], *, error_model: type[BaseModel], auth_hea
     schemas.update(error_schema.pop("$defs", {}))
     schemas["Error"] = error_schema
     schemas.update(extra_components or {})
+    for schema in schemas.values():
+        _not_blank(schema)
     if security_scheme:
         components["securitySchemes"] = {"apiKey": security_scheme}
     for item in document.get("paths", {}).values():
@@ -198,6 +200,31 @@ def complete(document: dict[str, Any], *, error_model: type[BaseModel], auth_hea
             _complete_operation(operation, auth_header=auth_header, secured=bool(security_scheme),
                                 defaults=defaults)
     return document
+
+
+# The characters pydantic's strip_whitespace removes (Unicode White_Space), spelled out: ``\s``
+# means something else in each regex engine a client may use (ECMA, Python, Rust).
+STRIPPED = r"[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+NOT_BLANK = "[^" + STRIPPED[1:]
+
+
+def _not_blank(schema: Any) -> None:
+    """Required text (``minLength`` ≥ 1) is stripped of whitespace before it is checked, so say it
+    must not be blank: a pattern asking for one character that is not whitespace."""
+    if isinstance(schema, list):
+        for item in schema:
+            _not_blank(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and schema.get("minLength", 0) >= 1 and "pattern" not in schema:
+        schema["pattern"] = NOT_BLANK
+    for key in ("properties", "$defs"):
+        for child in schema.get(key, {}).values():
+            _not_blank(child)
+    for key in ("anyOf", "oneOf", "allOf", "items", "additionalProperties"):
+        if key in schema:
+            _not_blank(schema[key])
 
 
 def _complete_operation(operation: dict[str, Any], *, auth_header: str | None, secured: bool,

@@ -199,7 +199,10 @@ def _profile_schema(components: dict[str, Any]) -> dict[str, Any]:
     ref = openapi.model_schema(Profile, components)
     properties = components["Profile"]["properties"]
     # The core checks these in validators; the patterns say the same for clients.
-    properties["email"]["pattern"] = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    # Stripped first (Unicode White_Space), then matched with Python's ``\s`` (which adds \x1c-\x1f).
+    edge, space = openapi.STRIPPED, openapi.STRIPPED[:-1] + r"\x1c-\x1f]"
+    part = f"[^@{space[1:-1]}]+"
+    properties["email"]["pattern"] = f"^{edge}*{part}@{part}\\.{part}{edge}*$"
     properties["phone"]["pattern"] = r"^\+?[0-9 ()\-.]{6,20}$"
     return ref
 
