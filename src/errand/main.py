@@ -148,13 +148,13 @@ _ROOT_DESCRIPTION = (
 def add_root_routes(app: FastAPI, health: Any) -> None:
     """``/`` (the index of dialects), ``/healthz``, ``/docs`` with its assets, and the root's own errors."""
 
-    @app.get("/", summary="Index of the dialects", **openapi.doc(Index))
+    @app.get("/", summary="Index of the dialects", **openapi.describe(Index))
     async def index() -> dict[str, Any]:
         """Where each dialect lives, its interactive docs and its OpenAPI document."""
         return Index(name="Errand", version=__version__, docs="/docs", openapi="/openapi.json",
                      dialects=DIALECTS, sandbox="/sandbox/").model_dump()
 
-    @app.get("/healthz", summary="Liveness", **openapi.doc(Health))
+    @app.get("/healthz", summary="Liveness", **openapi.describe(Health))
     async def healthz() -> dict[str, Any]:
         """``ok`` while the process serves; with its queue worker's state when it runs one."""
         return health()

@@ -7,13 +7,13 @@ instead of a security scheme, and knows nothing of the error bodies. :func:`inst
 
 - every operation lists 400 (a parameter, header or body breaks a rule) and 503 (the
   database cannot be reached), an authenticated one also 401 and 429 (the key's daily limit,
-  with ``Retry-After``), one with a body also 413; routes add their own with :func:`doc`;
+  with ``Retry-After``), one with a body also 413; routes add their own with :func:`describe`;
 - each error response points at ``#/components/schemas/Error``, the dialect's error body;
 - the key's header becomes a security scheme, so clients and schemathesis know the operation
   is authenticated;
 - no 422 anywhere.
 
-Routes describe their success bodies with :func:`doc` (``responses=`` with a model, no
+Routes describe their success bodies with :func:`describe` (``responses=`` with a model, no
 ``response_model``: the body builders in each dialect's ``schemas.py`` stay the source of the
 bytes, and the conformance test checks that the two agree).
 
@@ -100,7 +100,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-def doc(model: type[BaseModel] | None, *error_statuses: int, status: int = 200,
+def describe(model: type[BaseModel] | None, *error_statuses: int, status: int = 200,
         also: Sequence[int] = (), replayable: bool = False, description: str | None = None) -> dict[str, Any]:
     """Decorator keywords documenting a route: its success body ``model`` at ``status`` (and the
     same body at each status in ``also``), and its own error statuses beyond the dialect's defaults.

@@ -44,7 +44,7 @@ def approval_body(a: ApprovalView) -> dict[str, Any]:
     }
 
 
-@router.get("/approvals", summary="List approvals", **doc.doc(bodies.ApprovalList))
+@router.get("/approvals", summary="List approvals", **doc.describe(bodies.ApprovalList))
 async def list_approvals(
     request: Request, caller: Caller,
     status: Literal["pending", "approved", "denied", "expired", "void"] | None = Query(default=None),
@@ -55,7 +55,7 @@ async def list_approvals(
 
 
 @router.post("/approvals/{approval_id}/decision", summary="Approve or deny",
-             **doc.doc(bodies.DecidedApproval, 403, 404, 409))
+             **doc.describe(bodies.DecidedApproval, 403, 404, 409))
 async def decide(approval_id: str, body: DecisionIn, request: Request, caller: Caller) -> dict:
     """Approve or deny. Approving executes exactly the action shown (capacity re-checked);
     an expired or already decided approval is 409 invalid_state."""

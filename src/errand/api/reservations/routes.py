@@ -31,7 +31,7 @@ def _respond(txn: TransactionView, replayed: bool, ok_status: int) -> JSONRespon
 
 
 @router.post("/agent/restaurant/book", status_code=201, summary="Book a table",
-             **doc.doc(bodies.Transaction, 403, 404, 409, status=201, also=(202,), replayable=True))
+             **doc.describe(bodies.Transaction, 403, 404, 409, status=201, also=(202,), replayable=True))
 async def book(body: BookRequest, request: Request, caller: Caller, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Book a table. 201 when confirmed; 202 with ``status: requires_approval`` when a policy
     asks for a human decision (capacity is held until then). Send an ``Idempotency-Key``:
@@ -41,7 +41,7 @@ async def book(body: BookRequest, request: Request, caller: Caller, idempotency_
 
 
 @router.post("/agent/restaurant/cancel", summary="Cancel a reservation",
-             **doc.doc(bodies.Transaction, 403, 404, 409, also=(202,), replayable=True))
+             **doc.describe(bodies.Transaction, 403, 404, 409, also=(202,), replayable=True))
 async def cancel(body: CancelRequest, request: Request, caller: Caller, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Cancel a reservation by its transaction id and free its capacity. Cancelling a
     transaction that is already cancelled (or denied, or expired) is 409 INVALID_STATE."""
@@ -52,7 +52,7 @@ async def cancel(body: CancelRequest, request: Request, caller: Caller, idempote
 
 
 @router.post("/agent/restaurant/modify", summary="Modify a reservation",
-             **doc.doc(bodies.Transaction, 403, 404, 409, also=(202,), replayable=True))
+             **doc.describe(bodies.Transaction, 403, 404, 409, also=(202,), replayable=True))
 async def modify(body: ModifyRequest, request: Request, caller: Caller, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Change party size, time or customer details. Capacity and policies are checked again
     for the new slot; a change that needs approval answers 202 and keeps the current booking
@@ -64,7 +64,7 @@ async def modify(body: ModifyRequest, request: Request, caller: Caller, idempote
 
 
 @router.get("/transactions/{transaction_id}", summary="Get a transaction",
-            **doc.doc(bodies.TransactionDetail, 403, 404))
+            **doc.describe(bodies.TransactionDetail, 403, 404))
 async def get_transaction(transaction_id: str, request: Request, caller: Caller) -> dict:
     """A transaction of your organization with its full audit trail."""
     detail = await bookings_service.get_transaction(core_of(request), caller, transaction_id)
@@ -76,7 +76,7 @@ def _require_admin(caller: Principal) -> None:
         raise Forbidden("forbidden", "Changing policies needs an admin key (errand create-api-key --role admin).")
 
 
-@router.get("/policies", summary="List policies", **doc.doc(bodies.PolicyList))
+@router.get("/policies", summary="List policies", **doc.describe(bodies.PolicyList))
 async def list_policies(request: Request, caller: Caller) -> dict:
     """Your organization's policies, oldest first."""
     async with core_of(request).db.unit_of_work(read_only=True) as session:
@@ -85,7 +85,7 @@ async def list_policies(request: Request, caller: Caller) -> dict:
 
 
 @router.post("/policies", status_code=201, summary="Create a policy",
-             **doc.doc(bodies.Policy, 403, status=201))
+             **doc.describe(bodies.Policy, 403, status=201))
 async def create_policy(body: PolicyIn, request: Request, caller: Caller) -> dict:
     """Create a policy. Its config is validated for its type; a CUSTOM rule is compiled and
     trial-evaluated now, so a broken rule is refused here rather than at booking time."""
@@ -102,7 +102,7 @@ async def create_policy(body: PolicyIn, request: Request, caller: Caller) -> dic
     return policy_body(policy)
 
 
-@router.patch("/policies/{policy_id}", summary="Change a policy", **doc.doc(bodies.Policy, 403, 404))
+@router.patch("/policies/{policy_id}", summary="Change a policy", **doc.describe(bodies.Policy, 403, 404))
 async def update_policy(policy_id: str, body: PolicyPatch, request: Request, caller: Caller) -> dict:
     """Change a policy's name, config or enabled flag (its type is fixed)."""
     _require_admin(caller)
@@ -113,7 +113,7 @@ async def update_policy(policy_id: str, body: PolicyPatch, request: Request, cal
 
 
 @router.delete("/policies/{policy_id}", status_code=204, summary="Delete a policy", response_class=Response,
-               **doc.doc(None, 403, 404, status=204))
+               **doc.describe(None, 403, 404, status=204))
 async def delete_policy(policy_id: str, request: Request, caller: Caller) -> Response:
     """Delete a policy."""
     _require_admin(caller)
