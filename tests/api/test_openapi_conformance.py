@@ -102,7 +102,7 @@ async def test_schemathesis_finds_no_failures(conformance_server: tuple[str, str
     config.write_text(schemathesis_config())
     process = await asyncio.create_subprocess_exec(
         *schemathesis_command(base_url, DOCUMENTS[dialect], key, config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,  # its cache goes there
     )
     output, _ = await process.communicate()
     assert process.returncode == 0, output.decode(errors="replace")[-20_000:]
