@@ -4,13 +4,18 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.datastructures import URLPath
+from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match, Mount, NoMatchFound
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errand import __version__
+from errand.api import openapi
 from errand.api.automations import app as automations_app
+from errand.api.common import routing_error
 from errand.api.execution import app as execution_app
 from errand.api.mcp import app as mcp_app
 from errand.api.mcp import stdio as mcp_stdio
@@ -58,6 +63,116 @@ class Dialect(BaseRoute):
         if url_path_for is None:
             raise NoMatchFound(name, path_params)
         return url_path_for(name, **path_params)
+
+
+class HeadAsGet:
+    """HEAD is answered wherever GET is: the GET route runs and only its status and headers are sent.
+
+    Starlette's own routes do this; FastAPI's routes and the dialect apps do not, so the root
+    app applies it once for every path (RFC 9110: HEAD is GET without the body). Once the headers
+    are out the response is complete, and the app is told the client has gone, so a GET that
+    would stream (MCP's event stream) ends too.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        answered = False
+
+        async def receive_until_answered() -> Message:
+            if answered:
+                return {"type": "http.disconnect"}
+            return await receive()
+
+        async def send_headers_only(message: Message) -> None:
+            nonlocal answered
+            if answered or message["type"] != "http.response.start":
+                return
+            await send(message)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            answered = True
+
+        await self.app({**scope, "method": "GET"}, receive_until_answered, send_headers_only)
+
+
+class DialectEntry(BaseModel):
+    name: str = Field(description="The dialect (one API contract Errand serves).")
+    prefixes: list[str] = Field(description="The paths it answers, and everything under them.")
+    docs: str | None = Field(description="Its interactive documentation.")
+    openapi: str | None = Field(description="Its OpenAPI document (none for MCP, which lists its own tools).")
+
+
+class Index(BaseModel):
+    """What ``/`` answers: where each dialect lives and where it is documented."""
+
+    name: str
+    version: str
+    docs: str = Field(description="Interactive documentation of every dialect, with a selector.")
+    openapi: str = Field(description="This document: the root's own paths.")
+    dialects: list[DialectEntry]
+    sandbox: str = Field(description="The sandbox marketplace Errand ships for test keys.")
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    worker: dict[str, Any] | None = Field(default=None, description="The queue worker's state, when this process "
+                                                                     "runs one.")
+
+
+DIALECTS = [
+    DialectEntry(name="execution", prefixes=list(execution_app.PREFIXES), docs=execution_app.DOCS_URL,
+                 openapi=execution_app.OPENAPI_URL),
+    DialectEntry(name="reservations", prefixes=list(reservations_app.PATHS),
+                 docs=reservations_app.DOCS_URL, openapi=reservations_app.OPENAPI_URL),
+    DialectEntry(name="mcp", prefixes=list(mcp_app.PREFIXES), docs=None, openapi=None),
+    DialectEntry(name="automations", prefixes=list(automations_app.PATHS), docs=automations_app.DOCS_URL,
+                 openapi=automations_app.OPENAPI_URL),
+]
+
+_ROOT_DESCRIPTION = (
+    "Errand serves several API contracts (dialects) from one process; each has its own document, "
+    "error shape and authentication:\n\n"
+    + "\n".join(f"- **{d.name}**: [{d.openapi}]({d.openapi}), docs at [{d.docs}]({d.docs})"
+                for d in DIALECTS if d.openapi)
+    + "\n- **mcp**: `/api/v1/mcp` (MCP Streamable HTTP; `tools/list` describes the tools)\n\n"
+    "This document covers the root's own paths. Paths under no dialect answer "
+    "`{\"error\": {\"code\", \"message\"}}` (`not_found`, `method_not_allowed`)."
+)
+
+
+def add_root_routes(app: FastAPI, health: Any) -> None:
+    """``/`` (the index of dialects), ``/healthz``, ``/docs`` with its assets, and the root's own errors."""
+
+    @app.get("/", summary="Index of the dialects", **openapi.describe(Index))
+    async def index() -> dict[str, Any]:
+        """Where each dialect lives, its interactive docs and its OpenAPI document."""
+        return Index(name="Errand", version=__version__, docs="/docs", openapi="/openapi.json",
+                     dialects=DIALECTS, sandbox="/sandbox/").model_dump()
+
+    @app.get("/healthz", summary="Liveness", **openapi.describe(Health))
+    async def healthz() -> dict[str, Any]:
+        """``ok`` while the process serves; with its queue worker's state when it runs one."""
+        return health()
+
+    async def docs(_request: Request) -> Any:
+        urls = [("Errand (root)", "/openapi.json")]
+        urls += [(f"{d.name} dialect", d.openapi) for d in DIALECTS if d.openapi]
+        return openapi.swagger_page("Errand API", urls)
+
+    app.add_route("/docs", docs, include_in_schema=False)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        status, code, message, headers = routing_error(request, exc)
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+    openapi.install(app, error_model=openapi.NestedError, auth_header=None, security_scheme=None,
+                    description=_ROOT_DESCRIPTION, defaults=())
 
 
 def build_core(settings: Settings) -> Core:
@@ -173,13 +288,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Errand", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None, redirect_slashes=False)
     app.state.core = core
+    app.add_middleware(HeadAsGet)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, object]:
-        health: dict[str, object] = {"status": "ok", "version": __version__}
+    def health() -> dict[str, Any]:
+        result: dict[str, Any] = {"status": "ok", "version": __version__}
         if queue_worker is not None and queue is not None:
-            health["worker"] = queue.health()
-        return health
+            result["worker"] = queue.health()
+        return result
+
+    add_root_routes(app, health)
 
     # First match wins: the narrower prefixes go first.
     app.router.routes.extend([
@@ -188,5 +305,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Dialect(reservations_app.PREFIXES, reservations_app.build(core)),
         Dialect(automations_app.PREFIXES, automations_app.build(core)),
         Mount("/sandbox", app=build_sandbox_app(core.db, core.settings.sandbox_faults, core.settings)),
+        Mount(openapi.ASSETS_PATH, app=openapi.assets()),
     ])
     return app

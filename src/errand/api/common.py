@@ -7,6 +7,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Mount
+from starlette.staticfiles import StaticFiles
 
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
@@ -59,9 +61,9 @@ def install_error_handlers(app: FastAPI, *, render: Render, code_for: Callable[[
                       issue_details(issues, issue_key), None)
 
     @app.exception_handler(HTTPException)
-    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-        return render(exc.status_code, code_for(code), str(exc.detail), None, None)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        status, code, message, headers = routing_error(request, exc)
+        return render(status, code_for(code), message, None, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -112,3 +114,42 @@ async def key_principal(core: Core, raw: str) -> Principal:
         raise RateLimited("rate_limited", f"This API key allows {caller.rate_limit_per_day} requests per day.",
                           retry_after=retry_after)
     return caller
+
+
+def routing_error(request: Request, exc: HTTPException) -> tuple[int, str, str, dict[str, str] | None]:
+    """A router's own failure (no route, wrong method) as ``(status, core code, message, headers)``.
+
+    A 405 carries ``Allow`` with every method the path answers (RFC 9110), gathered from all the
+    app's routes for the path, not only the first that matched, and HEAD wherever GET is.
+    """
+    method, path = request.method, request.url.path
+    if exc.status_code == 404:
+        return 404, "not_found", f"No route {method} {path}.", None
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        return 405, "method_not_allowed", f"{method} is not allowed on {path}; use {', '.join(allowed)}.", {
+            **(exc.headers or {}), "Allow": ", ".join(allowed)}
+    code = "invalid_request" if exc.status_code < 500 else "internal_error"
+    return exc.status_code, code, str(exc.detail), exc.headers or None
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the request's app answers at the request's path.
+
+    Each method is tried against the routes (any kind, included routers too) as the router would;
+    a mount of static files answers GET. HEAD is listed wherever GET is.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Mount):
+            # The mount has already rewritten the scope for its app: compare the full path.
+            if isinstance(route.app, StaticFiles) and request.url.path.startswith(route.path + "/"):
+                methods.add("GET")
+            continue
+        methods.update(m for m in _METHODS if route.matches({**request.scope, "method": m})[0] == Match.FULL)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return [m for m in _METHODS if m in methods]

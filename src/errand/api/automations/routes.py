@@ -3,6 +3,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from errand.api import openapi as doc
+from errand.api.automations import bodies
 from errand.api.automations.auth import Caller
 from errand.api.common import core_of
 from errand.approvals import service as approvals_service
@@ -42,7 +44,7 @@ def approval_body(a: ApprovalView) -> dict[str, Any]:
     }
 
 
-@router.get("/approvals")
+@router.get("/approvals", summary="List approvals", **doc.describe(bodies.ApprovalList))
 async def list_approvals(
     request: Request, caller: Caller,
     status: Literal["pending", "approved", "denied", "expired", "void"] | None = Query(default=None),
@@ -52,7 +54,8 @@ async def list_approvals(
     return {"approvals": [approval_body(a) for a in approvals]}
 
 
-@router.post("/approvals/{approval_id}/decision")
+@router.post("/approvals/{approval_id}/decision", summary="Approve or deny",
+             **doc.describe(bodies.DecidedApproval, 403, 404, 409))
 async def decide(approval_id: str, body: DecisionIn, request: Request, caller: Caller) -> dict:
     """Approve or deny. Approving executes exactly the action shown (capacity re-checked);
     an expired or already decided approval is 409 invalid_state."""

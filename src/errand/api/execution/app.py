@@ -1,18 +1,30 @@
 from fastapi import FastAPI
 
-from errand.api.execution import errors, routes
+from errand.api import openapi
+from errand.api.execution import bodies, errors, routes
 from errand.kit.core import Core
 
 PREFIXES = ("/api/v1/execution-jobs", "/api/v1/metrics", "/api/v1/providers", "/api/v1/profiles",
             "/api/v1/provider-events")
+TITLE = "Errand — execution API"
+DOCS_URL = "/api/v1/execution-jobs/docs"
+OPENAPI_URL = "/api/v1/execution-jobs/openapi.json"
 
 
 def build(core: Core) -> FastAPI:
     """The execution dialect, serving the paths under ``PREFIXES`` (full paths, nothing stripped)."""
-    app = FastAPI(title="Errand — execution API", version="1", docs_url="/api/v1/execution-jobs/docs",
-                  openapi_url="/api/v1/execution-jobs/openapi.json", redoc_url=None, redirect_slashes=False)
+    app = FastAPI(title=TITLE, version="1", docs_url=None, redoc_url=None, openapi_url=OPENAPI_URL,
+                  redirect_slashes=False)
     app.state.core = core
     errors.install(app)
+    openapi.add_docs(app, DOCS_URL, TITLE, OPENAPI_URL)
+    openapi.install(app, error_model=openapi.NestedError, auth_header="Authorization",
+                    security_scheme={"type": "http", "scheme": "bearer",
+                                     "description": "`Authorization: Bearer ogk_live_…` (or `ar_…`)."},
+                    extra_components=bodies.COMPONENTS,
+                    description="Book restaurants, hotels, flights and activities through the autopilot. "
+                                "Errors are `{\"error\": {\"code\", \"message\", \"details\"?}}` with "
+                                "snake_case codes.")
     for prefix, router in zip(PREFIXES, (routes.jobs, routes.metrics, routes.providers, routes.profiles,
                                          routes.provider_events)):
         app.include_router(router, prefix=prefix)

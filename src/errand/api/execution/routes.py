@@ -6,7 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
+from errand.api import openapi as doc
 from errand.api.common import core_of
+from errand.api.execution import bodies
 from errand.api.execution.auth import Caller
 from errand.api.execution.schemas import (
     created_body, event_body, job_body, metrics_body, provider_body, snapshot_body,
@@ -46,7 +48,9 @@ def _int_param(request: Request, name: str, default: int) -> int:
         raise InvalidRequest(f"{name}: must be an integer.", details=[{"path": name, "message": "not an integer"}]) from None
 
 
-@jobs.post("", status_code=202)
+@jobs.post("", status_code=202, summary="Create a job", openapi_extra=doc.json_body(
+    bodies.JOB_REQUEST, "The job: scenario and params, the traveler, consent and your metadata."),
+    **doc.describe(bodies.JobCreated, 403, 409, status=202, also=(200,), replayable=True))
 async def create_job(request: Request, caller: Caller) -> JSONResponse:
     """Create a booking job; the autopilot runs it in the background. Poll the job for its status.
 
@@ -58,7 +62,11 @@ async def create_job(request: Request, caller: Caller) -> JSONResponse:
     return JSONResponse(created_body(job), status_code=200, headers={"Idempotent-Replayed": "true"})
 
 
-@jobs.get("")
+@jobs.get("", summary="List jobs", openapi_extra={"parameters": [
+    doc.query("status", "Only jobs in this status.", {"type": "string", "enum": list(bodies.STATUSES)}),
+    doc.query("limit", "Jobs per page, clamped to [1, 200]; default 50.", {"type": "integer"}),
+    doc.query("cursor", "`nextCursor` of the previous page.", {"type": "string"}),
+]}, **doc.describe(bodies.JobList))
 async def list_jobs(request: Request, caller: Caller) -> dict:
     """Your organization's jobs, newest first: ``?status=&limit=`` (1–200, default 50) ``&cursor=``."""
     views, cursor = await jobs_service.list_jobs(
@@ -73,13 +81,15 @@ def _job_id(job_id: str) -> str:
     return job_id
 
 
-@jobs.get("/{job_id}")
+@jobs.get("/{job_id}", summary="Get a job", **doc.describe(bodies.Job, 404))
 async def get_job(job_id: str, request: Request, caller: Caller) -> dict:
     """The job's current state, its decision log and, when it paused at payment, the handoff URL."""
     return job_body(await jobs_service.get_job(core_of(request), caller, _job_id(job_id)))
 
 
-@jobs.get("/{job_id}/audit")
+@jobs.get("/{job_id}/audit", summary="A job's audit trail", openapi_extra={"parameters": [
+    doc.query("limit", "Events to return, clamped to [1, 2000]; default 500.", {"type": "integer"}),
+]}, **doc.describe(bodies.JobAudit, 404))
 async def job_audit(job_id: str, request: Request, caller: Caller) -> dict:
     """Every event of the job, oldest first; ``limit`` defaults to 500 and is clamped to [1, 2000]."""
     found = await jobs_service.job_audit(core_of(request), caller, _job_id(job_id),
@@ -87,7 +97,10 @@ async def job_audit(job_id: str, request: Request, caller: Caller) -> dict:
     return {"jobId": job_id, "count": len(found), "events": [event_body(e) for e in found]}
 
 
-@jobs.post("/{job_id}/cancel")
+@jobs.post("/{job_id}/cancel", summary="Cancel a job", openapi_extra={"parameters": [
+    doc.header("Idempotency-Key", "A retried cancel with the same key replays the first answer.",
+               doc.IDEMPOTENCY_KEY_SCHEMA),
+]}, **doc.describe(bodies.Job, 404, 409, replayable=True))
 async def cancel_job(job_id: str, request: Request, caller: Caller) -> JSONResponse:
     """Stop a pending, running or awaiting job. A finished job is 409 invalid_state, unless the
     retry carries the first cancel's ``Idempotency-Key``: then the first answer is replayed."""
@@ -96,7 +109,7 @@ async def cancel_job(job_id: str, request: Request, caller: Caller) -> JSONRespo
     return JSONResponse(job_body(job), headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
-@jobs.get("/{job_id}/snapshots")
+@jobs.get("/{job_id}/snapshots", summary="A job's screenshots", **doc.describe(bodies.SnapshotList, 404))
 async def job_snapshots(job_id: str, request: Request, caller: Caller) -> dict:
     """Screenshots the autopilot took at each step of the job (page loads and form actions), oldest first.
 
@@ -106,14 +119,19 @@ async def job_snapshots(job_id: str, request: Request, caller: Caller) -> dict:
     return {"jobId": job_id, "count": len(found), "snapshots": [snapshot_body(s) for s in found]}
 
 
-@jobs.get("/{job_id}/snapshots/{snapshot_id}/image")
+@jobs.get("/{job_id}/snapshots/{snapshot_id}/image", summary="One screenshot", response_class=Response,
+          responses={200: {"description": "The screenshot.",
+                           "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+                     **doc.errors(404)})
 async def job_snapshot_image(job_id: str, snapshot_id: str, request: Request, caller: Caller) -> Response:
     """One screenshot of the job, as ``image/png``. 404 ``snapshot_not_found`` for an id the job does not have."""
     png = await snapshots_service.snapshot_image(core_of(request), caller, _job_id(job_id), snapshot_id)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
 
 
-@metrics.get("/providers/{provider_id}")
+@metrics.get("/providers/{provider_id}", summary="A provider's success rate", openapi_extra={"parameters": [
+    doc.query("timeRangeDays", "Days to look back, clamped to [1, 365]; default 30.", {"type": "integer"}),
+]}, **doc.describe(bodies.ProviderMetrics, 404))
 async def provider_metrics(provider_id: str, request: Request, caller: Caller) -> dict:
     """Success rate of your jobs' attempts at one provider; ``timeRangeDays`` defaults to 30, clamped to [1, 365]."""
     if not provider_id.strip():
@@ -122,19 +140,21 @@ async def provider_metrics(provider_id: str, request: Request, caller: Caller) -
     return metrics_body(await jobs_service.provider_metrics(core_of(request), caller, provider_id, days))
 
 
-@metrics.get("/providers/")
-@metrics.get("/providers")
+@metrics.get("/providers/", include_in_schema=False)
+@metrics.get("/providers", include_in_schema=False)
 async def provider_metrics_without_id(caller: Caller) -> dict:
     raise InvalidRequest("The provider id is missing from the path.", code="missing_provider_id")
 
 
-@providers.get("")
+@providers.get("", summary="List providers", **doc.describe(bodies.ProviderList))
 async def list_providers(request: Request, caller: Caller) -> dict:
     """The providers jobs can use: ids for allowedProviders, blockedProviders and metrics."""
     return {"providers": [provider_body(p) for p in jobs_service.list_providers(core_of(request), caller)]}
 
 
-@profiles.post("", status_code=201)
+@profiles.post("", status_code=201, summary="Store a traveler profile", openapi_extra=doc.json_body(
+    bodies.PROFILE, "The traveler: name, email and phone; flights also need dob and passport details."),
+    **doc.describe(bodies.ProfileCreated, status=201))
 async def create_profile(request: Request, caller: Caller) -> dict:
     """Store a traveler profile (encrypted at rest) so jobs can send ``profileId`` instead of the data."""
     body = await _json(request)
@@ -146,7 +166,12 @@ async def create_profile(request: Request, caller: Caller) -> dict:
     return {"profileId": await jobs_service.create_profile(core_of(request), caller, profile)}
 
 
-@provider_events.post("")
+@provider_events.post("", summary="Receive a provider event", openapi_extra={
+    **doc.json_body(bodies.PROVIDER_EVENT, "What happened: `type` (payment_completed, human_takeover, "
+                                           "hold_expired), the provider, and the hold or reference."),
+    "parameters": [doc.header(name, f"Standard Webhooks `{name}`.", {"type": "string"}, required=True)
+                   for name in ("webhook-id", "webhook-timestamp", "webhook-signature")],
+}, **doc.describe(bodies.ProviderEventReceipt, 401))
 async def receive_provider_event(request: Request) -> dict:
     """Where providers report what the end user did after the autopilot stopped (payment, takeover, lapsed hold).
 

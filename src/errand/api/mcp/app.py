@@ -28,6 +28,7 @@ PATH = "/api/v1/mcp"
 PREFIXES = (PATH,)
 # Levels a JSON-RPC request adds around a tool's arguments: the message, params, arguments.
 ENVELOPE_DEPTH = 8
+ALLOWED_METHODS = ("GET", "POST")
 
 
 class McpApp:
@@ -61,6 +62,13 @@ class McpApp:
         if scope["path"].rstrip("/") != PATH:
             await self._error(NotFound("not_found", f"No MCP endpoint at {scope['path']}; use {PATH}."))(
                 scope, receive, send)
+            return
+        if scope["method"] not in ALLOWED_METHODS:
+            # Stateless mode has no session to end (DELETE) and nothing else to offer.
+            await JSONResponse(
+                {"error": {"code": "METHOD_NOT_ALLOWED", "message": f"{scope['method']} is not allowed on {PATH}; "
+                                                                    "send MCP messages with POST."}},
+                status_code=405, headers={"Allow": "GET, HEAD, POST"})(scope, receive, send)
             return
         try:
             principal = await principal_for(self.core, Headers(scope=scope).get("authorization"))

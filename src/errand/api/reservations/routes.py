@@ -5,7 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
+from errand.api import openapi as doc
 from errand.api.common import core_of
+from errand.api.reservations import bodies
 from errand.api.reservations.auth import Caller
 from errand.api.reservations.schemas import (
     BookRequest, CancelRequest, ModifyRequest, PolicyIn, PolicyPatch, policy_body, transaction_body,
@@ -30,7 +32,8 @@ def _respond(txn: TransactionView, replayed: bool, ok_status: int) -> JSONRespon
     return JSONResponse(transaction_body(txn), status_code=status, headers=headers)
 
 
-@router.post("/agent/restaurant/book", status_code=201)
+@router.post("/agent/restaurant/book", status_code=201, summary="Book a table",
+             **doc.describe(bodies.Transaction, 403, 404, 409, status=201, also=(202,), replayable=True))
 async def book(body: BookRequest, request: Request, caller: Caller, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Book a table. 201 when confirmed; 202 with ``status: requires_approval`` when a policy
     asks for a human decision (capacity is held until then). Send an ``Idempotency-Key``:
@@ -39,7 +42,8 @@ async def book(body: BookRequest, request: Request, caller: Caller, idempotency_
     return _respond(txn, replayed, 201)
 
 
-@router.post("/agent/restaurant/cancel")
+@router.post("/agent/restaurant/cancel", summary="Cancel a reservation",
+             **doc.describe(bodies.Transaction, 403, 404, 409, also=(202,), replayable=True))
 async def cancel(body: CancelRequest, request: Request, caller: Caller, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Cancel a reservation by its transaction id and free its capacity. Cancelling a
     transaction that is already cancelled (or denied, or expired) is 409 INVALID_STATE."""
@@ -49,7 +53,8 @@ async def cancel(body: CancelRequest, request: Request, caller: Caller, idempote
     return _respond(txn, replayed, 200)
 
 
-@router.post("/agent/restaurant/modify")
+@router.post("/agent/restaurant/modify", summary="Modify a reservation",
+             **doc.describe(bodies.Transaction, 403, 404, 409, also=(202,), replayable=True))
 async def modify(body: ModifyRequest, request: Request, caller: Caller, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Change party size, time or customer details. Capacity and policies are checked again
     for the new slot; a change that needs approval answers 202 and keeps the current booking
@@ -60,7 +65,8 @@ async def modify(body: ModifyRequest, request: Request, caller: Caller, idempote
     return _respond(txn, replayed, 200)
 
 
-@router.get("/transactions/{transaction_id}")
+@router.get("/transactions/{transaction_id}", summary="Get a transaction",
+            **doc.describe(bodies.TransactionDetail, 403, 404))
 async def get_transaction(transaction_id: str, request: Request, caller: Caller) -> dict:
     """A transaction of your organization with its full audit trail."""
     detail = await bookings_service.get_transaction(core_of(request), caller, transaction_id)
@@ -72,7 +78,7 @@ def _require_admin(caller: Principal) -> None:
         raise Forbidden("forbidden", "Changing policies needs an admin key (errand create-api-key --role admin).")
 
 
-@router.get("/policies")
+@router.get("/policies", summary="List policies", **doc.describe(bodies.PolicyList))
 async def list_policies(request: Request, caller: Caller) -> dict:
     """Your organization's policies, oldest first."""
     async with core_of(request).db.unit_of_work(read_only=True) as session:
@@ -80,7 +86,8 @@ async def list_policies(request: Request, caller: Caller) -> dict:
     return {"policies": [policy_body(p) for p in policies]}
 
 
-@router.post("/policies", status_code=201)
+@router.post("/policies", status_code=201, summary="Create a policy",
+             **doc.describe(bodies.Policy, 403, status=201))
 async def create_policy(body: PolicyIn, request: Request, caller: Caller) -> dict:
     """Create a policy. Its config is validated for its type; a CUSTOM rule is compiled and
     trial-evaluated now, so a broken rule is refused here rather than at booking time."""
@@ -97,7 +104,7 @@ async def create_policy(body: PolicyIn, request: Request, caller: Caller) -> dic
     return policy_body(policy)
 
 
-@router.patch("/policies/{policy_id}")
+@router.patch("/policies/{policy_id}", summary="Change a policy", **doc.describe(bodies.Policy, 403, 404))
 async def update_policy(policy_id: str, body: PolicyPatch, request: Request, caller: Caller) -> dict:
     """Change a policy's name, config or enabled flag (its type is fixed)."""
     _require_admin(caller)
@@ -107,7 +114,8 @@ async def update_policy(policy_id: str, body: PolicyPatch, request: Request, cal
     return policy_body(policy)
 
 
-@router.delete("/policies/{policy_id}", status_code=204)
+@router.delete("/policies/{policy_id}", status_code=204, summary="Delete a policy", response_class=Response,
+               **doc.describe(None, 403, 404, status=204))
 async def delete_policy(policy_id: str, request: Request, caller: Caller) -> Response:
     """Delete a policy."""
     _require_admin(caller)
