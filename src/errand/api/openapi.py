@@ -33,9 +33,11 @@ from pydantic import BaseModel, Field
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
+from errand.kit import inputs
+
 ASSETS_PATH = "/docs/assets"
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
-IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255}
+IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[\x20-\x7e]+$"}
 IDEMPOTENCY_KEY_DESCRIPTION = ("A retry with the same key (and the same body) replays the first answer instead of "
                                "acting twice; 1 to 255 characters.")
 
@@ -191,7 +193,8 @@ def complete(document: dict[str, Any], *, error_model: type[BaseModel], auth_hea
     schemas["Error"] = error_schema
     schemas.update(extra_components or {})
     for schema in schemas.values():
-        _not_blank(schema)
+        _text_rules(schema)
+    schemas["JsonValue"] = JSON_VALUE
     if security_scheme:
         components["securitySchemes"] = {"apiKey": security_scheme}
     for item in document.get("paths", {}).values():
@@ -204,27 +207,45 @@ def complete(document: dict[str, Any], *, error_model: type[BaseModel], auth_hea
 
 # The characters pydantic's strip_whitespace removes (Unicode White_Space), spelled out: ``\s``
 # means something else in each regex engine a client may use (ECMA, Python, Rust).
-STRIPPED = r"[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-NOT_BLANK = "[^" + STRIPPED[1:]
+STRIPPED = f"[{inputs.WHITESPACE_CHARACTERS}]"
+_UNSPECIFIC = ("pattern", "format", "enum", "const")
+JSON_VALUE_REF = {"$ref": "#/components/schemas/JsonValue"}
+JSON_VALUE = {
+    "description": "Any JSON value whose strings and keys pass the input rules: no control characters "
+                   "(tab and line breaks allowed in strings), finite numbers, nested at most 32 levels.",
+    "anyOf": [
+        {"type": ["null", "boolean", "number"]},
+        {"type": "string", "pattern": inputs.text_pattern()},
+        {"type": "array", "items": JSON_VALUE_REF},
+        {"type": "object", "propertyNames": {"pattern": inputs.text_pattern(multiline=False)},
+         "additionalProperties": JSON_VALUE_REF},
+    ],
+}
 
 
-def _not_blank(schema: Any) -> None:
-    """Required text (``minLength`` ≥ 1) is stripped of whitespace before it is checked, so say it
-    must not be blank: a pattern asking for one character that is not whitespace."""
+def _text_rules(schema: Any, *, multiline: bool = True) -> None:
+    """Say in ``schema`` what the input boundary (:mod:`errand.kit.inputs`) refuses in every string:
+    a ``pattern`` on each string that has no rule of its own (required text, stripped before its
+    length is checked, must not be blank), and ``propertyNames`` on objects that take any key.
+    ``multiline=False`` for parameters (path, query, header), where no control character passes."""
     if isinstance(schema, list):
         for item in schema:
-            _not_blank(item)
+            _text_rules(item, multiline=multiline)
         return
     if not isinstance(schema, dict):
         return
-    if schema.get("type") == "string" and schema.get("minLength", 0) >= 1 and "pattern" not in schema:
-        schema["pattern"] = NOT_BLANK
+    if schema.get("type") == "string" and not any(key in schema for key in _UNSPECIFIC):
+        schema["pattern"] = inputs.text_pattern(multiline=multiline, not_blank=schema.get("minLength", 0) >= 1)
+    if schema.get("type") == "object" and schema.get("additionalProperties", True) is not False:
+        schema.setdefault("propertyNames", {"pattern": inputs.text_pattern(multiline=False)})
+        if schema.get("additionalProperties", True) in (True, {}):
+            schema["additionalProperties"] = JSON_VALUE_REF  # what any value must be
     for key in ("properties", "$defs"):
         for child in schema.get(key, {}).values():
-            _not_blank(child)
-    for key in ("anyOf", "oneOf", "allOf", "items", "additionalProperties"):
+            _text_rules(child, multiline=multiline)
+    for key in ("anyOf", "oneOf", "allOf", "items", "additionalProperties", "prefixItems"):
         if key in schema:
-            _not_blank(schema[key])
+            _text_rules(schema[key], multiline=multiline)
 
 
 def _complete_operation(operation: dict[str, Any], *, auth_header: str | None, secured: bool,
@@ -233,6 +254,9 @@ def _complete_operation(operation: dict[str, Any], *, auth_header: str | None, s
     responses.pop("422", None)
     parameters = operation.get("parameters", [])
     for parameter in parameters:
+        _text_rules(parameter.get("schema"), multiline=False)
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        _text_rules(media.get("schema"))
         if parameter["in"] == "header" and parameter["name"].lower() == "idempotency-key":
             parameter["schema"] = dict(IDEMPOTENCY_KEY_SCHEMA)
             parameter.setdefault("description", IDEMPOTENCY_KEY_DESCRIPTION)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator, model_validator
 
-from errand.kit.inputs import IdempotencyKey, text
+from errand.kit.inputs import Date, IdempotencyKey, text
 
 Scenario = Literal["restaurant", "hotel", "flight", "activity"]
 SCENARIOS: tuple[str, ...] = ("restaurant", "hotel", "flight", "activity")
@@ -103,7 +103,7 @@ class Profile(BaseModel):
     last_name: Text
     email: text(254, strip=True)
     phone: text(40, strip=True)
-    dob: date | None = None
+    dob: Date | None = None
     passport_number: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9]{5,20}$")] | None = None
     passport_country: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2,3}$")] | None = None
     known_traveler_number: text(40, strip=True) | None = None

@@ -31,13 +31,16 @@ words written for the API's users — never the library's text, a class name, th
 value or a documentation URL.
 """
 
+import datetime as dt
 import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StrictBool, StrictInt, StringConstraints, ValidationError, WithJsonSchema
+from pydantic import (
+    AfterValidator, BeforeValidator, Field, StrictBool, StrictInt, StringConstraints, ValidationError, WithJsonSchema,
+)
 from pydantic.alias_generators import to_snake
 
 from errand.kit.errors import InvalidRequest
@@ -47,17 +50,26 @@ MAX_BODY_BYTES = 1024 * 1024
 IDEMPOTENCY_KEY_MAX = 255
 
 __all__ = [
-    "MAX_BODY_BYTES", "MAX_DEPTH", "IdempotencyKey", "StrictBool", "StrictInt", "Text", "check_idempotency_key",
+    "MAX_BODY_BYTES", "MAX_DEPTH", "Date", "IdempotencyKey", "StrictBool", "StrictInt", "Text", "check_idempotency_key",
     "check_spellings", "check_value", "issues", "parse_json", "text",
 ]
 
-# Refused in every string: C0 controls but tab, LF and CR; DEL; C1 controls; lone surrogates.
-_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-# Refused in keys and single-line text: every control character.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Character classes (regex syntax that Python, ECMAScript and JSON Schema tools read alike).
+UNSAFE_CHARACTERS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+"""Refused in every string: C0 controls but tab, LF and CR; DEL; C1 controls (and lone surrogates,
+which no regex engine but Python's can name, so documents leave them out of their patterns)."""
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+"""Refused in keys, path and query values and single-line text: every control character."""
+_SURROGATES = r"\ud800-\udfff"
+WHITESPACE_CHARACTERS = r"\t\n\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+"""Unicode White_Space, what ``strip`` removes before a length is checked (less VT, FF and
+NEL, control characters that are refused anyway)."""
+_UNSAFE = re.compile(f"[{UNSAFE_CHARACTERS}{_SURROGATES}]")
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}{_SURROGATES}]")
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class _NonFinite:
@@ -156,7 +168,8 @@ def check_spellings(data: Any) -> Any:
     return data
 
 
-def _raise_if(problems: list[dict[str, str]]) -> None:
+def _raise_if(found: list[dict[str, str]]) -> None:
+    problems = [p for i, p in enumerate(found) if p not in found[:i]]
     if problems:
         summary = "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5])
         raise InvalidRequest(f"The request is invalid: {summary}.", details=problems)
@@ -244,15 +257,42 @@ def _single_line(value: str) -> str:
     return value
 
 
+def _iso_date(value: Any) -> Any:
+    """Only ``YYYY-MM-DD``: a number (``0``) or a date-time is not read as a date."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError("must be a date, YYYY-MM-DD")
+    return value
+
+
+Date = Annotated[dt.date, BeforeValidator(_iso_date)]
+"""A calendar date, given as ``YYYY-MM-DD`` and nothing else."""
+
+
+def text_pattern(*, multiline: bool = True, not_blank: bool = False) -> str:
+    """The JSON Schema ``pattern`` of a string these rules accept, for API documents.
+
+    ``multiline`` as in :func:`text`; ``not_blank`` asks for one character that is not
+    whitespace (required text that is stripped before its length is checked)."""
+    refused = UNSAFE_CHARACTERS if multiline else CONTROL_CHARACTERS
+    if not_blank:
+        return f"^[^{refused}]*[^{refused}{WHITESPACE_CHARACTERS}][^{refused}]*$"
+    return f"^[^{refused}]*$"
+
+
 def text(max_length: int, *, min_length: int = 0, strip: bool = False, multiline: bool = False) -> Any:
     """A string type of at most ``max_length`` characters without unsafe characters.
 
     ``multiline`` allows tab and line breaks (free text such as a cancel reason); ``strip``
     trims surrounding whitespace before the length is checked. Use it for every input
-    string that is stored, with ``max_length`` at or below the column's."""
+    string that is stored, with ``max_length`` at or below the column's. Its JSON Schema
+    states the character rule as a ``pattern``."""
     check = _safe if multiline else _single_line
+    pattern = text_pattern(multiline=multiline, not_blank=strip and min_length >= 1)
     return Annotated[str, StringConstraints(strict=True, strip_whitespace=strip, min_length=min_length,
-                                            max_length=max_length), AfterValidator(check)]
+                                            max_length=max_length), AfterValidator(check),
+                     Field(json_schema_extra={"pattern": pattern})]
 
 
 Text = text(200)

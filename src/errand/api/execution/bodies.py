@@ -14,8 +14,10 @@ from errand.api import openapi
 from errand.jobs.schemas import (
     ActivityParams, ClientMetadata, Consent, FlightParams, HotelParams, Profile, RestaurantParams,
 )
+from errand.jobs import provider_events
 from errand.jobs.provider_events import ProviderEventIn
 from errand.jobs.service import STATUSES
+from errand.kit import inputs, webhooks
 
 JobStatus = Literal[STATUSES]  # type: ignore[valid-type]
 
@@ -201,9 +203,14 @@ def _profile_schema(components: dict[str, Any]) -> dict[str, Any]:
     # The core checks these in validators; the patterns say the same for clients.
     # Stripped first (Unicode White_Space), then matched with Python's ``\s`` (which adds \x1c-\x1f).
     edge, space = openapi.STRIPPED, openapi.STRIPPED[:-1] + r"\x1c-\x1f]"
-    part = f"[^@{space[1:-1]}]+"
-    properties["email"]["pattern"] = f"^{edge}*{part}@{part}\\.{part}{edge}*$"
-    properties["phone"]["pattern"] = r"^\+?[0-9 ()\-.]{6,20}$"
+    part = f"[^@{space[1:-1]}{inputs.CONTROL_CHARACTERS}]"
+    # Lengths are the stripped value's (at most 254), so the pattern bounds them, not maxLength.
+    properties["email"]["pattern"] = f"^{edge}*{part}{{1,64}}@{part}{{1,94}}\\.{part}{{1,94}}{edge}*$"
+    properties["email"].pop("maxLength", None)
+    # Stripped first, then 6 to 20 of digits, spaces and ()-. after an optional +.
+    properties["phone"]["pattern"] = (f"^{edge}*(?:\\+[0-9 ()\\-.]{{5,19}}|[0-9()\\-.][0-9 ()\\-.]{{4,18}})"
+                                      f"[0-9()\\-.]{edge}*$")
+    properties["phone"].pop("maxLength", None)
     return ref
 
 
@@ -211,3 +218,13 @@ COMPONENTS: dict[str, Any] = {}
 JOB_REQUEST = _job_request_schema(COMPONENTS)
 PROFILE = _profile_schema(COMPONENTS)
 PROVIDER_EVENT = openapi.model_schema(ProviderEventIn, COMPONENTS)
+PROVIDER_EVENT_HEADERS = [
+    openapi.header("webhook-id", "Standard Webhooks message id: 1 to 120 printable ASCII characters, no spaces.",
+                   {"type": "string", "pattern": f"^{provider_events.WEBHOOK_ID.pattern}$"}, required=True),
+    openapi.header("webhook-timestamp", "Standard Webhooks timestamp: Unix seconds.",
+                   {"type": "string", "maxLength": provider_events.MAX_TIMESTAMP_LENGTH}, required=True),
+    openapi.header("webhook-signature", "Standard Webhooks signatures (`v1,<base64>`, space-separated).",
+                   {"type": "string", "maxLength": provider_events.MAX_SIGNATURE_LENGTH}, required=True),
+    openapi.header(webhooks.PROVIDER_HEADER, "The provider that signed the event, whose secret verifies it.",
+                   {"type": "string", "pattern": f"^{provider_events.PROVIDER_ID.pattern}$"}, required=True),
+]

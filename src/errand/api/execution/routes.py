@@ -169,8 +169,7 @@ async def create_profile(request: Request, caller: Caller) -> dict:
 @provider_events.post("", summary="Receive a provider event", openapi_extra={
     **doc.json_body(bodies.PROVIDER_EVENT, "What happened: `type` (payment_completed, human_takeover, "
                                            "hold_expired), the provider, and the hold or reference."),
-    "parameters": [doc.header(name, f"Standard Webhooks `{name}`.", {"type": "string"}, required=True)
-                   for name in ("webhook-id", "webhook-timestamp", "webhook-signature")],
+    "parameters": bodies.PROVIDER_EVENT_HEADERS,
 }, **doc.describe(bodies.ProviderEventReceipt, 401))
 async def receive_provider_event(request: Request) -> dict:
     """Where providers report what the end user did after the autopilot stopped (payment, takeover, lapsed hold).

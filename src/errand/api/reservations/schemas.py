@@ -80,8 +80,17 @@ _CONFIG_SCHEMA = {
 PolicyConfig = Annotated[dict[str, Any], WithJsonSchema(_CONFIG_SCHEMA)]
 
 
+def _type_decides_config(schema: dict[str, Any]) -> None:
+    """The document ties each ``type`` to its config object, as :func:`errand.guard.policies.validate_config` does."""
+    schema["oneOf"] = [{"properties": {"type": {"const": t}, "config": {**CONFIG_MODELS[t].model_json_schema(),
+                                                                        "title": t}}}
+                       for t in POLICY_TYPES]
+
+
 class PolicyIn(CamelIn):
     """A new policy. ``name`` defaults to the type; ``config`` depends on ``type`` (see each variant)."""
+
+    model_config = ConfigDict(json_schema_extra=_type_decides_config)
 
     name: Name | None = None
     type: Annotated[str, Field(max_length=32, json_schema_extra={"enum": list(POLICY_TYPES)})]
