@@ -39,7 +39,8 @@ def _when(value: object) -> datetime | None:
 def _backfill_jobs() -> None:
     bind = op.get_bind()
     jobs = sa.table('jobs', sa.column('id', sa.String), sa.column('status', sa.String), sa.column('result', sa.JSON),
-                    sa.column('handoff_url', sa.Text), sa.column('payment_status', sa.String),
+                    sa.column('handoff_url', sa.Text), sa.column('summary', sa.Text),
+                    sa.column('completed_at', sa.DateTime(timezone=True)), sa.column('payment_status', sa.String),
                     sa.column('payment_expires_at', sa.DateTime(timezone=True)),
                     sa.column('paid_at', sa.DateTime(timezone=True)))
     rows = bind.execute(sa.select(jobs.c.id, jobs.c.result).where(jobs.c.status == 'paused_payment')).all()
@@ -47,8 +48,10 @@ def _backfill_jobs() -> None:
         result = json.loads(raw) if isinstance(raw, str) else (raw or {})
         values: dict[str, object] = {'payment_expires_at': _when(result.get('holdExpiresAt'))}
         if result.get('paidAt'):
-            values.update(payment_status='paid', paid_at=_when(result['paidAt']), status='completed',
-                          handoff_url=None)
+            paid_at = _when(result['paidAt'])
+            values.update(payment_status='paid', paid_at=paid_at, status='completed', completed_at=paid_at,
+                          handoff_url=None,
+                          summary=f"Booked: the end user paid, confirmation {result.get('confirmation')}")
         elif result.get('holdStatus') == 'expired':
             values.update(payment_status='expired', handoff_url=None)
         else:
