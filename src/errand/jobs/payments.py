@@ -26,7 +26,7 @@ transaction with its audit event, so two reports racing apply once.
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.jobs import events
@@ -104,14 +104,17 @@ async def record_paid(session: AsyncSession, job: Job, *, provider_id: str, hold
               "paidProviderId": provider_id}
     if not (job.result or {}).get("providerId"):
         result.update(providerId=provider_id, holdId=hold_id)
-    values: dict[str, Any] = {"payment_status": PAID, "paid_at": now, "result": result, "handoff_url": None,
-                              "updated_at": now}
-    if job.status in COMPLETED_BY_PAYMENT:
-        values.update(status="completed", completed_at=now, error=None,
-                      summary=f"Booked {_what(job, provider_id)}: the end user paid, confirmation {confirmation}")
+    # Decided in the UPDATE itself, on the status the row has then (a runner may be finishing it).
+    completes = Job.status.in_(COMPLETED_BY_PAYMENT)
+    summary = f"Booked {_what(job, provider_id)}: the end user paid, confirmation {confirmation}"
     changed = await session.execute(
-        update(Job).where(Job.id == job.id, Job.status == job.status,
-                          (Job.payment_status.is_(None)) | (Job.payment_status != PAID)).values(**values))
+        update(Job).where(Job.id == job.id, (Job.payment_status.is_(None)) | (Job.payment_status != PAID))
+        .values(payment_status=PAID, paid_at=now, result=result, handoff_url=None, updated_at=now,
+                status=case((completes, "completed"), else_=Job.status),
+                completed_at=case((completes, now), else_=Job.completed_at),
+                summary=case((completes, summary), else_=Job.summary),
+                error=case((completes, None), else_=Job.error))
+        .execution_options(synchronize_session=False))
     if changed.rowcount != 1:
         return False
     await events.record(session, organization_id=job.organization_id, job_id=job.id, type="payment_completed",
