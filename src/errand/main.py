@@ -31,7 +31,7 @@ from errand.kit.db import Database
 from errand.providers.registry import ProviderRegistry
 from errand.runtime.inprocess import InProcessRunner, JobRunner, PeriodicTask
 from errand.runtime.queue import JobQueue, QueueWorker
-from errand.sandbox import service as sandbox_service
+from errand.sandbox import notify as sandbox_notify
 from errand.sandbox.app import build_sandbox_app
 
 
@@ -191,9 +191,12 @@ def periodic_tasks(core: Core, *, recovery: bool = True) -> list[PeriodicTask]:
     ``recovery`` adds the embedded runner's job recovery sweep; a procrastinate worker leaves
     it out, since the queue's own periodic task recovers jobs once per tick for all workers.
     """
+    # The sandbox's partners tell Errand of lapsed holds, as a real provider's would.
+    sandbox_events = sandbox_notify.ProviderEvents(core.settings.provider_events_signing_secret,
+                                                   core.settings.effective_provider_events_url)
+
     async def release_sandbox_holds() -> None:
-        async with core.db.unit_of_work() as session:
-            await sandbox_service.release_expired_holds(session)
+        await sandbox_notify.sweep_holds(core.db, sandbox_events)
 
     async def recover_jobs() -> None:
         for job_id in await job_tasks.recover_jobs(core):
@@ -204,6 +207,7 @@ def periodic_tasks(core: Core, *, recovery: bool = True) -> list[PeriodicTask]:
         PeriodicTask("finish_decided_approvals", 30, lambda: bookings_service.finish_decided_approvals(core)),
         PeriodicTask("finish_interrupted_cancels", 30, lambda: bookings_service.finish_interrupted_cancels(core)),
         PeriodicTask("release_sandbox_holds", 30, release_sandbox_holds),
+        PeriodicTask("expire_handoffs", 5, lambda: job_tasks.expire_handoffs(core)),
     ]
     if recovery:
         tasks.append(PeriodicTask("recover_jobs", 5, recover_jobs))

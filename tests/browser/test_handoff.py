@@ -69,6 +69,8 @@ async def test_end_user_pays_after_a_decline_and_the_job_records_the_confirmatio
     assert await _booking(server, hold_id) == ("booked", confirmation)
     job_now = (await org.agent.get(f"/api/v1/execution-jobs/{body['jobId']}")).json()
     assert job_now["result"]["confirmation"] == confirmation
+    assert job_now["status"] == "completed" and confirmation in job_now["summary"], job_now
+    assert job_now["payment"]["status"] == "paid" and job_now["payment"]["confirmation"] == confirmation
     # Paid where the autopilot stopped: not an override.
     assert (await metrics(org.agent, "web-tickets"))["manualOverrideCount"] == 0
 

@@ -55,6 +55,9 @@ async def test_an_unpaid_hold_expires_and_frees_the_inventory(
                 await page.close()
             expired = await eventually(agent, body["jobId"], "hold_expired")
             assert expired["holdId"] == body["result"]["holdId"]
+            now = (await agent.get(f"/api/v1/execution-jobs/{body['jobId']}")).json()
+            assert now["status"] == "paused_payment" and now["handoffUrl"] is None, now
+            assert now["payment"]["status"] == "expired"
 
 
 @needs_chromium

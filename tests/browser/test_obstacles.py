@@ -99,5 +99,7 @@ async def test_the_end_user_takes_over_solves_the_captcha_and_pays(
     assert taken["providerId"] == "web-tickets"
     paid = await eventually(org.agent, body["jobId"], "payment_completed")
     assert paid["confirmation"] == confirmation
-    # The autopilot had given up; the end user finished: counted as a manual override.
+    # The autopilot had given up; the end user finished: counted as a manual override, and the job is booked.
     assert (await metrics(org.agent, "web-tickets"))["manualOverrideCount"] == 1
+    finished = (await org.agent.get(f"/api/v1/execution-jobs/{body['jobId']}")).json()
+    assert finished["status"] == "completed" and finished["payment"]["confirmation"] == confirmation, finished

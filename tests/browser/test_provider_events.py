@@ -39,7 +39,7 @@ async def test_the_api_providers_payment_page_reports_the_payment_to_the_job(org
     assert event["holdId"] == body["result"]["holdId"]
     view = (await org.agent.get(f"/api/v1/execution-jobs/{body['jobId']}")).json()
     assert view["result"]["confirmation"] == event["confirmation"]
-    assert view["status"] == "paused_payment"
+    assert view["status"] == "completed" and view["payment"]["status"] == "paid", view
 
 
 async def test_a_bad_signature_is_refused_and_changes_nothing(server: Server, org: Org, day: date,

@@ -11,6 +11,8 @@ import uuid
 from datetime import date
 from typing import Any
 
+import httpx
+
 from tests.conftest import Org
 from tests.mcp.conftest import Connect, error, ok
 
@@ -102,3 +104,32 @@ async def test_cancel_stops_the_job_and_a_retry_with_its_key_replays(mcp: Connec
     assert again["code"] == "INVALID_STATE"
     assert final["status"] == "cancelled"
     assert "job_aborted" in [e["type"] for e in audit["events"]]
+
+
+async def test_get_execution_job_shows_the_payment_awaited_then_paid(mcp: Connect, org: Org, day: date) -> None:
+    arguments = restaurant_job(day, consent={"allowedProviders": ["sandbox-tables"], "allowVenueSwitch": False})
+    arguments["request"]["params"].update(restaurant_name="Le Bernardin", city="New York", time="19:00")
+    async with mcp(org.agent_key) as session:
+        created = ok(await session.call_tool("create_execution_job", arguments))
+        for _ in range(300):
+            job = ok(await session.call_tool("get_execution_job", {"job_id": created["jobId"]}))
+            if job["terminal"]:
+                break
+            await asyncio.sleep(0.2)
+        assert job["status"] == "paused_payment", job
+        assert job["payment"] == {"status": "awaiting", "expiresAt": job["result"]["holdExpiresAt"],
+                                  "paidAt": None, "confirmation": None}
+        async with httpx.AsyncClient(timeout=30) as end_user:
+            paid = await end_user.post(job["handoffUrl"], data={"card_number": "4242 4242 4242 4242",
+                                                                "expiry": "12/34", "cvc": "123"})
+        assert paid.status_code == 200, paid.text
+        for _ in range(150):
+            job = ok(await session.call_tool("get_execution_job", {"job_id": created["jobId"]}))
+            if job["status"] != "paused_payment":
+                break
+            await asyncio.sleep(0.2)
+    assert job["status"] == "completed" and job["terminal"] is True, job
+    assert job["payment"]["status"] == "paid" and job["payment"]["confirmation"] in job["summary"], job
+    assert job["payment"]["paidAt"] == job["completedAt"] and job["handoffUrl"] is None
+    rest = (await org.agent.get(f"{JOBS}/{created['jobId']}")).json()
+    assert rest["payment"] == job["payment"]

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from errand.kit.db import Database
 from errand.models.sandbox_booking import SandboxBooking, SandboxSlot
 from errand.sandbox import service
-from errand.sandbox.notify import ProviderEvents
+from errand.sandbox.notify import ProviderEvents, sweep_holds
 from tests.sandbox.api_support import credentials
 from tests.sandbox.conftest import SETTINGS, Received, events_secret, serving
 from tests.sandbox.web_support import (
@@ -190,3 +190,48 @@ async def test_an_offer_taken_by_someone_else_meanwhile_holds_nothing(db: Databa
         # The visitor can choose again; the session still works after the refused hold.
         results = await slow.get(sold_out.one("a", id="back-to-results")["href"])
         assert results.kind == "results" and slot not in [o["data-offer"] for o in results.offers("web-tables")]
+
+
+async def test_lapsed_job_api_holds_are_reported_to_errand_once_without_anyone_opening_the_page(
+    web_url: str, inbox: list[Received], db: Database
+) -> None:
+    """One swept by the periodic sweep, one expired early by a booking at its venue; a paid hold never."""
+    keys = [f"job-{uuid.uuid4()}" for _ in range(3)]
+    offer = {"venue_id": "evt_hamilton-new-york", "unit": "MEZZ", "start": wednesday(25), "quantity": 1}
+    traveler = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"}
+    async with httpx.AsyncClient(base_url=web_url, timeout=30, auth=credentials(SETTINGS)) as client:
+        held = []
+        for key, ttl in zip(keys, (1, 1, 900)):
+            answer = await client.post("/api/sandbox-tickets/checkouts", headers={"Idempotency-Key": key},
+                                       json={"offer": offer, "traveler": traveler, "ttl_seconds": ttl})
+            assert answer.status_code == 201, answer.text
+            held.append(answer.json())
+        assert (await client.post(held[2]["handoff_url"], data=TEST_CARD)).status_code == 200
+        await asyncio.sleep(1.2)
+        # A booking at the same venue and unit expires the lapsed holds there before the sweep does.
+        booked = await client.post("/api/sandbox-tickets/checkouts", headers={"Idempotency-Key": str(uuid.uuid4())},
+                                   json={"offer": {**offer, "quantity": 2}, "traveler": traveler})
+        assert booked.status_code == 201, booked.text
+    assert {h.status for k in keys[:2] for h in await holds_with_key(db, "sandbox-tickets", k)} == {"expired"}
+
+    events = ProviderEvents(events_secret, web_url.removesuffix("/sandbox") + "/api/v1/provider-events")
+    await service_sweep(db, events)
+    await service_sweep(db, events)  # a second sweep (or another process's) reports nothing again
+
+    ours = {h["hold_id"]: key for h, key in zip(held, keys)}
+    reported = [(e, json.loads(e.body)) for e in inbox
+                if json.loads(e.body)["hold_id"] in ours and json.loads(e.body)["type"] == "hold_expired"]
+    assert sorted(body["hold_id"] for _, body in reported) == sorted([held[0]["hold_id"], held[1]["hold_id"]])
+    for received, body in reported:
+        assert body["type"] == "hold_expired" and body["provider_id"] == "sandbox-tickets"
+        assert body["reference"] == ours[body["hold_id"]] and body["occurred_at"].endswith("Z")
+        assert received.headers["webhook-id"] == f"pev_hold_expired_{body['hold_id']}"
+        assert received.headers["errand-provider-id"] == "sandbox-tickets"
+        assert received.headers["webhook-signature"] == expected_signature(
+            events_secret("sandbox-tickets"), received.headers, received.body)
+
+
+async def service_sweep(db: Database, events: ProviderEvents) -> None:
+    """The sandbox's periodic sweep, as the composition root runs it, then the deliveries it started."""
+    await sweep_holds(db, events)
+    await events.drain()

@@ -19,6 +19,8 @@ LIFECYCLE = ("job_created", "job_started", "step_started", "paused_payment", "jo
 AFTERWARDS = ("payment_completed", "human_takeover", "hold_expired")
 DECISIONS = ("step_attempt", "action_allowed", "action_denied", "time_adjusted", "venue_switched",
              "provider_fallback")
+# A job's GET shows its decisions and what became of its payment (errand.jobs.payments).
+DECISION_LOG = DECISIONS + ("payment_completed", "hold_expired")
 
 
 async def record(session: AsyncSession, *, organization_id: str, job_id: str, type: str, message: str,

@@ -15,9 +15,11 @@ event concerns by provider AND reference — the checkout idempotency key the au
 into that provider's form, stored with the job's checkout intent — else by the provider's
 hold id in the job's result; a reference that names a job which checked out at another
 provider is 409 ``provider_mismatch`` and changes nothing. It writes the job's audit event in
-the same transaction as the receipt. A payment also puts the confirmation into the job's
-result; when the job's result named another provider than the one paid (or none: the
-autopilot had given up), the payment is counted for the paid provider as ``manual_override``.
+the same transaction as the receipt. A payment or a lapsed hold changes the job's payment
+(:mod:`errand.jobs.payments`: paid moves the job to ``completed`` with the confirmation; a
+hold that Errand's own sweep already expired, or a payment already recorded, changes nothing);
+when the job's result named another provider than the one paid (or none: the autopilot had
+given up), the payment is counted for the paid provider as ``manual_override``.
 """
 
 import re
@@ -27,10 +29,10 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from errand.jobs import events
+from errand.jobs import events, payments
 from errand.kit import clock, crypto, inputs, webhooks
 from errand.kit.core import Core
 from errand.kit.errors import Conflict, InvalidRequest, Unauthorized
@@ -195,32 +197,26 @@ def _provider_of(job: Job) -> str | None:
 
 
 async def _apply(session: Any, job: Job, event: ProviderEventIn) -> None:
-    data = {"providerId": event.provider_id, "holdId": event.hold_id,
-            "occurredAt": clock.iso(event.occurred_at) if event.occurred_at else None}
+    """Apply a matched event to its job: the payment's state (errand.jobs.payments) and its audit event."""
+    data = {"occurredAt": clock.iso(event.occurred_at) if event.occurred_at else None}
     actor = f"provider:{event.provider_id}"
     if event.type == "payment_completed":
         paid_elsewhere = _provider_of(job) != event.provider_id
-        result = {**(job.result or {}), "confirmation": event.confirmation, "paidAt": clock.iso(clock.now()),
-                  "paidProviderId": event.provider_id}
-        if not (job.result or {}).get("providerId"):
-            result.update(providerId=event.provider_id, holdId=event.hold_id)
-        await session.execute(update(Job).where(Job.id == job.id).values(result=result, updated_at=clock.now()))
-        await events.record(session, organization_id=job.organization_id, job_id=job.id, type="payment_completed",
-                            message=f"The end user paid at {event.provider_id}: confirmation {event.confirmation}",
-                            actor=actor, confirmation=event.confirmation, **data)
-        if paid_elsewhere:
+        recorded = await payments.record_paid(session, job, provider_id=event.provider_id, hold_id=event.hold_id,
+                                              confirmation=event.confirmation, actor=actor, **data)
+        if recorded and paid_elsewhere:
             session.add(ProviderOutcome(id=new_id("pout"), organization_id=job.organization_id,
                                         provider_id=event.provider_id, job_id=job.id, outcome="manual_override",
                                         reason="end_user_finished"))
     elif event.type == "human_takeover":
         await events.record(session, organization_id=job.organization_id, job_id=job.id, type="human_takeover",
                             message=f"The end user took over at {event.provider_id} through the session link",
-                            actor=actor, **data)
+                            actor=actor, providerId=event.provider_id, holdId=event.hold_id, **data)
     elif event.type == "hold_expired":
-        if (job.result or {}).get("holdId") == event.hold_id:
-            result = {**job.result, "holdStatus": "expired"}
-            await session.execute(update(Job).where(Job.id == job.id).values(result=result, updated_at=clock.now()))
-        await events.record(session, organization_id=job.organization_id, job_id=job.id, type="hold_expired",
-                            message=f"The hold at {event.provider_id} expired unpaid", actor=actor, **data)
+        # Only the job's own hold; the first report of it (Errand's sweep or this one) is the one recorded.
+        if event.hold_id in (None, (job.result or {}).get("holdId")):
+            await payments.record_expired(session, job, actor=actor, holdId=event.hold_id, **data,
+                                          message=f"The hold at {event.provider_id} expired unpaid (reported by "
+                                                  "the provider); the handoff link no longer works")
     else:
         log.info("provider_event_ignored", type=event.type, job_id=job.id)

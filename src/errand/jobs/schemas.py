@@ -184,6 +184,16 @@ class JobEvent(BaseModel):
     extra: dict[str, Any] = {}
 
 
+class Payment(BaseModel):
+    """The payment after a handoff (errand.jobs.payments): ``awaiting`` until the hold's
+    ``expires_at``, then ``paid`` (with ``paid_at`` and the provider's ``confirmation``) or ``expired``."""
+
+    status: Literal["awaiting", "paid", "expired"]
+    expires_at: datetime | None
+    paid_at: datetime | None = None
+    confirmation: str | None = None
+
+
 class JobView(BaseModel):
     id: str
     status: str
@@ -200,6 +210,7 @@ class JobView(BaseModel):
     result: dict[str, Any] | None
     client_metadata: dict[str, Any]
     approval_id: str | None = None
+    payment: Payment | None = None
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None

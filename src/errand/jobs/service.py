@@ -21,7 +21,7 @@ from errand.audit import service as audit_service
 from errand.guard import service as guard_service
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
-from errand.jobs import events
+from errand.jobs import events, payments
 from errand.jobs.schemas import JobCreate, JobEvent, JobView, Profile, ProviderMetrics
 from errand.kit import clock, crypto, inputs
 from errand.kit.core import Core
@@ -120,10 +120,14 @@ async def _events(session: Any, organization_id: str, job_id: str, limit: int = 
 
 
 def _view(job: Job, organization_name: str, log: list[JobEvent]) -> JobView:
+    """The job as its GET shows it: the handoff link only while the payment is awaited
+    (errand.jobs.payments), the decision log with what happened after the handoff."""
+    payment = payments.view(job)
     return JobView(
         id=job.id, status=job.status, scenario=job.scenario, organization_name=organization_name,
-        handoff_url=job.handoff_url, session_url=job.session_url, summary=job.summary, error=job.error,
-        decision_log=[e for e in log if e.type in events.DECISIONS], attempt_count=job.attempt_count,
+        handoff_url=payments.handoff_url(job, payment), session_url=job.session_url, summary=job.summary,
+        error=job.error, payment=payment,
+        decision_log=[e for e in log if e.type in events.DECISION_LOG], attempt_count=job.attempt_count,
         used_fallback=job.used_fallback, provider_id=job.provider_id, result=job.result,
         client_metadata=job.client_metadata,
         approval_id=(job.pending_action or {}).get("approval_id") if job.status == "awaiting_approval" else None,

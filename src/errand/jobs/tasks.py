@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from errand.jobs import events
+from errand.jobs import events, payments
 from errand.jobs.executor import Outcome, Run, execute
 from errand.kit import clock
 from errand.kit.core import Core
@@ -65,6 +65,8 @@ async def _finish(core: Core, run: Run, token: str, outcome: Outcome) -> None:
     job = run.job
     now = clock.now()
     terminal = outcome.status not in ("awaiting_approval",)
+    # A handoff starts the payment's wait until the hold's expiry the provider gave (errand.jobs.payments).
+    payment = payments.awaiting(outcome.result) if outcome.status == "paused_payment" else {}
     async with core.db.unit_of_work() as session:
         finished = await session.execute(
             update(Job).where(Job.id == job.id, Job.run_token == token, Job.status == "running").values(
@@ -72,7 +74,7 @@ async def _finish(core: Core, run: Run, token: str, outcome: Outcome) -> None:
                 session_url=outcome.session_url, error=outcome.error, provider_id=outcome.provider_id,
                 result=outcome.result, attempt_count=run.attempts, used_fallback=run.used_fallback,
                 pending_action=outcome.pending_action, updated_at=now, heartbeat_at=None,
-                completed_at=now if terminal else None,
+                completed_at=now if terminal else None, **payment,
             )
         )
         if finished.rowcount != 1:
@@ -113,6 +115,11 @@ async def run_job(core: Core, job_id: str) -> None:
             # The database blinked; the outcome is in hand, so keep trying before recovery would re-run it.
             log.warning("job_finish_retry", job_id=job_id, attempt=attempt + 1)
             await asyncio.sleep(min(2 ** attempt, 5))
+
+
+async def expire_handoffs(core: Core) -> int:
+    """Periodic: record every handoff whose hold expired unpaid (errand.jobs.payments.expire_due)."""
+    return await payments.expire_due(core)
 
 
 async def recover_jobs(core: Core) -> list[str]:

@@ -16,6 +16,7 @@ class Job(TimestampMixin, Base):
         UniqueConstraint("organization_id", "key_env", "idempotency_key", name="uq_jobs_idempotency_key"),
         Index("ix_jobs_org_created", "organization_id", "created_at", "id"),
         Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),
+        Index("ix_jobs_payment_due", "payment_status", "payment_expires_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -50,3 +51,8 @@ class Job(TimestampMixin, Base):
     heartbeat_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # The payment after a handoff (errand.jobs.payments): awaiting | paid | expired, None before a
+    # handoff; the hold's expiry as the provider gave it at pause time, and when the end user paid.
+    payment_status: Mapped[str | None] = mapped_column(String(16))
+    payment_expires_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]

@@ -52,6 +52,8 @@ class SandboxBooking(TimestampMixin, Base):
     price_usd: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))  # held | booked | cancelled | released | expired
     hold_expires_at: Mapped[datetime | None]
+    # When the provider told Errand that this hold lapsed unpaid (errand.sandbox.notify.report_lapsed_holds).
+    expiry_reported_at: Mapped[datetime | None]
     confirmation: Mapped[str | None] = mapped_column(String(40))
     # Set on holds that wait for payment at the sandbox's checkout page (the handoff URL's secret).
     handoff_token: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -15,7 +15,9 @@ is raised and the caller's rollback gives back the ones already taken, all or no
 
 Holds count against capacity until they are confirmed, released or expire; an expired
 hold is given back lazily, by the next booking at its venue and unit, and in bulk by
-:func:`release_expired_holds`. Searches count lapsed-but-unswept holds as free.
+:func:`release_expired_holds`. Searches count lapsed-but-unswept holds as free. Each lapsed
+hold that waited at a checkout page is claimed once for telling its partner
+(:func:`claim_expiry_reports`), however it was expired.
 
 Lock order. Every transaction touches ``sandbox_bookings`` rows before ``sandbox_slots``
 rows, and slot rows in sorted order, so concurrent requests queue instead of deadlocking.
@@ -29,7 +31,7 @@ the winner's row); the same key with another request is ``idempotency_conflict``
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -228,6 +230,40 @@ async def release_expired_holds(session: AsyncSession) -> int:
     for (venue_id, unit, slot), units in sorted(freed.items()):
         await shift(session, venue_id, unit, slot, -units)
     return len(rows)
+
+
+@dataclass(frozen=True)
+class Lapsed:
+    """A hold that expired unpaid at a checkout page, to be reported to the partner once."""
+
+    hold_id: str
+    provider_id: str
+    idempotency_key: str
+    expired_at: datetime | None
+
+
+async def claim_expiry_reports(session: AsyncSession, limit: int = 500) -> list[Lapsed]:
+    """Expired holds with a checkout page whose expiry was not reported yet, now marked reported.
+
+    Holds expired lazily (by a booking at their venue) are found as well as swept ones. Safe
+    to run from several processes at once: each hold is claimed by one conditional UPDATE.
+    """
+    pending = select(SandboxBooking.id).where(
+        SandboxBooking.status == "expired", SandboxBooking.expiry_reported_at.is_(None),
+        SandboxBooking.handoff_token.is_not(None),
+    ).limit(limit)
+    ids = list((await session.execute(pending)).scalars())
+    if not ids:
+        return []
+    stmt = (
+        update(SandboxBooking)
+        .where(SandboxBooking.id.in_(ids), SandboxBooking.expiry_reported_at.is_(None))
+        .values(expiry_reported_at=clock.now())
+        .returning(SandboxBooking.id, SandboxBooking.provider_id, SandboxBooking.idempotency_key,
+                   SandboxBooking.hold_expires_at)
+    )
+    rows = (await session.execute(stmt, execution_options=_SYNC_OFF)).all()
+    return [Lapsed(*row) for row in rows]
 
 
 async def _expire(session: AsyncSession, *where: Any) -> list[tuple[str, str, dict[str, int]]]:

@@ -20,6 +20,13 @@ provider in the ``errand-provider-id`` header. The ``webhook-id`` is stable per 
 Events are sent after the transaction that caused them commits, from a background task,
 with a few retries; a failed delivery is logged (ids and codes only) and never reaches
 the page the visitor sees.
+
+A hold that lapses unpaid is reported without anyone opening its page: :func:`sweep_holds`,
+which the composition root runs periodically, releases lapsed holds and sends one
+``hold_expired`` per hold that waited at a checkout page (the job API's and the web sites'
+alike), claimed once in the database so several processes never report it twice. The web
+sites' checkout pages also report a lapsed hold they serve; both carry the same
+``webhook-id``, so the receiver applies one.
 """
 
 import asyncio
@@ -31,6 +38,8 @@ import httpx
 
 from errand.kit import clock, logging, webhooks
 from errand.kit.crypto import canonical_json
+from errand.kit.db import Database
+from errand.sandbox import inventory
 
 RETRY_DELAYS_SECONDS = (0.5, 2.0, 5.0)
 TIMEOUT_SECONDS = 5.0
@@ -106,3 +115,18 @@ class ProviderEvents:
         """Wait for the deliveries under way (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+async def sweep_holds(db: Database, events: ProviderEvents) -> int:
+    """Release every lapsed hold, and tell Errand once of each that waited at a checkout page.
+
+    Returns how many ``hold_expired`` events were sent (in the background, after the commit:
+    :meth:`ProviderEvents.drain` waits for them).
+    """
+    async with db.unit_of_work() as session:
+        await inventory.release_expired_holds(session)
+        lapsed = await inventory.claim_expiry_reports(session)
+    for hold in lapsed:
+        events.send(event("hold_expired", hold.provider_id, subject=hold.hold_id, hold_id=hold.hold_id,
+                          reference=reference_of(hold.idempotency_key), occurred_at=hold.expired_at))
+    return len(lapsed)

@@ -17,7 +17,7 @@ TERMINAL = {"paused_payment", "completed", "no_availability", "needs_login", "ca
 EVENT_TYPES = {
     "job_created", "job_started", "step_started", "paused_payment", "job_completed", "job_failed", "job_aborted",
     "step_attempt", "action_allowed", "action_denied", "time_adjusted", "venue_switched", "provider_fallback",
-    "awaiting_approval",
+    "awaiting_approval", "payment_completed", "human_takeover", "hold_expired",
 }
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 DEADLINE_SECONDS = 60.0

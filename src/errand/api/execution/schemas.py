@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from errand.jobs.schemas import JobEvent, JobView, ProviderMetrics
+from errand.jobs.schemas import JobEvent, JobView, Payment, ProviderMetrics
 from errand.jobs.snapshots import SnapshotInfo
 from errand.kit import clock
 
@@ -24,6 +24,14 @@ def event_body(event: JobEvent) -> dict[str, Any]:
             "timestamp": clock.iso(event.timestamp), "message": event.message, **event.extra}
 
 
+def payment_body(payment: Payment | None) -> dict[str, Any] | None:
+    """``{status: awaiting|paid|expired, expiresAt, paidAt, confirmation}``; null before a handoff."""
+    if payment is None:
+        return None
+    return {"status": payment.status, "expiresAt": clock.iso(payment.expires_at), "paidAt": clock.iso(payment.paid_at),
+            "confirmation": payment.confirmation}
+
+
 def job_body(job: JobView) -> dict[str, Any]:
     return {
         "jobId": job.id,
@@ -40,6 +48,7 @@ def job_body(job: JobView) -> dict[str, Any]:
         "usedFallback": job.used_fallback,
         "providerId": job.provider_id,
         "result": job.result,
+        "payment": payment_body(job.payment),
         "approvalId": job.approval_id,
         "clientMetadata": job.client_metadata,
         "createdAt": clock.iso(job.created_at),

@@ -120,6 +120,11 @@ def register(tool: "Registrar") -> None:
         often) are not final; paused_payment (success: the user pays at handoffUrl), completed,
         no_availability, needs_login, captcha, error and cancelled are.
 
+        After a handoff, `payment` says what became of it: awaiting (payable at handoffUrl until
+        expiresAt), paid (the job is then completed, with the confirmation in summary and result)
+        or expired (the hold lapsed unpaid: nothing was booked, handoffUrl is null, the status
+        stays paused_payment). Read the job again later to learn whether the user paid.
+
         Errors: NOT_FOUND when no job with that id exists in your organization.
         """
         principal = await principal_of(ctx)

@@ -168,6 +168,17 @@ def _event(event: JobEvent, with_step: bool) -> JobEventOut:
                        step_index=event.step_index if with_step else None, **extra)
 
 
+class JobPayment(_Out):
+    """The payment after a handoff, as the job's GET shows it."""
+
+    status: str = Field(description="awaiting (the end user can pay at handoffUrl until expiresAt) | paid "
+                                    "(the job is completed; see confirmation) | expired (the hold lapsed unpaid; "
+                                    "nothing was booked and handoffUrl is null)")
+    expires_at: str | None = Field(description="When the provider's hold lapses, if it said.")
+    paid_at: str | None = None
+    confirmation: str | None = None
+
+
 class ExecutionJob(_Out):
     """An execution job, as ``GET /api/v1/execution-jobs/{jobId}`` answers it."""
 
@@ -186,6 +197,8 @@ class ExecutionJob(_Out):
     used_fallback: bool
     provider_id: str | None
     result: dict[str, Any] | None
+    payment: JobPayment | None = Field(default=None, description="Null before a handoff; after one, whether the "
+                                                                 "end user paid or the hold expired.")
     approval_id: str | None
     client_metadata: dict[str, Any]
     created_at: str
@@ -202,6 +215,9 @@ def execution_job(job: JobView, replayed: bool = False) -> ExecutionJob:
         summary=job.summary, error=job.error, decision_log=[_event(e, False) for e in job.decision_log],
         attempt_count=job.attempt_count, used_fallback=job.used_fallback, provider_id=job.provider_id,
         result=job.result, approval_id=job.approval_id, client_metadata=job.client_metadata,
+        payment=None if job.payment is None else JobPayment(
+            status=job.payment.status, expires_at=clock.iso(job.payment.expires_at),
+            paid_at=clock.iso(job.payment.paid_at), confirmation=job.payment.confirmation),
         created_at=clock.iso(job.created_at), updated_at=clock.iso(job.updated_at),
         completed_at=clock.iso(job.completed_at), replayed=replayed,
     )
