@@ -50,7 +50,9 @@ from errand.providers.base import (
     Reservation,
     SearchQuery,
     Venue,
+    VenueListing,
     VenueNotServed,
+    VenueQuery,
 )
 
 
@@ -177,6 +179,19 @@ class SandboxApiProvider:
             return Checkout(status="paused_payment", hold_id=hold_id, handoff_url=body["handoff_url"],
                             confirmation=body.get("confirmation"), expires_at=expires_at)
         return Checkout(status="completed", hold_id=hold_id, confirmation=body.get("confirmation"))
+
+    # --- venue search (VenueDirectory) ----------------------------------------------------
+
+    async def search_venues(self, query: VenueQuery) -> list[VenueListing]:
+        """Every venue of ``query.scenario`` (in ``query.city``, if given) this provider sells."""
+        if query.scenario not in self.scenarios or query.scenario == "flight":
+            return []
+        params = {"scenario": query.scenario, **({"city": query.city} if query.city else {})}
+        body = await self._call("GET", "/venues", params=params)
+        try:
+            return [VenueListing.model_validate({**raw, "provider_id": self.id}) for raw in body["venues"]]
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise ProviderUnavailable(self.id, "answered a venue listing with an unexpected JSON shape") from exc
 
     def _offers(self, body: dict[str, Any]) -> list[Offer]:
         try:

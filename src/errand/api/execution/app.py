@@ -1,10 +1,10 @@
 from fastapi import FastAPI
 
-from errand.api.execution import errors, routes
+from errand.api.execution import errors, routes, venues
 from errand.kit.core import Core
 
 PREFIXES = ("/api/v1/execution-jobs", "/api/v1/metrics", "/api/v1/providers", "/api/v1/profiles",
-            "/api/v1/provider-events")
+            "/api/v1/provider-events", "/api/v1/venues")
 
 
 def build(core: Core) -> FastAPI:
@@ -14,6 +14,6 @@ def build(core: Core) -> FastAPI:
     app.state.core = core
     errors.install(app)
     for prefix, router in zip(PREFIXES, (routes.jobs, routes.metrics, routes.providers, routes.profiles,
-                                         routes.provider_events)):
+                                         routes.provider_events, venues.router)):
         app.include_router(router, prefix=prefix)
     return app
