@@ -200,6 +200,14 @@ class SandboxApiProvider:
             raise ProviderUnavailable(self.id, "answered a search with an unexpected JSON shape") from exc
 
 
+class SandboxVenueFeed(SandboxApiProvider):
+    """The venues feed alone, of a sandbox provider reached otherwise (the web-only sites' adapters use it)."""
+
+    def __init__(self, settings: Settings, provider_id: str, scenarios: tuple[str, ...]) -> None:
+        self.id, self.display_name, self.scenarios = provider_id, provider_id, scenarios
+        super().__init__(settings)
+
+
 class SandboxTables(SandboxApiProvider):
     """Restaurants, card-gated; also the partner reservations API the reservations dialect books through."""
 

@@ -3,7 +3,9 @@
 What a real provider's catalog feed does: list the venues it sells, so that Errand can
 answer "which Italian restaurants are there in Chicago?" before any date is known. It is
 read-only and never meets a venue's obstacles; injected latency and errors do apply.
-Web-only providers have no API, so theirs answers 404 like the rest of their API.
+Web-only providers publish it too (as real booking sites feed their listings to
+aggregators), although they have no job API: it is how their adapters list what they sell
+without driving a browser.
 """
 
 from collections.abc import Awaitable, Callable
@@ -30,7 +32,7 @@ def routes(faults: FaultInjector, authenticated: Callable[..., Awaitable[None]])
     ) -> Any:
         """Venues this provider sells (restaurants, hotels, events), of `scenario` and in `city` (exact,
         case-insensitive) when given, by city then name. Venues behind a login wall or CAPTCHA are listed."""
-        provider = catalog.require_api(provider_id)
+        provider = catalog.require(provider_id)
         await faults.apply(provider_id, job_api=False)
         return {"venues": listings(provider, scenario, city)}
 
