@@ -64,6 +64,12 @@ def _reached(request: Request, provider: Provider) -> str:
     return f"JSON API <code>{esc(api)}</code> (Errand's credential only)"
 
 
+def _reached_in_short(request: Request, provider: Provider) -> str:
+    if provider.is_browser:
+        return link(absolute_url(request, "web_home", provider_id=provider.id), "web site")
+    return "JSON API"
+
+
 def _provider(request: Request, provider: Provider) -> str:
     sells = ", ".join(_SCENARIO_WORDS[s] for s in provider.scenarios)
     gate = "stops at a payment page" if provider.card_gate else "books outright"
@@ -86,7 +92,7 @@ def routes() -> APIRouter:
         rows = "".join(
             f'<tr data-provider="{esc(p.id)}"><td><a href="#provider-{esc(p.id)}">{esc(p.id)}</a></td>'
             f"<td>{esc(p.display_name)}</td><td>{esc(', '.join(p.scenarios))}</td>"
-            f"<td>{'web site' if p.is_browser else 'API'}</td></tr>"
+            f"<td>{_reached_in_short(request, p)}</td></tr>"
             for p in providers
         )
         body = (
