@@ -51,9 +51,12 @@ def _fold(text: str) -> str:
 
 
 def filters(raw: Mapping[str, Any]) -> VenueFilters:
-    """Validate a venue search's parameters; InvalidRequest names every field that is wrong."""
+    """Validate a venue search's parameters; InvalidRequest names every field that is wrong.
+
+    An empty or null parameter counts as absent (``?city=&q=`` lists everything), as in
+    the execution dialect's other lists."""
     try:
-        return VenueFilters.model_validate(dict(raw))
+        return VenueFilters.model_validate({k: v for k, v in raw.items() if v is not None and v != ""})
     except ValidationError as exc:
         found = inputs.issues(exc)
         raise InvalidRequest(f"The venue search is invalid: {inputs.summarize(found)}.", details=found) from None

@@ -150,3 +150,9 @@ async def test_a_nul_in_the_query_is_refused_at_the_boundary(org: Org) -> None:
 async def test_venues_need_a_key(anon: httpx.AsyncClient) -> None:
     response = await anon.get(VENUES)
     assert response.status_code == 401 and response.json()["error"]["code"] == "missing_authorization"
+
+
+async def test_empty_parameters_count_as_absent(org: Org) -> None:
+    empty = await org.agent.get(VENUES + "?scenario=&city=&q=&cuisine=&neighborhood=&limit=&cursor=")
+    assert empty.status_code == 200, empty.text
+    assert empty.json() == await venues(org.agent)

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BeforeValidator
 
 from errand.api.common import core_of
 from errand.api.execution.auth import Caller
@@ -21,7 +22,8 @@ async def list_venues(
     q: Annotated[str | None, Query(description="Part of the venue's name, e.g. arpege.")] = None,
     cuisine: Annotated[str | None, Query(description="Restaurants: exact cuisine, e.g. Italian.")] = None,
     neighborhood: Annotated[str | None, Query(description="Exact neighborhood, e.g. SoHo.")] = None,
-    limit: Annotated[int | None, Query(description="1–100 venues a page; default 20.")] = None,
+    limit: Annotated[int | None, BeforeValidator(lambda v: v or None),
+                     Query(description="1–100 venues a page; default 20.")] = None,
     cursor: Annotated[str | None, Query(description="The nextCursor of the page before.")] = None,
 ) -> VenuePage:
     """The restaurants, hotels and events your key's providers sell, one entry per venue, by city then name.
@@ -34,7 +36,6 @@ async def list_venues(
     Errors: 400 `invalid_request` (an unknown scenario, `flight` — flights have routes, not venues —, a
     filter too long, a bad `limit` or `cursor`), 403 `scenario_not_allowed` (a scenario outside your key's),
     503 `provider_unavailable` (no provider could be reached; retry)."""
-    given = {"scenario": scenario, "city": city, "q": q, "cuisine": cuisine, "neighborhood": neighborhood,
-             "limit": limit, "cursor": cursor}
-    wanted = venues_service.filters({k: v for k, v in given.items() if v is not None})
+    wanted = venues_service.filters({"scenario": scenario, "city": city, "q": q, "cuisine": cuisine,
+                                     "neighborhood": neighborhood, "limit": limit, "cursor": cursor})
     return await venues_service.find_venues(core_of(request), caller, wanted)

@@ -51,7 +51,6 @@ def register(tool: "Registrar") -> None:
         - PROVIDER_UNAVAILABLE: no provider could be reached; retry shortly.
         """
         principal = await principal_of(ctx)
-        given = {"scenario": scenario, "city": city, "q": q, "cuisine": cuisine, "neighborhood": neighborhood,
-                 "limit": limit, "cursor": cursor}
-        wanted = venues_service.filters({k: v for k, v in given.items() if v is not None})
+        wanted = venues_service.filters({"scenario": scenario, "city": city, "q": q, "cuisine": cuisine,
+                                         "neighborhood": neighborhood, "limit": limit, "cursor": cursor})
         return await venues_service.find_venues(core, principal, wanted)
