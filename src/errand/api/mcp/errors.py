@@ -47,7 +47,7 @@ def body(exc: DomainError, *, with_retry_after: bool = True) -> dict[str, Any]:
         return {"error": {"code": _INTERNAL[0], "message": _INTERNAL[1]}}
     error: dict[str, Any] = {"code": code_for(exc), "message": exc.message}
     if exc.details:
-        error["details"] = issue_details(exc.details, "field")
+        error["details"] = exc.details
     if exc.retry_after and with_retry_after:
         error["retryAfterSeconds"] = exc.retry_after
     return {"error": error}
