@@ -125,17 +125,14 @@ async def _listings(core: Core, principal: Principal, scenarios: list[str], city
             for provider in core.providers.for_scenario(scenario, key_env=principal.env)
             if isinstance(provider, VenueDirectory)]
     answers = await asyncio.gather(*(p.search_venues(q) for p, q in asks), return_exceptions=True)
+    if answers and all(isinstance(a, ProviderUnavailable) for a in answers):
+        raise answers[0]  # type: ignore[misc]
     listings: list[VenueListing] = []
-    down: ProviderUnavailable | None = None
     for answer in answers:
-        if isinstance(answer, ProviderUnavailable):
-            down = answer
-        elif isinstance(answer, BaseException):
+        if isinstance(answer, BaseException) and not isinstance(answer, ProviderUnavailable):
             raise answer
-        else:
+        if not isinstance(answer, BaseException):
             listings.extend(answer)
-    if down is not None and len(answers) == sum(isinstance(a, ProviderUnavailable) for a in answers):
-        raise down
     return listings
 
 

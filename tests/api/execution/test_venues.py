@@ -3,13 +3,14 @@
 The sandbox's inventory (errand.sandbox.world) is the oracle for what must be listed.
 """
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from errand.sandbox.world import load_world
-from tests.conftest import Org, Server, mint_key
+from tests.conftest import Org, Server, free_port, mint_key, running
 
 VENUES = "/api/v1/venues"
 
@@ -156,3 +157,27 @@ async def test_empty_parameters_count_as_absent(org: Org) -> None:
     empty = await org.agent.get(VENUES + "?scenario=&city=&q=&cuisine=&neighborhood=&limit=&cursor=")
     assert empty.status_code == 200, empty.text
     assert empty.json() == await venues(org.agent)
+
+
+HOTEL_PROVIDERS = ("sandbox-stays", "sandbox-rooms", "web-stays")
+
+
+@pytest.fixture(scope="module")
+async def half_down_url(server: Server) -> AsyncIterator[str]:
+    """A server on ``server``'s database whose sandbox fails every call to Sandbox Dine and to every hotel provider."""
+    down = {"error_rate": 1.0}
+    settings = server.settings.model_copy(update={
+        "port": free_port(), "sandbox_faults": {p: down for p in ("sandbox-dine", *HOTEL_PROVIDERS)}})
+    async with running(settings) as base_url:
+        yield base_url
+
+
+async def test_a_provider_that_is_down_is_left_out_and_all_down_is_unavailable(half_down_url: str, org: Org) -> None:
+    async with httpx.AsyncClient(base_url=half_down_url, headers=bearer(org.agent_key), timeout=30) as client:
+        restaurants = await client.get(VENUES, params={"scenario": "restaurant", "city": "Paris", "limit": 100})
+        hotels = await client.get(VENUES, params={"scenario": "hotel"})
+    assert restaurants.status_code == 200, restaurants.text
+    septime = next(v for v in restaurants.json()["venues"] if v["name"] == "Septime")
+    assert [p["providerId"] for p in septime["providers"]] == ["sandbox-tables", "web-tables"]
+    assert hotels.status_code == 503, hotels.text
+    assert hotels.json()["error"]["code"] == "provider_unavailable"
