@@ -6,7 +6,9 @@ dialects. It serves, per provider under ``/api/{provider_id}/``:
 
 - the partner reservations API of ``sandbox-tables`` (:mod:`errand.sandbox.tables_api`);
 - the job API of every provider with one (:mod:`errand.sandbox.jobs_api`);
+- the venues feed of every provider, web-only ones included (:mod:`errand.sandbox.venues_api`);
 
+its front page at ``/`` listing providers, sites and venues (:mod:`errand.sandbox.index_page`),
 the checkout page that the job API's handoff URLs open (:mod:`errand.sandbox.checkout_page`),
 and under ``/web/{provider_id}/`` the booking web sites of the web-only providers
 (:mod:`errand.sandbox.web`, which answer errors as HTML pages). Payments and takeovers are

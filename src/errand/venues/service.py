@@ -36,7 +36,6 @@ from errand.kit.errors import InvalidRequest
 from errand.providers.base import ProviderUnavailable, VenueDirectory, VenueListing, VenueQuery
 from errand.venues.schemas import VENUE_SCENARIOS, VenueFilters, VenuePage, VenueProvider, VenueView
 
-_SCENARIOS = ("restaurant", "hotel", "flight", "activity")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "`": "'"})
 
 
@@ -65,13 +64,13 @@ def filters(raw: Mapping[str, Any]) -> VenueFilters:
 def _scenarios(principal: Principal, scenario: str | None) -> list[str]:
     if scenario is None:
         return [s for s in VENUE_SCENARIOS if s in principal.scenarios]
-    if scenario not in _SCENARIOS:
+    if scenario not in identity_service.SCENARIOS:
         raise InvalidRequest(f"scenario: must be one of {', '.join(VENUE_SCENARIOS)}.",
                              details=[{"path": "scenario", "message": "unknown scenario"}])
     identity_service.require_scenario(principal, scenario)
     if scenario not in VENUE_SCENARIOS:
-        raise InvalidRequest("scenario: flights have routes, not venues; search a route with "
-                             "search_availability (origin, dest).",
+        raise InvalidRequest("scenario: flights have routes, not venues; name a route by origin and dest "
+                             "(a flight job, or MCP's search_availability).",
                              details=[{"path": "scenario", "message": "flights have no venues"}])
     return [scenario]
 
