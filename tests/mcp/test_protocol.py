@@ -10,7 +10,7 @@ from tests.conftest import Org, Server, mint_key
 from tests.mcp.conftest import Connect, mcp_url
 
 TOOLS = {
-    "book_reservation", "cancel_reservation", "modify_reservation", "search_availability",
+    "book_reservation", "cancel_reservation", "modify_reservation", "search_availability", "find_venues",
     "create_execution_job", "get_execution_job", "get_execution_job_audit", "cancel_execution_job",
 }
 CHANGING = {"book_reservation", "cancel_reservation", "modify_reservation", "create_execution_job",

@@ -218,6 +218,68 @@ class JobProvider(Protocol):
     async def checkout(self, offer: Offer, traveler: dict[str, Any], *, idempotency_key: str) -> Checkout: ...
 
 
+# --- Venue search: what a provider sells, before any date is known ------------------------
+
+
+class VenueQuery(BaseModel):
+    """Which venues to list: one scenario (restaurant, hotel or activity) in one city or all.
+
+    Filters are narrowing hints a provider may apply itself to list less; the caller
+    (:mod:`errand.venues.service`) filters again on what comes back, so a provider that
+    ignores them stays correct, only slower.
+    """
+
+    scenario: str
+    city: str | None = None
+
+
+class VenueListing(BaseModel):
+    """One venue as one provider sells it: what an agent needs to choose it and then search it.
+
+    ``id`` is the venue's id at that provider; ``name`` and ``city`` are what
+    ``search_availability`` and job requests take. Restaurants give ``cuisine``,
+    ``price_per_person_usd`` and ``max_party_size``; hotels ``star_rating``; events
+    ``category`` and ``place`` (the theatre, arena or hall). ``price_from_usd`` is the lowest
+    unit price (per person, per night or per ticket, as ``price_unit`` says) and
+    ``price_band`` its band from ``$`` to ``$$$$``, when the provider knows them.
+    """
+
+    provider_id: str
+    scenario: str
+    id: str
+    name: str
+    city: str
+    timezone: str | None = None
+    neighborhood: str | None = None
+    cuisine: str | None = None
+    category: str | None = None
+    place: str | None = None
+    star_rating: int | None = None
+    price_band: str | None = None
+    price_from_usd: Decimal | None = None
+    price_unit: str | None = None  # "person", "night", "ticket"
+    price_per_person_usd: Decimal | None = None
+    max_party_size: int | None = None
+
+
+@runtime_checkable
+class VenueDirectory(Protocol):
+    """Optional capability: a provider that can list the venues it sells.
+
+    ``search_venues`` returns every venue of ``query.scenario`` (in ``query.city`` when one is
+    given) that this provider sells, in any order; ``[]`` when it sells none. It raises
+    ProviderUnavailable when the provider cannot be reached. A provider without this method
+    is simply not asked: venue search (:func:`errand.venues.service.find_venues`) lists what
+    the others sell.
+    """
+
+    id: str
+    scenarios: tuple[str, ...]
+    sandbox: bool
+
+    async def search_venues(self, query: VenueQuery) -> list[VenueListing]: ...
+
+
 # --- What a provider shows of its work ---------------------------------------------------
 
 SnapshotSink = Callable[[str, str, bytes], Awaitable[None]]

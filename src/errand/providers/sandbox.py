@@ -50,7 +50,9 @@ from errand.providers.base import (
     Reservation,
     SearchQuery,
     Venue,
+    VenueListing,
     VenueNotServed,
+    VenueQuery,
 )
 
 
@@ -178,11 +180,32 @@ class SandboxApiProvider:
                             confirmation=body.get("confirmation"), expires_at=expires_at)
         return Checkout(status="completed", hold_id=hold_id, confirmation=body.get("confirmation"))
 
+    # --- venue search (VenueDirectory) ----------------------------------------------------
+
+    async def search_venues(self, query: VenueQuery) -> list[VenueListing]:
+        """Every venue of ``query.scenario`` (in ``query.city``, if given) this provider sells."""
+        if query.scenario not in self.scenarios or query.scenario == "flight":
+            return []
+        params = {"scenario": query.scenario, **({"city": query.city} if query.city else {})}
+        body = await self._call("GET", "/venues", params=params)
+        try:
+            return [VenueListing.model_validate({**raw, "provider_id": self.id}) for raw in body["venues"]]
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise ProviderUnavailable(self.id, "answered a venue listing with an unexpected JSON shape") from exc
+
     def _offers(self, body: dict[str, Any]) -> list[Offer]:
         try:
             return [Offer.model_validate(raw) for raw in body["offers"]]
         except (KeyError, TypeError, ValidationError) as exc:
             raise ProviderUnavailable(self.id, "answered a search with an unexpected JSON shape") from exc
+
+
+class SandboxVenueFeed(SandboxApiProvider):
+    """The venues feed alone, of a sandbox provider reached otherwise (the web-only sites' adapters use it)."""
+
+    def __init__(self, settings: Settings, provider_id: str, scenarios: tuple[str, ...]) -> None:
+        self.id, self.display_name, self.scenarios = provider_id, provider_id, scenarios
+        super().__init__(settings)
 
 
 class SandboxTables(SandboxApiProvider):

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from errand import __version__
 from errand.api.common import issue_details
-from errand.api.mcp import errors, jobs, reservations, search
+from errand.api.mcp import errors, jobs, reservations, search, venues
 from errand.api.mcp.auth import PrincipalSource
 from errand.kit.core import Core
 from errand.kit import inputs
@@ -131,6 +131,7 @@ def build_server(core: Core, principal_of: PrincipalSource) -> ErrandMCP:
     )
     tool = Registrar(server, core, principal_of)
     search.register(tool)
+    venues.register(tool)
     reservations.register(tool)
     jobs.register(tool)
     return server

@@ -9,6 +9,8 @@ the sites' DOM contract (``docs/sandbox-web.md``): pages are told apart by their
   route the site does not know or serve is VenueNotServed; nothing free is ``[]``. The
   offer remembers the results page of its session, so a checkout can continue it.
 - ``alternatives`` is ``[]``: these sites have no "similar venues" page.
+- ``search_venues`` reads the site's venues feed over plain HTTP (no browser), as an
+  aggregator reads a site's listings.
 - ``checkout`` continues the search's session (or searches again if it expired), chooses
   the offer, fills the guest details from the traveler profile and the job's idempotency
   key as the booking ``reference`` (the site sends a second submission under the same
@@ -36,10 +38,11 @@ from playwright.async_api import Error as PlaywrightError
 from errand.kit.config import Settings
 from errand.kit.errors import DomainError
 from errand.providers.base import (
-    Checkout, NoAvailability, Offer, ProviderUnavailable, SearchQuery, VenueNotServed,
+    Checkout, NoAvailability, Offer, ProviderUnavailable, SearchQuery, VenueListing, VenueNotServed, VenueQuery,
 )
 from errand.providers.browser.pool import BrowserPool, BrowserUnavailable, forget_shared_pool, shared_pool
 from errand.providers.browser.site import Visit
+from errand.providers.sandbox import SandboxVenueFeed
 
 OFFER = "[data-offer]"
 
@@ -76,12 +79,18 @@ class WebProvider:
         self.site_url = f"{settings.effective_sandbox_url.rstrip('/')}/web/{self.id}/"
         self._pool = pool or shared_pool(settings)
         self._timeout = settings.provider_timeout_seconds
+        self._feed = SandboxVenueFeed(settings, self.id, self.scenarios)
+
+    async def search_venues(self, query: VenueQuery) -> list[VenueListing]:
+        """The venues the site sells, from its catalog feed: a listing needs no browser."""
+        return await self._feed.search_venues(query)
 
     async def available(self) -> bool:
         """Whether a browser can be had; False makes the planner skip this provider (browser_unavailable)."""
         return await self._pool.available()
 
     async def aclose(self) -> None:
+        await self._feed.aclose()
         # The four adapters share the pool: the first to close it closes the browser.
         await self._pool.aclose()
         forget_shared_pool(self._settings, self._pool)
