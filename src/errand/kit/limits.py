@@ -62,10 +62,10 @@ def over_limit(scenario: str) -> str:
 def check_quantity(scenario: str, value: int, field: str) -> None:
     """Raises InvalidRequest naming ``field`` and the limit when ``value`` is outside 1..the scenario's limit."""
     if value < 1:
-        raise InvalidRequest(f"{field}: must be at least 1.", details=[{"path": field, "message": "must be at least 1"}])
+        raise InvalidRequest(f"{field}: must be at least 1.", details=[{"field": field, "message": "must be at least 1"}])
     if value > QUANTITY_MAX[scenario]:
         message = over_limit(scenario)
-        raise InvalidRequest(f"{field}: {message}.", details=[{"path": field, "message": message}])
+        raise InvalidRequest(f"{field}: {message}.", details=[{"field": field, "message": message}])
 
 
 def quantity(scenario: str) -> Any:
@@ -108,4 +108,4 @@ def check_date(day: date, field: str) -> None:
     """Raises InvalidRequest naming ``field`` when :func:`date_problem` finds one."""
     problem = date_problem(day)
     if problem is not None:
-        raise InvalidRequest(f"{field}: {problem}.", details=[{"path": field, "message": problem}])
+        raise InvalidRequest(f"{field}: {problem}.", details=[{"field": field, "message": problem}])
