@@ -31,7 +31,8 @@ def register(tool: "Registrar") -> None:
             "YYYY-MM-DD, local to the venue: the day of the table or event, the check-in (hotels) or the "
             "departure (flights). Not in the past, at most two years ahead."))],
         quantity: Annotated[int, Field(
-            ge=1, le=limits.ANY_QUANTITY_MAX, strict=True,
+            # The bound depends on the scenario: errand.jobs.search checks it and names the limit.
+            ge=1, strict=True, json_schema_extra={"maximum": limits.ANY_QUANTITY_MAX},
             validation_alias=AliasChoices("quantity", "party_size", "partySize"),
             description=f"Covers (restaurant, at most {limits.PARTY_SIZE_MAX}), adults in one room (hotel, at "
                         f"most {limits.ADULTS_MAX}), passengers (flight, at most {limits.PASSENGERS_MAX}) or "
