@@ -8,7 +8,7 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from errand.kit import limits

@@ -62,7 +62,8 @@ def over_limit(scenario: str) -> str:
 def check_quantity(scenario: str, value: int, field: str) -> None:
     """Raises InvalidRequest naming ``field`` and the limit when ``value`` is outside 1..the scenario's limit."""
     if value < 1:
-        raise InvalidRequest(f"{field}: must be at least 1.", details=[{"field": field, "message": "must be at least 1"}])
+        raise InvalidRequest(f"{field}: must be at least 1.",
+                             details=[{"field": field, "message": "must be at least 1"}])
     if value > QUANTITY_MAX[scenario]:
         message = over_limit(scenario)
         raise InvalidRequest(f"{field}: {message}.", details=[{"field": field, "message": message}])

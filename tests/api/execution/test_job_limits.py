@@ -84,8 +84,10 @@ async def test_an_unknown_provider_id_is_400_naming_it(org: Org, day: date, fiel
 
 
 LIMITS = [
-    (lambda d: restaurant(d, covers=51), "request.params.covers", "must be at most 50 (the party size limit per booking)"),
-    (lambda d: hotel(d, adults=11), "request.params.adults", "must be at most 10 (the adults per room limit per booking)"),
+    (lambda d: restaurant(d, covers=51), "request.params.covers",
+     "must be at most 50 (the party size limit per booking)"),
+    (lambda d: hotel(d, adults=11), "request.params.adults",
+     "must be at most 10 (the adults per room limit per booking)"),
     (lambda d: flight(d, passengers=10), "request.params.passengers",
      "must be at most 9 (the passengers limit per booking)"),
     (lambda d: activity(d, tickets=21), "request.params.num_tickets",
