@@ -56,13 +56,15 @@ BY_SCENARIO = {
 }
 
 
-@pytest.mark.parametrize("when", PAST_AND_FAR, ids=list(PAST_AND_FAR))
-@pytest.mark.parametrize("where", BY_SCENARIO, ids=list(BY_SCENARIO))
-async def test_a_past_or_far_future_date_is_400_naming_the_field(org: Org, when: str, where: str) -> None:
+# A return two days ago is before the outbound date too: refused for that reason, tested elsewhere.
+CASES = [(where, when) for where in BY_SCENARIO for when in PAST_AND_FAR
+         if (where, when) != ("flight-return_date", "two-days-ago")]
+
+
+@pytest.mark.parametrize(("where", "when"), CASES, ids=[f"{a}-{b}" for a, b in CASES])
+async def test_a_past_or_far_future_date_is_400_naming_the_field(org: Org, where: str, when: str) -> None:
     day, problem = PAST_AND_FAR[when]
     build, field = BY_SCENARIO[where]
-    if where == "flight-return_date" and when == "two-days-ago":
-        pytest.skip("a return before the outbound date is refused for that reason first")
 
     error = assert_invalid(await org.agent.post(JOBS, json=build(day())), field, problem)
 
