@@ -35,8 +35,10 @@ from errand.providers.base import (
 ACTOR = "executor"
 # Final status when every provider failed, most telling first.
 _FAILURE_ORDER = ("no_availability", "captcha", "needs_login", "error")
-# How many times one provider's checkout may lose its slot to another booking and choose again.
-_MAX_RECHOICES = 20
+# How many times one provider's checkout may lose its slot to another booking and choose again: a
+# job loses at most once per slot it aims at, and a site that keeps refusing (each checkout costs a
+# browser session) is left for the next provider soon enough.
+_MAX_RECHOICES = 5
 
 
 @dataclass
