@@ -268,7 +268,8 @@ async def _book_within_consent(run: Run, provider: Any, offer: Offer, refresh: A
     the same venue that are left, the slots already lost excluded, so the user's
     ``allowTimeAdjustment`` and ``maxTimeAdjustmentMinutes`` still bound the choice. Each
     new choice is audited as ``time_adjusted`` with reason ``slot taken at checkout``. The
-    provider is given up (a ``sold_out`` Failure) only when nothing within consent is left.
+    provider is given up (the ``sold_out`` Failure) when nothing within consent is left, the
+    search fails, or after :data:`_MAX_RECHOICES` lost checkouts.
     """
     lost: set[tuple[str, str, str]] = set()
     while True:
@@ -298,7 +299,7 @@ async def _book_within_consent(run: Run, provider: Any, offer: Offer, refresh: A
 
 
 def _when(offer: Offer) -> str:
-    """The offer's local time HH:MM (a hotel's date, which has no time)."""
+    """The offer's venue-local HH:MM, or its date when it has no time."""
     return offer.start[11:16] if "T" in offer.start else offer.start
 
 

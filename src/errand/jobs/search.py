@@ -73,9 +73,9 @@ async def search_availability(core: Core, principal: Principal, query: SearchQue
 
     Test keys reach sandbox providers only. Raises InvalidRequest (what the scenario needs
     is missing, a quantity over the scenario's limit, a date past everywhere or beyond the
-    booking horizon: :mod:`errand.kit.limits`), Forbidden ``scenario_not_allowed``, NotFound (no provider serves the venue
-    or route) and Unavailable (a provider that might serve it could not be reached).
-    An empty list means the venue is served but nothing fits on that date.
+    booking horizon: :mod:`errand.kit.limits`), Forbidden ``scenario_not_allowed``, NotFound
+    (no provider serves the venue or route) and Unavailable (a provider that might serve it
+    could not be reached). An empty list means the venue is served but nothing fits on that date.
     """
     _check(principal, query)
     providers = [p for p in core.providers.for_scenario(query.scenario, key_env=principal.env) if hasattr(p, "search")]
