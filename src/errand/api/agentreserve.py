@@ -8,9 +8,10 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from errand.kit import limits
 from errand.kit.inputs import check_spellings, text
 
 # Core codes whose name differs in this contract; every other code is upper-cased.
@@ -51,7 +52,8 @@ Email = Annotated[text(254, strip=True), _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "
 Phone = Annotated[text(40, strip=True), _matches(r"\+?[0-9 ()\-.]{4,}", "must be a phone number, e.g. +15551234567")]
 
 
-PartySize = Annotated[int, Field(ge=1, le=100, strict=True)]
+# One party-size limit for REST, MCP and execution jobs (errand.kit.limits).
+PartySize = limits.PartySize
 # Ids Errand minted are short ASCII (the column holds 40).
 TransactionId = text(60, min_length=1)
 Reason = text(500, multiline=True)

@@ -16,7 +16,7 @@ from errand.bookings.schemas import ApprovalSummary, Customer, TransactionView
 from errand.guard import service as guard_service
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
-from errand.kit import clock
+from errand.kit import clock, limits
 from errand.kit.core import Core
 from errand.kit.errors import DomainError, Forbidden, InvalidRequest, NotFound, Unavailable
 from errand.kit.logging import get_logger
@@ -101,7 +101,8 @@ def to_utc(local: datetime, timezone: str) -> datetime:
 
 
 def require_future(local: datetime, timezone: str, field: str = "datetime") -> None:
-    """Raises InvalidRequest naming ``field`` unless the local time is ahead (and representable in UTC)."""
+    """Raises InvalidRequest naming ``field`` unless the local time is ahead (and representable in UTC)
+    and within the booking horizon every dialect shares (:mod:`errand.kit.limits`)."""
     try:
         starts_at = to_utc(local, timezone)
     except OverflowError:
@@ -111,6 +112,7 @@ def require_future(local: datetime, timezone: str, field: str = "datetime") -> N
             f"{field}: must be in the future (got {local.isoformat(timespec='minutes')} {timezone}).",
             details=[{"field": field, "message": "must be in the future"}],
         )
+    limits.check_date(local.date(), field)
 
 
 def local_iso(local: datetime) -> str:

@@ -35,6 +35,10 @@ from errand.providers.base import (
 ACTOR = "executor"
 # Final status when every provider failed, most telling first.
 _FAILURE_ORDER = ("no_availability", "captcha", "needs_login", "error")
+# How many times one provider's checkout may lose its slot to another booking and choose again: a
+# job loses at most once per slot it aims at, and a site that keeps refusing (each checkout costs a
+# browser session) is left for the next provider soon enough.
+_MAX_RECHOICES = 5
 
 
 @dataclass
@@ -201,6 +205,27 @@ async def _checkout(run: Run, provider: Any, offer: Offer) -> Outcome | Failure:
                    handoff_url=checkout.handoff_url, result=result)
 
 
+async def _nothing_chosen(provider: Any, query: SearchQuery, reason: str) -> Failure:
+    """Why nothing at ``provider`` could be chosen, in the user's words.
+
+    Where the provider can describe the venue (``find_venue``, restaurants) and the venue
+    seats fewer per booking than the party, that is the reason (``party_too_large``), e.g.
+    "party of 8; Le Bernardin seats at most 6 per booking"."""
+    why = {"no_offers": "nothing bookable matches the request",
+           "over_budget": "everything available is over budget",
+           "no_time_in_window": "no time within the allowed adjustment"}[reason]
+    find_venue = getattr(provider, "find_venue", None)
+    if reason == "no_offers" and query.scenario == "restaurant" and find_venue is not None and query.venue:
+        try:
+            venue = await find_venue(query.venue, query.city or "")
+        except DomainError:
+            venue = None
+        if venue is not None and venue.max_party_size and query.quantity > venue.max_party_size:
+            return Failure("no_availability", "party_too_large", f"{provider.id}: party of {query.quantity}; "
+                           f"{venue.name} seats at most {venue.max_party_size} per booking")
+    return Failure("no_availability", reason, f"{provider.id}: {why}")
+
+
 def _obstacle(provider: Any, exc: DomainError) -> Failure:
     if isinstance(exc, NeedsLogin):
         return Failure("needs_login", "login_wall", exc.message, exc.session_url)
@@ -213,6 +238,7 @@ async def _try(run: Run, provider: Any, query: SearchQuery, offers: list[Offer] 
     """One provider: search (unless offers are given), choose, judge, check out."""
     run.attempts += 1
     await run.event("step_started", f"Trying {provider.display_name} ({provider.id})", providerId=provider.id)
+    searched = offers is None
     if offers is None:
         try:
             offers = await _retrying(run, provider, "search", lambda: provider.search(query))
@@ -224,32 +250,74 @@ async def _try(run: Run, provider: Any, query: SearchQuery, offers: list[Offer] 
         return Outcome("cancelled", "Cancelled by the client")
     choice: Choice = choose(run.job.scenario, run.job.params, run.consent, offers)
     if choice.offer is None:
-        why = {"no_offers": "nothing bookable matches the request",
-               "over_budget": "everything available is over budget",
-               "no_time_in_window": "no time within the allowed adjustment"}[choice.reason or "no_offers"]
-        return Failure("no_availability", choice.reason or "no_offers", f"{provider.id}: {why}")
+        return await _nothing_chosen(provider, query, choice.reason or "no_offers")
     offer = choice.offer
     if choice.from_time:
         await run.event("time_adjusted", f"No slot at {choice.from_time}, switching to {choice.to_time}",
                         fromTime=choice.from_time, toTime=choice.to_time, providerId=provider.id)
-    decision = await _judge(run, offer)
-    if decision.outcome == "deny":
-        return Outcome("error", f"Policy '{decision.policy_name}' denied the booking", provider_id=provider.id,
-                       error=f"Policy '{decision.policy_name}' ({decision.policy_id}) denied this booking: "
-                             f"{decision.reason}")
-    if decision.outcome == "requires_approval":
-        return await _request_approval(run, offer, decision)
-    return await _checkout(run, provider, offer)
+    # A re-search after a lost race asks the same place again: a switched venue is among the alternatives.
+    refresh = (lambda: provider.search(query)) if searched else (lambda: provider.alternatives(query))
+    return await _book_within_consent(run, provider, offer, refresh)
+
+
+async def _book_within_consent(run: Run, provider: Any, offer: Offer, refresh: Any) -> Outcome | Failure:
+    """Judge the offer and check it out; a checkout refused for capacity (another booking took the
+    slot between search and checkout) goes back to the choice of time within the consent.
+
+    The provider is searched again (``refresh``) and :func:`choose` picks among the offers of
+    the same venue that are left, the slots already lost excluded, so the user's
+    ``allowTimeAdjustment`` and ``maxTimeAdjustmentMinutes`` still bound the choice. Each
+    new choice is audited as ``time_adjusted`` with reason ``slot taken at checkout``. The
+    provider is given up (the ``sold_out`` Failure) when nothing within consent is left, the
+    search fails, or after :data:`_MAX_RECHOICES` lost checkouts.
+    """
+    lost: set[tuple[str, str, str]] = set()
+    while True:
+        decision = await _judge(run, offer)
+        if decision.outcome == "deny":
+            return Outcome("error", f"Policy '{decision.policy_name}' denied the booking", provider_id=provider.id,
+                           error=f"Policy '{decision.policy_name}' ({decision.policy_id}) denied this booking: "
+                                 f"{decision.reason}")
+        if decision.outcome == "requires_approval":
+            return await _request_approval(run, offer, decision)
+        result = await _checkout(run, provider, offer)
+        if not isinstance(result, Failure) or result.reason != "sold_out" or len(lost) >= _MAX_RECHOICES:
+            return result
+        lost.add((offer.venue_id, offer.unit, offer.start))
+        try:
+            fresh = await _retrying(run, provider, "search", refresh)
+        except DomainError:
+            return result
+        left = [o for o in fresh if o.venue_id == offer.venue_id and (o.venue_id, o.unit, o.start) not in lost]
+        choice = choose(run.job.scenario, run.job.params, run.consent, left)
+        if choice.offer is None:
+            return result
+        taken, offer = offer, choice.offer
+        await run.event("time_adjusted", f"{_describe(taken)} was taken at checkout; switching to {_describe(offer)}",
+                        fromTime=_when(taken), toTime=_when(offer), providerId=provider.id,
+                        reason="slot taken at checkout")
+
+
+def _when(offer: Offer) -> str:
+    """The offer's venue-local HH:MM, or its date when it has no time."""
+    return offer.start[11:16] if "T" in offer.start else offer.start
 
 
 async def _fallback_or_finish(run: Run, chain: list[Any], index: int, failure: Failure) -> None:
-    run.failures.append(failure)
-    provider = chain[index]
-    await run.outcome(provider.id, "failed", failure.reason)
-    if index + 1 < len(chain):
+    following = chain[index + 1] if index + 1 < len(chain) else None
+    if following is not None:
         run.used_fallback = True
-        await run.event("provider_fallback", f"{failure.message}; falling back to {chain[index + 1].id}",
-                        providerId=provider.id, nextProviderId=chain[index + 1].id, reason=failure.reason)
+    await _leave(run, chain[index], failure, following.id if following is not None else None)
+
+
+async def _leave(run: Run, provider: Any, failure: Failure, next_provider_id: str | None) -> None:
+    """Give up ``provider``: count the failure and record its ``provider_fallback`` with the reason, the last
+    provider of the chain included (``nextProviderId`` null: a venue switch or the job's failure follows)."""
+    run.failures.append(failure)
+    await run.outcome(provider.id, "failed", failure.reason)
+    then = f"falling back to {next_provider_id}" if next_provider_id else "no other provider to try"
+    await run.event("provider_fallback", f"{failure.message}; {then}", providerId=provider.id,
+                    nextProviderId=next_provider_id, reason=failure.reason)
 
 
 async def _resume_approved(run: Run) -> Outcome:
@@ -385,9 +453,19 @@ async def _switch_venue(run: Run, chain: list[Any], query: SearchQuery) -> Outco
             if result.status in ("paused_payment", "completed"):
                 await run.outcome(provider.id, "accepted")
             return result
-        run.failures.append(result)
-        await run.outcome(provider.id, "failed", result.reason)
+        await _leave(run, provider, result, None)
     return None
+
+
+# Which no_availability reason explains a job best when providers gave several, most telling first.
+_REASON_ORDER = {"party_too_large": 0, "over_budget": 1, "no_time_in_window": 2, "sold_out": 3, "no_offers": 4,
+                 "venue_not_served": 5}
+
+
+def _reason(message: str) -> str:
+    """A failure's message without the provider id it starts with."""
+    head, sep, rest = message.partition(": ")
+    return rest if sep and " " not in head else message
 
 
 def _final_failure(run: Run) -> Outcome:
@@ -396,8 +474,10 @@ def _final_failure(run: Run) -> Outcome:
     takeover = next((f for f in reversed(run.failures) if f.session_url), None)
     status = takeover.status if takeover else next(s for s in _FAILURE_ORDER if s in statuses or s == "error")
     last = takeover or next((f for f in reversed(run.failures) if f.status == status), run.failures[-1])
+    if status == "no_availability":  # say why: the most specific reason any provider gave
+        last = min((f for f in run.failures if f.status == status), key=lambda f: _REASON_ORDER.get(f.reason, 9))
     summary = {
-        "no_availability": "Nothing matches the request at any provider",
+        "no_availability": f"Nothing matches the request at any provider: {_reason(last.message)}",
         "captcha": "Blocked by a CAPTCHA at every provider that could serve the request",
         "needs_login": "Every provider that could serve the request wants a login",
         "error": "Every provider failed",

@@ -10,8 +10,11 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator, model_validator,
+)
 
+from errand.kit import limits
 from errand.kit.inputs import Date, IdempotencyKey, text
 
 Scenario = Literal["restaurant", "hotel", "flight", "activity"]
@@ -23,6 +26,17 @@ Money = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False, strict=T
 CLIENT_METADATA_MAX_BYTES = 4096
 
 
+def _bookable(day: date) -> date:
+    problem = limits.date_problem(day)
+    if problem is not None:
+        raise ValueError(problem)
+    return day
+
+
+# A date a booking may be for, as YYYY-MM-DD: not past anywhere, within the horizon (errand.kit.limits).
+BookingDate = Annotated[Date, AfterValidator(_bookable)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -30,9 +44,9 @@ class _Strict(BaseModel):
 class RestaurantParams(_Strict):
     restaurant_name: Text
     city: Text
-    date: date
+    date: BookingDate
     time: HHMM
-    covers: int = Field(ge=1, le=50, strict=True)
+    covers: limits.PartySize
     cuisine: Text | None = None
     neighborhood: Text | None = None
     budget_per_person: Money | None = None
@@ -41,9 +55,9 @@ class RestaurantParams(_Strict):
 class HotelParams(_Strict):
     hotel_name: Text
     city: Text
-    checkin: date
-    checkout: date
-    adults: int = Field(ge=1, le=10, strict=True)
+    checkin: BookingDate
+    checkout: Date
+    adults: limits.Adults
     star_rating: int | None = Field(default=None, ge=1, le=5, strict=True)
     neighborhood: Text | None = None
     budget_max_per_night: Money | None = None
@@ -61,9 +75,9 @@ class HotelParams(_Strict):
 class FlightParams(_Strict):
     origin: Text
     dest: Text
-    date: date
-    passengers: int = Field(ge=1, le=9, strict=True)
-    return_date: date | None = None
+    date: BookingDate
+    passengers: limits.Passengers
+    return_date: BookingDate | None = None
     cabin_class: Literal["economy", "premium_economy", "business", "first"] | None = None
     targetAirline: Text | None = None
     targetPrice: Money | None = None
@@ -82,8 +96,8 @@ class FlightParams(_Strict):
 class ActivityParams(_Strict):
     event_name: Text
     city: Text
-    event_date: date
-    num_tickets: int = Field(ge=1, le=20, strict=True)
+    event_date: BookingDate
+    num_tickets: limits.Tickets
     seat_type: Text | None = None
     budget_max_per_ticket: Money | None = None
 

@@ -12,11 +12,12 @@ does the search fail: NotFound when no provider serves the venue, Unavailable wh
 that might have was down (safe to retry).
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
+from errand.kit import limits
 from errand.kit.core import Core
 from errand.kit.errors import InvalidRequest, NotFound
 from errand.providers.base import (
@@ -45,8 +46,10 @@ def _check(principal: Principal, query: SearchQuery) -> None:
             f"{', '.join(missing)}: required for {what}.",
             details=[{"field": f, "message": f"required for {what}"} for f in missing],
         )
-    if query.quantity < 1:
-        raise InvalidRequest("quantity: must be at least 1.", details=[{"field": "quantity", "message": "at least 1"}])
+    limits.check_quantity(query.scenario, query.quantity, "quantity")
+    for field in ("date", "end_date"):
+        if getattr(query, field):
+            limits.check_date(date.fromisoformat(getattr(query, field)), field)
 
 
 def _minutes(start: str) -> int:
@@ -69,9 +72,10 @@ async def search_availability(core: Core, principal: Principal, query: SearchQue
     """Every offer the caller's providers have for ``query``, nearest to ``query.time`` first.
 
     Test keys reach sandbox providers only. Raises InvalidRequest (what the scenario needs
-    is missing), Forbidden ``scenario_not_allowed``, NotFound (no provider serves the venue
-    or route) and Unavailable (a provider that might serve it could not be reached).
-    An empty list means the venue is served but nothing fits on that date.
+    is missing, a quantity over the scenario's limit, a date past everywhere or beyond the
+    booking horizon: :mod:`errand.kit.limits`), Forbidden ``scenario_not_allowed``, NotFound
+    (no provider serves the venue or route) and Unavailable (a provider that might serve it
+    could not be reached). An empty list means the venue is served but nothing fits on that date.
     """
     _check(principal, query)
     providers = [p for p in core.providers.for_scenario(query.scenario, key_env=principal.env) if hasattr(p, "search")]

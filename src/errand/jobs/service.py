@@ -21,7 +21,7 @@ from errand.audit import service as audit_service
 from errand.guard import service as guard_service
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
-from errand.jobs import events, payments
+from errand.jobs import events, payments, validation
 from errand.jobs.schemas import JobCreate, JobEvent, JobView, Profile, ProviderMetrics
 from errand.kit import clock, crypto, inputs
 from errand.kit.core import Core
@@ -53,6 +53,7 @@ async def _profile_for(session: Any, principal: Principal, data: JobCreate) -> d
 async def create_job(core: Core, principal: Principal, data: JobCreate) -> tuple[JobView, bool]:
     """Create a job (``created`` True) or return the one made earlier with the same idempotency key."""
     identity_service.require_scenario(principal, data.scenario)
+    validation.check_providers(data.consent, (p.id for p in core.providers.all()))
     key = data.client_metadata.idempotencyKey
     digest = crypto.sha256_hex(crypto.canonical_json(data.model_dump(mode="json")))
     job_id = str(uuid.uuid4())

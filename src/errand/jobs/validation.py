@@ -4,6 +4,7 @@ The issues are reported the way the contract's zod validation does: one entry pe
 problem, each with the path into the body and a message (:func:`errand.kit.inputs.issues`).
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -60,3 +61,17 @@ def validate_job_request(body: Any) -> JobCreate:
         consent=consent,
         client_metadata=metadata,
     )
+
+
+def check_providers(consent: Consent, known: Iterable[str]) -> None:
+    """Raises InvalidRequest naming every id in ``allowedProviders``/``blockedProviders`` that no
+    registered provider has (the ids ``GET /api/v1/providers`` lists); a misspelt id would
+    otherwise silently allow nothing or block nothing."""
+    ids = set(known)
+    unknown = [(f"consent.{field}.{i}", value) for field in ("allowedProviders", "blockedProviders")
+               for i, value in enumerate(getattr(consent, field) or []) if value not in ids]
+    if unknown:
+        names = ", ".join(dict.fromkeys(repr(value) for _, value in unknown))
+        raise InvalidRequest(
+            f"The job request is invalid: unknown provider id {names}; known providers: {', '.join(sorted(ids))}.",
+            details=[{"path": path, "message": f"unknown provider id {value!r}"} for path, value in unknown])

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from errand.kit import clock
+from errand.kit import clock, limits
 from errand.kit.crypto import canonical_json
 from errand.kit.db import Database
 from errand.kit.errors import InvalidRequest
@@ -26,7 +26,8 @@ from errand.sandbox.faults import FaultInjector
 from errand.sandbox.offers import Pick, Query
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Quantity = Annotated[int, Field(ge=1, le=1000)]
+# At most the largest quantity one booking may take in any scenario (errand.kit.limits).
+Quantity = Annotated[int, Field(ge=1, le=limits.ANY_QUANTITY_MAX)]
 TravelerValue = Annotated[str, StringConstraints(max_length=500)] | int | float | bool | None
 
 

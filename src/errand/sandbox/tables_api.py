@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from errand.kit import clock
+from errand.kit import clock, limits
 from errand.kit.db import Database
 from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import catalog, inventory, restaurants
@@ -20,7 +20,8 @@ from errand.sandbox.common import IdempotencyKey, LocalStart
 from errand.sandbox.faults import FaultInjector
 from errand.sandbox.world import load_world
 
-PartySize = Annotated[int, Field(ge=1, le=1000)]
+# The sandbox seats at most what Errand asks for in one booking (errand.kit.limits); a venue may seat fewer.
+PartySize = Annotated[int, Field(ge=1, le=limits.PARTY_SIZE_MAX)]
 
 
 class GuestIn(BaseModel):
@@ -91,7 +92,7 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
     @router.get("/restaurants/{venue_id}/availability")
     async def get_availability(
         provider_id: Provider, venue_id: str,
-        day: Annotated[date, Query(alias="date")], party_size: Annotated[int, Query(ge=1, le=1000)],
+        day: Annotated[date, Query(alias="date")], party_size: Annotated[int, Query(ge=1, le=limits.PARTY_SIZE_MAX)],
     ) -> Any:
         """Future slot starts on a date (venue-local) that can still seat the party."""
         venue = restaurants.get_restaurant(venue_id)

@@ -156,12 +156,12 @@ def tried(events: list[dict[str, Any]]) -> list[str]:
 
 
 def fallbacks(events: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    """(from, to, reason) of each fallback between providers the chain tried.
+    """(from, to, reason) of each provider the chain tried and left; ``to`` is None for the last one.
 
     A provider left out before the chain starts because it cannot run on this server (a
     browser provider without a browser) also records a ``provider_fallback``; it is no step.
     """
-    return [(e["providerId"], e["nextProviderId"], e["reason"]) for e in of_type(events, "provider_fallback")
+    return [(e["providerId"], e.get("nextProviderId"), e["reason"]) for e in of_type(events, "provider_fallback")
             if e["reason"] != "browser_unavailable"]
 
 

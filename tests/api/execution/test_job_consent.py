@@ -66,7 +66,8 @@ async def test_a_venue_no_allowed_provider_sells_is_switched_only_when_allowed(o
     assert switched["usedFallback"] is True and switched["providerId"] == "sandbox-tables"
     assert "venue_switched" in [d["type"] for d in switched["decisionLog"]]
     assert kept["status"] == "no_availability", kept
-    assert fallbacks(kept_events) == [] and "venue_switched" not in types(kept_events)
+    assert fallbacks(kept_events) == [("sandbox-tables", None, "venue_not_served")]  # the one provider left
+    assert "venue_switched" not in types(kept_events)
 
 
 async def test_a_venue_switch_keeps_to_the_budget(org: Org, day: date, api_only: dict[str, Any]) -> None:
@@ -87,7 +88,8 @@ async def test_an_event_nobody_sells_is_switched_for_another_that_night(org: Org
     done, events = await run(org.agent, activity(day, "Louvre Night Tour", city="Paris", consent=tickets_only))
     assert done["status"] == "paused_payment", done
     assert done["result"]["city"] == "Paris" and done["result"]["venueName"] != "Louvre Night Tour"
-    assert fallbacks(events) == []  # one provider: nothing to fall back to
+    # One provider: it is left (before the switch) with nothing to fall back to.
+    assert fallbacks(events) == [("sandbox-tickets", None, "venue_not_served")]
     assert one(events, "venue_switched")["toVenue"] == done["result"]["venueName"]
 
 

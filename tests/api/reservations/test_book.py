@@ -135,6 +135,15 @@ async def test_time_outside_representable_dates_is_invalid_request(org, booking_
     assert_invalid(response, "datetime")
 
 
+@pytest.mark.parametrize("value", ["9999-06-01T19:00:00", f"{date.today() + timedelta(days=740)}T19:00:00"],
+                         ids=["year-9999", "beyond-two-years"])
+async def test_time_beyond_the_booking_horizon_is_invalid_request(org, booking_request, value):
+    response = await org.agent.post(BOOK, json=booking_request(datetime=value))
+
+    assert_invalid(response, "datetime")
+    assert "730 days ahead" in response.json()["error"]["message"]
+
+
 @pytest.mark.parametrize(("restaurant", "city"), [
     ("Nowhere Diner", "San Francisco"),
     ("Golden Gate Grill", "New York"),

@@ -26,6 +26,7 @@ from errand.api.agentreserve import TransactionId as TransactionIdText
 from errand.api.mcp.schemas import IdempotencyKey, TimeSlot, Transaction, Updates, either
 from errand.bookings import service as bookings_service
 from errand.bookings.schemas import BookingChanges, BookingCreate, Customer, CustomerPatch
+from errand.kit import limits
 from errand.kit.errors import DomainError, InvalidRequest
 from errand.kit.inputs import text
 
@@ -145,7 +146,8 @@ def register(tool: "Registrar") -> None:
         restaurant_name: Annotated[Name | None, either(
             "restaurant_name", "The restaurant's name, exactly as search_availability shows it (venueName).")] = None,
         city: Annotated[Name | None, Field(description="The restaurant's city, e.g. 'San Francisco'.")] = None,
-        party_size: Annotated[PartySize | None, either("party_size", "Number of guests (1-100).")] = None,
+        party_size: Annotated[PartySize | None, either(
+            "party_size", f"Number of guests (1-{limits.PARTY_SIZE_MAX}).")] = None,
         datetime: Annotated[DateTime | None, Field(description=(
             "Seating time, ISO 8601. With an offset (Z, +01:00) it is converted to the restaurant's local time; "
             "without one it is the restaurant's local time. Must be in the future and one of the restaurant's "

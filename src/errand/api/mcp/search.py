@@ -10,6 +10,7 @@ from errand.api.mcp import schemas
 from errand.api.agentreserve import Name
 from errand.api.mcp.schemas import Availability, either
 from errand.jobs import search as search_service
+from errand.kit import limits
 from errand.kit.inputs import StrictInt, Text
 from errand.providers.base import SearchQuery
 
@@ -28,11 +29,14 @@ def register(tool: "Registrar") -> None:
         ctx: Context,
         date: Annotated[dt.date, Field(description=(
             "YYYY-MM-DD, local to the venue: the day of the table or event, the check-in (hotels) or the "
-            "departure (flights)."))],
+            "departure (flights). Not in the past, at most two years ahead."))],
         quantity: Annotated[int, Field(
-            ge=1, le=100, strict=True, validation_alias=AliasChoices("quantity", "party_size", "partySize"),
-            description="Covers (restaurant), adults in one room (hotel), passengers (flight) or tickets "
-                        "(activity).")],
+            # The bound depends on the scenario: errand.jobs.search checks it and names the limit.
+            ge=1, strict=True, json_schema_extra={"maximum": limits.ANY_QUANTITY_MAX},
+            validation_alias=AliasChoices("quantity", "party_size", "partySize"),
+            description=f"Covers (restaurant, at most {limits.PARTY_SIZE_MAX}), adults in one room (hotel, at "
+                        f"most {limits.ADULTS_MAX}), passengers (flight, at most {limits.PASSENGERS_MAX}) or "
+                        f"tickets (activity, at most {limits.TICKETS_MAX}).")],
         scenario: Annotated[Literal["restaurant", "hotel", "flight", "activity"], Field(
             description="What to search; default restaurant.")] = "restaurant",
         venue: Annotated[Name | None, Field(
@@ -69,7 +73,8 @@ def register(tool: "Registrar") -> None:
 
         Errors (isError, JSON {"error": {code, message, details}}):
         - NOT_FOUND: no provider available to your key sells that venue or route; check names.
-        - INVALID_REQUEST: a field the scenario needs is missing or malformed; see details.
+        - INVALID_REQUEST: a field the scenario needs is missing or malformed, the date is past or more
+          than two years ahead, or the quantity is over the scenario's limit; see details.
         - POLICY_VIOLATION: your API key may not use this scenario.
         - PROVIDER_UNAVAILABLE: the providers could not be reached; retry shortly.
         """

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from errand.kit import clock
+from errand.kit import clock, limits
 from errand.sandbox.hotels import MAX_NIGHTS
 
-MAX_QUANTITY = 20
 # A reference is the caller's idempotency key for the hold: printable, no spaces.
 REFERENCE = re.compile(r"[!-~]{1,128}")
 RESERVED_REFERENCE_PREFIX = "web-session:"
@@ -202,9 +201,9 @@ def read_search(site: Site, form: dict[str, list[str]]) -> tuple[dict[str, Any],
         end = _day(values["end_date"])
         if end is None or (day is not None and not 0 < (end - day).days <= MAX_NIGHTS):
             problems[names["end_date"].name] = f"Check-out must be 1 to {MAX_NIGHTS} nights after check-in."
-    quantity = values["quantity"]
-    if quantity and (not quantity.isdigit() or not 1 <= int(quantity) <= MAX_QUANTITY):
-        problems[names["quantity"].name] = f"Enter a number from 1 to {MAX_QUANTITY}."
+    quantity, most = values["quantity"], limits.QUANTITY_MAX[site.scenario]  # what Errand asks for at most
+    if quantity and (not quantity.isdigit() or not 1 <= int(quantity) <= most):
+        problems[names["quantity"].name] = f"Enter a number from 1 to {most}."
     return values, problems
 
 
