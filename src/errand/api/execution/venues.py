@@ -5,25 +5,28 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BeforeValidator
 
+from errand.api import openapi as doc
 from errand.api.common import core_of
 from errand.api.execution.auth import Caller
 from errand.venues import service as venues_service
-from errand.venues.schemas import VenuePage
+from errand.venues.schemas import DEFAULT_LIMIT, MAX_LIMIT, VENUE_SCENARIOS, VenuePage
 
 router = APIRouter()
 
 
-@router.get("", response_model=VenuePage)
+@router.get("", response_model=VenuePage, summary="Find venues", responses=doc.errors(403))
 async def list_venues(
     request: Request, caller: Caller,
     scenario: Annotated[str | None, Query(description="restaurant, hotel or activity; default: every venue "
-                                                      "scenario your key may use.")] = None,
+                                                      "scenario your key may use.",
+                                          json_schema_extra={"enum": list(VENUE_SCENARIOS)})] = None,
     city: Annotated[str | None, Query(description="Exact city name, e.g. New York.")] = None,
     q: Annotated[str | None, Query(description="Part of the venue's name, e.g. arpege.")] = None,
     cuisine: Annotated[str | None, Query(description="Restaurants: exact cuisine, e.g. Italian.")] = None,
     neighborhood: Annotated[str | None, Query(description="Exact neighborhood, e.g. SoHo.")] = None,
     limit: Annotated[int | None, BeforeValidator(lambda v: v or None),
-                     Query(description="1–100 venues a page; default 20.")] = None,
+                     Query(ge=1, le=MAX_LIMIT, description=f"1–{MAX_LIMIT} venues a page; default "
+                                                           f"{DEFAULT_LIMIT}.")] = None,
     cursor: Annotated[str | None, Query(description="The nextCursor of the page before.")] = None,
 ) -> VenuePage:
     """The restaurants, hotels and events your key's providers sell, one entry per venue, by city then name.
