@@ -7,13 +7,15 @@ else (obstacles, idempotency, holds, payment) is the same for all four and lives
 :mod:`errand.sandbox.service`.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from errand.sandbox.catalog import Provider
+from errand.kit import names
+from errand.sandbox.catalog import Provider, UnknownVenue
 from errand.sandbox.inventory import Claim, Unbookable
 
 
@@ -99,6 +101,10 @@ class Scenario(Protocol):
         """Other venues in the query's city, most similar first, with their obstacle keys."""
         return []
 
+    def facts(self, venue: Any) -> dict[str, Any] | None:
+        """The venue's kind and typical price, as a venue switch compares them (None: nothing to say)."""
+        return None
+
     def keeps(self, offer: Offer, query: Query) -> bool:
         """Whether an offer at a similar venue answers the query (restaurants: the same time)."""
         return True
@@ -118,6 +124,20 @@ class Scenario(Protocol):
     def names(self, venue_id: str, unit: str) -> tuple[str, str]:
         """The venue's and the unit's names, for the checkout page."""
         ...
+
+
+def unknown(provider: Provider, kind: str, query: Query, venues: Iterable[Any]) -> UnknownVenue:
+    """The error for a query whose venue name matches no ``kind`` (restaurant, hotel, event) at all.
+
+    It suggests the nearest names (:func:`errand.kit.names.nearest`) among the venues this
+    provider sells in the query's city, or in every city when the city itself is unknown.
+    """
+    venues = [v for v in venues if provider.serves((v.id,))]
+    in_city = [v for v in venues if names.same(v.city, query.city)]
+    suggestions = names.nearest(query.venue or "", [v.name for v in (in_city or venues)])
+    where = f" in {query.city}" if query.city else ""
+    hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
+    return UnknownVenue(f"There is no {kind} named {query.venue!r}{where}.{hint}", suggestions)
 
 
 def require_time(pick: Pick, scheduled: time, label: str) -> None:

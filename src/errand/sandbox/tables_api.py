@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from errand.kit import clock
+from errand.kit import clock, names
 from errand.kit.db import Database
 from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import catalog, inventory, restaurants
@@ -85,8 +85,17 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
 
     @router.get("/restaurants")
     async def list_restaurants(provider_id: Provider, name: str | None = None, city: str | None = None) -> Any:
-        """Restaurants this provider sells, filtered by name and city (exact, case-insensitive)."""
-        return {"restaurants": [v.describe() for v in load_world().find_restaurants(name, city)]}
+        """Restaurants this provider sells, filtered by name and city.
+
+        Names match ignoring case, accents and apostrophe styles ("L’Arpege" finds L'Arpège).
+        When a name matches none, `suggestions` lists the nearest names (in the city, when given).
+        """
+        world = load_world()
+        found = world.find_restaurants(name, city)
+        if found or not name:
+            return {"restaurants": [v.describe() for v in found]}
+        near = world.find_restaurants(city=city) or list(world.restaurants.values())
+        return {"restaurants": [], "suggestions": names.nearest(name, [v.name for v in near])}
 
     @router.get("/restaurants/{venue_id}/availability")
     async def get_availability(

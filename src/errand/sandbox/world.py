@@ -26,7 +26,7 @@ from importlib.resources import files
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from errand.kit import clock
+from errand.kit import clock, names
 
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 EVERY_DAY = frozenset(range(7))
@@ -231,11 +231,11 @@ N = TypeVar("N", bound=_Named)
 
 
 def _matching(venues: Iterable[N], name: str | None, city: str | None) -> list[N]:
-    """Venues whose name and city match exactly, ignoring case; an omitted filter matches all."""
+    """Venues whose name and city match as people type them (:func:`errand.kit.names.normalise`:
+    case, accents, apostrophe styles and spacing ignored); an omitted filter matches all."""
     return [
         v for v in venues
-        if (name is None or v.name.casefold() == name.casefold())
-        and (city is None or v.city.casefold() == city.casefold())
+        if (name is None or names.same(v.name, name)) and (city is None or names.same(v.city, city))
     ]
 
 
@@ -265,7 +265,7 @@ class World:
         code = place.strip().upper()
         if any(code in c.airports for c in self.cities.values()):
             return frozenset({code})
-        city = next((c for c in self.cities.values() if c.name.casefold() == place.strip().casefold()), None)
+        city = next((c for c in self.cities.values() if names.same(c.name, place)), None)
         return frozenset(city.airports) if city else frozenset()
 
     def flights_between(self, origin: str, dest: str) -> list[Flight]:
