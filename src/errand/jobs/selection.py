@@ -69,7 +69,7 @@ class Likeness:
 
     attributes: dict[str, Any] = field(default_factory=dict)  # offer attribute -> the value it must have
     price_range: tuple[Decimal, Decimal] | None = None  # inclusive bounds on the offer's unit price
-    basis: str = ""  # for the decision log: "the requested cuisine", "Le Bernardin's cuisine and price band"
+    basis: str = ""  # for the decision log: "same cuisine", "same cuisine and price band as Le Bernardin"
 
     def fits(self, offer: Offer) -> bool:
         if not all(names.same(str(offer.attributes.get(k, "")), str(v)) for k, v in self.attributes.items()):
@@ -91,7 +91,8 @@ def likeness(scenario: str, params: dict[str, Any], original: VenueFacts | None)
     stated = [f for f in fields if params.get(f) is not None]
     if stated:
         return Likeness({f: params[f] for f in stated if not f.startswith("budget")},
-                        basis="the requested " + ", ".join(f.replace("_", " ") for f in stated))
+                        basis=", ".join("within budget" if f.startswith("budget") else "same " + f.replace("_", " ")
+                                        for f in stated))
     if original is None:
         return None
     kind = {f: original.attributes[f] for f in ORIGINAL_KIND[scenario] if original.attributes.get(f) is not None}
@@ -100,7 +101,7 @@ def likeness(scenario: str, params: dict[str, Any], original: VenueFacts | None)
     price = original.price_usd
     band = (price / PRICE_BAND, price * PRICE_BAND) if price else None
     what = " and ".join([*(f.replace("_", " ") for f in kind), *(["price band"] if band else [])])
-    return Likeness(kind, band, basis=f"{original.venue_name}'s {what}")
+    return Likeness(kind, band, basis=f"same {what} as {original.venue_name}")
 
 
 def _budget(scenario: str, params: dict[str, Any]) -> float | None:
