@@ -25,6 +25,8 @@ _SPACES = re.compile(r"\s+")
 # is 0.96, while two names sharing only a word ("Hotel Nowhere", "Hotel Lutetia") stay below it.
 SUGGESTION_CUTOFF = 0.75
 MAX_SUGGESTIONS = 3
+# Names longer than any venue's are cut before comparing, so a hostile name costs no more than a real one.
+MAX_NAME_LENGTH = 200
 
 
 def normalise(name: str) -> str:
@@ -45,7 +47,7 @@ def nearest(name: str, candidates: Iterable[str], limit: int = MAX_SUGGESTIONS,
 
     Candidates equal to ``name`` after normalising are left out (they are not a correction).
     """
-    wanted = normalise(name)
+    wanted = normalise(name[:MAX_NAME_LENGTH])
     spelled: dict[str, str] = {}
     for candidate in candidates:
         spelled.setdefault(normalise(candidate), candidate)

@@ -148,4 +148,4 @@ def require_time(pick: Pick, scheduled: time, label: str) -> None:
 
 def differs(wanted: Any, actual: str | int) -> bool:
     """For ranking similar venues: True when a preference is set and the venue does not match it."""
-    return wanted is not None and str(wanted).casefold() != str(actual).casefold()
+    return wanted is not None and not names.same(str(wanted), str(actual))

@@ -161,3 +161,17 @@ async def test_every_spelling_of_l_arpege_is_one_venue(org: Org, day: date, api_
     assert done["status"] == "paused_payment", done
     assert (done["result"]["venueId"], done["result"]["venueName"]) == ("rst_l-arpege-paris", "L'Arpège")
     assert "venue_switched" not in types(events)
+
+
+async def test_lookalike_spellings_find_the_venue_and_wildcards_or_huge_names_find_nothing(
+    org: Org, day: date
+) -> None:
+    day = not_monday(day)
+    for spelling in ("Le\u00a0Bernardin", "ＬＥ ＢＥＲＮＡＲＤＩＮ", "le  bernardin", "Le Bernardi\u0301n"):
+        response = await org.agent.post(BOOK, json=rest_booking(day, spelling, "new york", "20:00", 1))
+        assert response.status_code == 201, (spelling, response.text)
+        assert response.json()["reservation"]["restaurantName"] == "Le Bernardin"
+    for hostile in ("%", "*", "Le Bernardin%", ".*", "L'Arpège' OR '1'='1", "x" * 200):
+        response = await org.agent.post(BOOK, json=rest_booking(day, hostile, "Paris"))
+        assert response.status_code == 404, (hostile, response.text)
+        assert response.json()["error"]["code"] == "NOT_FOUND"
