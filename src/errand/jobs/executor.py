@@ -375,7 +375,7 @@ def _unknown_venue(run: Run, query: SearchQuery) -> Outcome | None:
     kind = _VENUE_KINDS.get(run.job.scenario, "venue")
     where = f" in {query.city}" if query.city else ""
     hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
-    return Outcome("no_availability", f"No {kind} named {query.venue!r}{where} at any provider.{hint}",
+    return Outcome("no_availability", f"No {kind} named {query.venue!r}{where}.{hint}",
                    error=f"unknown_venue: no provider this job may use knows a {kind} named "
                          f"{query.venue!r}{where}.{hint}")
 

@@ -175,3 +175,18 @@ async def test_lookalike_spellings_find_the_venue_and_wildcards_or_huge_names_fi
         response = await org.agent.post(BOOK, json=rest_booking(day, hostile, "Paris"))
         assert response.status_code == 404, (hostile, response.text)
         assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+async def test_a_hotel_switch_keeps_the_stated_star_rating(org: Org, day: date) -> None:
+    # sandbox-rooms does not sell Claridge's (London, 5 stars); London's other hotels: The Savoy (5),
+    # The Hoxton Shoreditch and citizenM Tower of London (4). Nothing stated and nobody allowed to
+    # describe Claridge's: no switch.
+    rooms = {"allowedProviders": ["sandbox-rooms"]}
+    cases = [hotel(day, "Claridge's", city="London", star_rating=stars, consent=rooms) for stars in (5, 4)]
+    cases.append(hotel(day, "Claridge's", city="London", consent=rooms))
+    (five, five_events), (four, four_events), (plain, plain_events) = await run_all(org.agent, cases, until=ASKING)
+    assert five["status"] == "awaiting_approval", five  # sandbox-rooms would book outright: it asks
+    assert one(five_events, "venue_switched")["toVenue"] == "The Savoy"
+    assert four["status"] == "awaiting_approval", four
+    assert one(four_events, "venue_switched")["toVenue"] in {"The Hoxton Shoreditch", "citizenM Tower of London"}
+    assert plain["status"] == "no_availability" and "venue_switched" not in types(plain_events), plain
