@@ -42,14 +42,16 @@ def same(a: str | None, b: str | None) -> bool:
 
 
 def nearest(name: str, candidates: Iterable[str], limit: int = MAX_SUGGESTIONS,
-            cutoff: float = SUGGESTION_CUTOFF) -> list[str]:
+            cutoff: float = SUGGESTION_CUTOFF, keep_equal: bool = False) -> list[str]:
     """Up to ``limit`` of ``candidates`` most like ``name``, best first, as the candidates spell them.
 
-    Candidates equal to ``name`` after normalising are left out (they are not a correction).
+    Candidates equal to ``name`` after normalising are left out (they are not a correction),
+    unless ``keep_equal`` (the name is right and something else, such as the city, is not).
     """
     wanted = normalise(name[:MAX_NAME_LENGTH])
     spelled: dict[str, str] = {}
     for candidate in candidates:
         spelled.setdefault(normalise(candidate), candidate)
-    spelled.pop(wanted, None)
+    if not keep_equal:
+        spelled.pop(wanted, None)
     return [spelled[n] for n in difflib.get_close_matches(wanted, list(spelled), n=limit, cutoff=cutoff)]

@@ -14,9 +14,10 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from errand.kit import names
+from errand.kit.names import same
 from errand.sandbox.catalog import Provider, UnknownVenue
 from errand.sandbox.inventory import Claim, Unbookable
+from errand.sandbox.world import suggest
 
 
 @dataclass(frozen=True)
@@ -130,11 +131,10 @@ def unknown(provider: Provider, kind: str, query: Query, venues: Iterable[Any]) 
     """The error for a query whose venue name matches no ``kind`` (restaurant, hotel, event) at all.
 
     It suggests the nearest names (:func:`errand.kit.names.nearest`) among the venues this
-    provider sells in the query's city, or in every city when the city itself is unknown.
+    provider sells in the query's city, or in every city when the city itself is unknown
+    (:func:`errand.sandbox.world.suggest`).
     """
-    venues = [v for v in venues if provider.serves((v.id,))]
-    in_city = [v for v in venues if names.same(v.city, query.city)]
-    suggestions = names.nearest(query.venue or "", [v.name for v in (in_city or venues)])
+    suggestions = suggest([v for v in venues if provider.serves((v.id,))], query.venue or "", query.city)
     where = f" in {query.city}" if query.city else ""
     hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
     return UnknownVenue(f"There is no {kind} named {query.venue!r}{where}.{hint}", suggestions)
@@ -148,4 +148,4 @@ def require_time(pick: Pick, scheduled: time, label: str) -> None:
 
 def differs(wanted: Any, actual: str | int) -> bool:
     """For ranking similar venues: True when a preference is set and the venue does not match it."""
-    return wanted is not None and not names.same(str(wanted), str(actual))
+    return wanted is not None and not same(str(wanted), str(actual))

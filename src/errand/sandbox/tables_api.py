@@ -12,13 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from errand.kit import clock, names
+from errand.kit import clock
 from errand.kit.db import Database
 from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import catalog, inventory, restaurants
 from errand.sandbox.common import IdempotencyKey, LocalStart
 from errand.sandbox.faults import FaultInjector
-from errand.sandbox.world import load_world
+from errand.sandbox.world import load_world, suggest
 
 PartySize = Annotated[int, Field(ge=1, le=1000)]
 
@@ -94,8 +94,7 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
         found = world.find_restaurants(name, city)
         if found or not name:
             return {"restaurants": [v.describe() for v in found]}
-        near = world.find_restaurants(city=city) or list(world.restaurants.values())
-        return {"restaurants": [], "suggestions": names.nearest(name, [v.name for v in near])}
+        return {"restaurants": [], "suggestions": suggest(world.restaurants.values(), name, city)}
 
     @router.get("/restaurants/{venue_id}/availability")
     async def get_availability(

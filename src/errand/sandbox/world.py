@@ -239,6 +239,17 @@ def _matching(venues: Iterable[N], name: str | None, city: str | None) -> list[N
     ]
 
 
+def suggest(venues: Iterable[N], name: str, city: str | None) -> list[str]:
+    """The names nearest to ``name`` (:func:`errand.kit.names.nearest`) among ``venues`` in ``city``;
+    when none is in that city (the city may be what is misspelt), among all, as "Name (City)"."""
+    venues = list(venues)
+    in_city = [v for v in venues if city is None or names.same(v.city, city)]
+    if in_city:
+        return names.nearest(name, [v.name for v in in_city])
+    city_of = {v.name: v.city for v in venues}
+    return [f"{n} ({city_of[n]})" for n in names.nearest(name, list(city_of), keep_equal=True)]
+
+
 @dataclass(frozen=True)
 class World:
     """Everything the sandbox sells, keyed by id (cities by name, flights by number)."""

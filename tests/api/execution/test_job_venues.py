@@ -145,6 +145,8 @@ async def test_rest_booking_of_an_unknown_restaurant_is_404_with_suggestions(org
     assert error["details"] == {"suggestions": ["Le Bernardin"]}
     made_up = (await org.agent.post(BOOK, json=rest_booking(day, "Nowhere Diner", "New York"))).json()["error"]
     assert made_up["code"] == "NOT_FOUND" and made_up["details"] == {"suggestions": []}
+    wrong_city = (await org.agent.post(BOOK, json=rest_booking(day, "Le Bernardin", "New Yrok"))).json()["error"]
+    assert wrong_city["details"] == {"suggestions": ["Le Bernardin (New York)"]}, wrong_city
 
 
 async def test_every_spelling_of_l_arpege_is_one_venue(org: Org, day: date, api_only: dict[str, Any]) -> None:
