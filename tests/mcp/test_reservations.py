@@ -74,6 +74,15 @@ async def test_unknown_restaurant_is_not_found(mcp: Connect, org: Org, day: date
     assert "Nowhere Diner" in failure["message"]
 
 
+async def test_a_misspelt_restaurant_is_not_found_with_the_nearest_names(mcp: Connect, org: Org, day: date) -> None:
+    async with mcp(org.agent_key) as session:
+        result = await session.call_tool("book_reservation", rest_booking(
+            day, restaurantName="Le Bernadin", city="New York"))
+    failure = error(result)
+    assert failure["code"] == "NOT_FOUND" and "Did you mean Le Bernardin?" in failure["message"]
+    assert failure["details"] == {"suggestions": ["Le Bernardin"]}
+
+
 async def test_arguments_outside_the_schema_are_invalid_request_naming_the_field(
     mcp: Connect, org: Org, day: date
 ) -> None:

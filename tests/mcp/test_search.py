@@ -49,6 +49,17 @@ async def test_unknown_venue_is_not_found(mcp: Connect, org: Org, day: date) -> 
     assert failure["code"] == "NOT_FOUND"
 
 
+async def test_a_misspelt_venue_is_not_found_with_the_nearest_names(mcp: Connect, org: Org, day: date) -> None:
+    async with mcp(org.agent_key) as session:
+        failure = error(await session.call_tool("search_availability", {
+            "venue": "Le Bernadin", "city": "New York", "date": day.isoformat(), "quantity": 2}))
+        accented = ok(await session.call_tool("search_availability", {
+            "venue": "L’ARPEGE", "city": "paris", "date": day.isoformat(), "quantity": 2}))
+    assert failure["code"] == "NOT_FOUND" and "Did you mean Le Bernardin?" in failure["message"]
+    assert failure["details"] == {"suggestions": ["Le Bernardin"]}
+    assert {o["venueName"] for o in accented["offers"]} <= {"L'Arpège"}
+
+
 async def test_what_the_scenario_needs_is_required(mcp: Connect, org: Org, day: date) -> None:
     async with mcp(org.agent_key) as session:
         no_city = error(await session.call_tool("search_availability", {

@@ -16,7 +16,9 @@ from sqlalchemy import select
 from errand.kit.db import Database
 from errand.kit.errors import DomainError
 from errand.models.sandbox_booking import SandboxSlot
-from errand.providers.base import Guest, NoAvailability, ProviderNotFound, ProviderUnavailable, Reservation
+from errand.providers.base import (
+    Guest, NoAvailability, ProviderNotFound, ProviderUnavailable, Reservation, VenueUnknown,
+)
 from errand.providers.sandbox import SandboxTables
 from errand.sandbox.app import build_sandbox_app
 from errand.sandbox.service import release_expired_holds
@@ -51,8 +53,18 @@ async def test_find_venue_matches_name_and_city_ignoring_case(tables: SandboxTab
     assert (venue.id, venue.name, venue.timezone, venue.max_party_size) == (
         BERNARDIN, "Le Bernardin", "America/New_York", 6
     )
-    assert await tables.find_venue("Bernardin", "New York") is None
-    assert await tables.find_venue("Le Bernardin", "Paris") is None
+    with pytest.raises(VenueUnknown) as unknown:
+        await tables.find_venue("Le Bernadin", "New York")
+    assert unknown.value.suggestions == ["Le Bernardin"]
+    with pytest.raises(VenueUnknown) as elsewhere:
+        await tables.find_venue("Le Bernardin", "Paris")
+    assert "Le Bernardin" not in elsewhere.value.suggestions  # suggestions stay in the city asked about
+
+
+@pytest.mark.parametrize("spelling", ["L'Arpège", "L’Arpege", "L'Arpege", "  l`ARPÈGE ", "L\u02bcArpe\u0300ge"])
+async def test_find_venue_ignores_accents_apostrophe_styles_and_spacing(tables: SandboxTables, spelling: str) -> None:
+    venue = await tables.find_venue(spelling, " paris ")
+    assert venue is not None and (venue.id, venue.name) == ("rst_l-arpege-paris", "L'Arpège")
 
 
 async def test_booking_seats_the_party_and_takes_its_covers(tables: SandboxTables, http: httpx.AsyncClient) -> None:

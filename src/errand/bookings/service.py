@@ -43,7 +43,9 @@ from errand.kit.core import Core
 from errand.kit.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from errand.kit.ids import new_id
 from errand.models import Transaction
-from errand.providers.base import Guest, NoAvailability, ProviderUnavailable, RestaurantProvider, Venue
+from errand.providers.base import (
+    Guest, NoAvailability, ProviderUnavailable, RestaurantProvider, Venue, VenueUnknown,
+)
 
 __all__ = [
     "book", "cancel", "modify", "get_transaction",
@@ -56,8 +58,15 @@ finish_decided_approvals = decisions.finish_decided_approvals
 
 
 async def _find_venue(core: Core, principal: Principal, name: str, city: str) -> tuple[Any, Venue]:
-    """The first provider, in registry order, that knows the restaurant."""
+    """The first provider, in registry order, that knows the restaurant.
+
+    Providers match names ignoring case, accents and apostrophe styles
+    (:func:`errand.kit.names.normalise`). None knowing it is NotFound ``not_found``, whose
+    message and ``details.suggestions`` carry the nearest names the providers know
+    ("Did you mean Le Bernardin?"); one that could not be asked makes it Unavailable instead.
+    """
     unavailable: ProviderUnavailable | None = None
+    suggestions: list[str] = []
     for provider in core.providers.for_scenario("restaurant", key_env=principal.env):
         if not isinstance(provider, RestaurantProvider):
             continue  # a job-only provider cannot take a synchronous reservation
@@ -66,11 +75,16 @@ async def _find_venue(core: Core, principal: Principal, name: str, city: str) ->
         except ProviderUnavailable as exc:
             unavailable = exc
             continue
+        except VenueUnknown as exc:
+            suggestions += [s for s in exc.suggestions if s not in suggestions]
+            continue
         if venue is not None:
             return provider, venue
     if unavailable is not None:
         raise unavailable
-    raise NotFound("not_found", f"Restaurant '{name}' in '{city}' not found.")
+    hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
+    raise NotFound("not_found", f"Restaurant '{name}' in '{city}' not found.{hint}",
+                   details={"suggestions": suggestions})
 
 
 def _context(principal: Principal, operation: str, txn_fields: dict[str, Any], local: Any,

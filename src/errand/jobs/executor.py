@@ -5,10 +5,19 @@ attempt a ``step_attempt``), choose an offer within the user's consent (``time_a
 when the time moved), judge it against the organization's policies (``action_allowed`` /
 ``action_denied``, or a pause for approval), then check out: stop at the payment page
 (``paused_payment``) or complete. A login wall, a CAPTCHA, a venue the provider does not
-serve or no availability moves on to the next provider (``provider_fallback``). When no
-provider can book the venue and the user allowed it, a similar venue in the same city is
-tried (``venue_switched``). Every provider call that books carries an idempotency key
-derived from the job and the offer, so a job re-run after a crash finds its first hold.
+serve or no availability moves on to the next provider (``provider_fallback``).
+
+Venues: a name no provider knows (under any spelling: names are compared through
+:func:`errand.kit.names.normalise`) ends the job ``no_availability`` with the nearest names
+("did you mean Le Bernardin?") and no switch (:func:`_unknown_venue`). When a venue that
+exists cannot be booked and the user allowed it (``allowVenueSwitch``), a venue like it in
+the same city is tried (``venue_switched``, :func:`_switch_venue`; what "like it" means is
+:func:`errand.jobs.selection.likeness`). A switched venue is never booked on the autopilot's
+word alone: it stops at the payment page, or asks a human (``awaiting_approval``) where the
+provider would complete the booking, unless ``consent.allowAlternativeBooking``.
+
+Every provider call that books carries an idempotency key derived from the job and the
+offer, so a job re-run after a crash finds its first hold.
 """
 
 import asyncio
@@ -22,14 +31,15 @@ from sqlalchemy import select, update
 from errand.guard import service as guard_service
 from errand.guard.schemas import ActionContext, Decision
 from errand.jobs import events, planner, snapshots
-from errand.jobs.selection import Choice, choose, query_for
-from errand.kit import clock, crypto
+from errand.jobs.selection import Choice, Likeness, choose, likeness, query_for
+from errand.kit import clock, crypto, names
 from errand.kit.core import Core
 from errand.kit.errors import DomainError
 from errand.kit.ids import new_id
 from errand.models import Job, ProviderOutcome
 from errand.providers.base import (
-    CaptchaRequired, Checkout, NeedsLogin, NoAvailability, Offer, ProviderUnavailable, SearchQuery, VenueNotServed,
+    CaptchaRequired, Checkout, NeedsLogin, NoAvailability, Offer, ProviderUnavailable, SearchQuery, VenueFacts,
+    VenueNotServed, VenueUnknown,
 )
 
 ACTOR = "executor"
@@ -59,6 +69,7 @@ class Failure:
     reason: str  # provider_fallback reason
     message: str
     session_url: str | None = None
+    suggestions: list[str] = field(default_factory=list)  # unknown_venue: the provider's nearest names
 
 
 @dataclass
@@ -234,14 +245,20 @@ def _obstacle(provider: Any, exc: DomainError) -> Failure:
     return Failure("error", "transient_error", f"{provider.id}: still failing after retries")
 
 
-async def _try(run: Run, provider: Any, query: SearchQuery, offers: list[Offer] | None = None) -> Outcome | Failure:
-    """One provider: search (unless offers are given), choose, judge, check out."""
+async def _try(run: Run, provider: Any, query: SearchQuery, offers: list[Offer] | None = None,
+               switched: bool = False) -> Outcome | Failure:
+    """One provider: search (unless offers are given), choose, judge, check out.
+
+    ``switched``: the offers are at another venue than the one asked for, so the checkout
+    must leave the end user the last word (:func:`_may_book_alternative`)."""
     run.attempts += 1
     await run.event("step_started", f"Trying {provider.display_name} ({provider.id})", providerId=provider.id)
     searched = offers is None
     if offers is None:
         try:
             offers = await _retrying(run, provider, "search", lambda: provider.search(query))
+        except VenueUnknown as exc:
+            return Failure("no_availability", "unknown_venue", exc.message, suggestions=exc.suggestions)
         except VenueNotServed as exc:
             return Failure("no_availability", "venue_not_served", exc.message)
         except (NeedsLogin, CaptchaRequired, ProviderUnavailable) as exc:
@@ -257,10 +274,11 @@ async def _try(run: Run, provider: Any, query: SearchQuery, offers: list[Offer] 
                         fromTime=choice.from_time, toTime=choice.to_time, providerId=provider.id)
     # A re-search after a lost race asks the same place again: a switched venue is among the alternatives.
     refresh = (lambda: provider.search(query)) if searched else (lambda: provider.alternatives(query))
-    return await _book_within_consent(run, provider, offer, refresh)
+    return await _book_within_consent(run, provider, offer, refresh, switched)
 
 
-async def _book_within_consent(run: Run, provider: Any, offer: Offer, refresh: Any) -> Outcome | Failure:
+async def _book_within_consent(run: Run, provider: Any, offer: Offer, refresh: Any,
+                              switched: bool = False) -> Outcome | Failure:
     """Judge the offer and check it out; a checkout refused for capacity (another booking took the
     slot between search and checkout) goes back to the choice of time within the consent.
 
@@ -269,7 +287,7 @@ async def _book_within_consent(run: Run, provider: Any, offer: Offer, refresh: A
     ``allowTimeAdjustment`` and ``maxTimeAdjustmentMinutes`` still bound the choice. Each
     new choice is audited as ``time_adjusted`` with reason ``slot taken at checkout``. The
     provider is given up (the ``sold_out`` Failure) when nothing within consent is left, the
-    search fails, or after :data:`_MAX_RECHOICES` lost checkouts.
+    search fails, or after :data:`_MAX_RECHOICES` lost checkouts. ``switched`` as in :func:`_try`.
     """
     lost: set[tuple[str, str, str]] = set()
     while True:
@@ -280,6 +298,10 @@ async def _book_within_consent(run: Run, provider: Any, offer: Offer, refresh: A
                                  f"{decision.reason}")
         if decision.outcome == "requires_approval":
             return await _request_approval(run, offer, decision)
+        if switched and not _may_book_alternative(run, provider):
+            return await _request_approval(run, offer, Decision(
+                "requires_approval", reason=f"{offer.venue_name} is an alternative to the venue asked for, and "
+                f"{provider.id} would book it outright (consent.allowAlternativeBooking is false)."))
         result = await _checkout(run, provider, offer)
         if not isinstance(result, Failure) or result.reason != "sold_out" or len(lost) >= _MAX_RECHOICES:
             return result
@@ -390,6 +412,9 @@ async def _execute(run: Run) -> Outcome:
                 await run.outcome(provider.id, "accepted")
             return result
         await _fallback_or_finish(run, chain, index, result)
+    unknown = _unknown_venue(run, query)
+    if unknown is not None:
+        return unknown
     switched = await _switch_venue(run, chain, query)
     if switched is not None:
         return switched
@@ -407,48 +432,81 @@ async def _skip_unusable(run: Run, chain: list[Any]) -> list[Any]:
     return ready
 
 
-def _shared(run: Run, offer: Offer) -> list[str]:
-    """Which of the user's stated preferences (cuisine, neighborhood, stars) the offer's venue has."""
-    return [k for k in ("cuisine", "neighborhood", "star_rating")
-            if k in run.job.params and str(offer.attributes.get(k, "")).lower() == str(run.job.params[k]).lower()]
+_VENUE_KINDS = {"restaurant": "restaurant", "hotel": "hotel", "activity": "event"}
 
 
-def _most_similar(run: Run, alternatives: list[Offer]) -> Choice:
-    """An offer at the venue most like the one asked for: the most stated preferences shared, then the
-    provider's own order (most similar first); within the venue, what the consent and budget allow."""
-    first: dict[str, Offer] = {}
-    for offer in alternatives:
-        first.setdefault(offer.venue_id, offer)
-    for venue_id in sorted(first, key=lambda v: -len(_shared(run, first[v]))):  # stable: keeps provider order
-        choice = choose(run.job.scenario, run.job.params, run.consent,
-                        [o for o in alternatives if o.venue_id == venue_id])
+def _unknown_venue(run: Run, query: SearchQuery) -> Outcome | None:
+    """Every provider tried knows no venue of that name: the job ends ``no_availability`` with the
+    nearest names they suggested, and nothing is switched or booked. None when any knew the venue."""
+    if not run.failures or any(f.reason != "unknown_venue" for f in run.failures):
+        return None
+    suggestions = list(dict.fromkeys(s for f in run.failures for s in f.suggestions))[:names.MAX_SUGGESTIONS]
+    kind = _VENUE_KINDS.get(run.job.scenario, "venue")
+    where = f" in {query.city}" if query.city else ""
+    hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
+    return Outcome("no_availability", f"No {kind} named {query.venue!r}{where}.{hint}",
+                   error=f"unknown_venue: no provider this job may use knows a {kind} named "
+                         f"{query.venue!r}{where}.{hint}")
+
+
+def _may_book_alternative(run: Run, provider: Any) -> bool:
+    """Whether a switched venue may be checked out without asking: the user allowed booking an
+    alternative, or the provider stops at its payment page (the end user decides by paying)."""
+    return bool(run.consent.get("allowAlternativeBooking", False) or getattr(provider, "stops_at_payment", False))
+
+
+async def _original(chain: list[Any], query: SearchQuery) -> VenueFacts | None:
+    """The venue asked for, as the first provider able to describe it does (its kind and price)."""
+    for provider in chain:
+        describe = getattr(provider, "describe", None)
+        if describe is None:
+            continue
+        try:
+            return await describe(query)
+        except DomainError:
+            continue
+    return None
+
+
+def _most_similar(run: Run, alternatives: list[Offer], like: Likeness, asked: str) -> Choice:
+    """An offer at the first venue (in the provider's order, most similar first) that is like the one
+    asked for; within the venue, what the consent and budget allow."""
+    fitting = [o for o in alternatives if like.fits(o) and not names.same(o.venue_name, asked)]
+    for venue_id in dict.fromkeys(o.venue_id for o in fitting):
+        choice = choose(run.job.scenario, run.job.params, run.consent, [o for o in fitting if o.venue_id == venue_id])
         if choice.offer is not None:
             return choice
     return Choice(None, reason="no_offers")
 
 
 async def _switch_venue(run: Run, chain: list[Any], query: SearchQuery) -> Outcome | None:
-    """A similar venue in the same city, when the user allowed it and the venue itself cannot be had."""
+    """A venue like the one asked for, in the same city, when the user allowed it and the venue
+    exists but cannot be booked (every failure a no_availability, and some provider knew it)."""
     if not run.consent.get("allowVenueSwitch", True) or run.job.scenario == "flight":
         return None
     if not all(f.status == "no_availability" for f in run.failures):
         return None
+    like = likeness(run.job.scenario, run.job.params, await _original(chain, query))
+    if like is None:
+        return None
+    # Why the venue itself could not be had: the last reason a provider gave that is not "unknown".
+    cause = next((f for f in reversed(run.failures) if f.reason != "unknown_venue"), run.failures[-1])
     for provider in chain:
         try:
             alternatives = await _retrying(run, provider, "alternatives", lambda p=provider: p.alternatives(query))
         except DomainError:
             continue
-        choice = _most_similar(run, alternatives)
+        choice = _most_similar(run, alternatives, like, query.venue or "")
         if choice.offer is None:
             continue
         offer = choice.offer
         run.step += 1
         run.used_fallback = True
-        why = ", ".join(f"same {k}" for k in _shared(run, offer)) or "closest match in the same city"
-        await run.event("venue_switched", f"{query.venue} could not be booked; switching to {offer.venue_name} ({why})",
-                        fromVenue=query.venue, toVenue=offer.venue_name, providerId=provider.id, why=why)
-        same_venue = [o for o in alternatives if o.venue_id == offer.venue_id]
-        result = await _try(run, provider, query, offers=same_venue)
+        await run.event("venue_switched", f"{query.venue} could not be booked ({cause.reason}: {cause.message}); "
+                        f"switching to {offer.venue_name} ({like.basis})", fromVenue=query.venue,
+                        toVenue=offer.venue_name, providerId=provider.id, why=like.basis, reason=cause.reason)
+        same_venue = [o for o in alternatives if o.venue_id == offer.venue_id and like.fits(o)]
+        result = await _try(run, provider, query, offers=same_venue, switched=True)
         if isinstance(result, Outcome):
             if result.status in ("paused_payment", "completed"):
                 await run.outcome(provider.id, "accepted")

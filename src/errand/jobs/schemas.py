@@ -144,6 +144,8 @@ class Consent(_Strict):
     allowTimeAdjustment: StrictBool = True
     maxTimeAdjustmentMinutes: int = Field(default=90, ge=0, le=720, strict=True)
     allowVenueSwitch: StrictBool = True
+    # Errand's own: a switched venue may be booked outright (else it stops at payment or asks a human).
+    allowAlternativeBooking: StrictBool = False
     maxRetries: int = Field(default=3, ge=0, le=10, strict=True)
     paymentPolicy: Literal["stop_before_cvc"] = "stop_before_cvc"
     allowedProviders: ProviderIds | None = None

@@ -8,8 +8,10 @@ is held or written: a search changes nothing and is not audited.
 Providers that answer over an API are asked; browser-driven ones only when there is no
 other, since a search should take milliseconds, not a browser session. A provider that does not sell the venue (or route), that wants a login or a CAPTCHA, or
 that cannot be reached is skipped; the others still answer. Only when none could answer
-does the search fail: NotFound when no provider serves the venue, Unavailable when one
-that might have was down (safe to retry).
+does the search fail: NotFound when no provider serves the venue (with the nearest names
+the providers know in ``details.suggestions`` when none knows it at all), Unavailable when
+one that might have was down (safe to retry). Names match ignoring case, accents and
+apostrophe styles (:func:`errand.kit.names.normalise`).
 """
 
 from datetime import date, datetime
@@ -19,9 +21,10 @@ from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.kit import limits
 from errand.kit.core import Core
+from errand.kit import names
 from errand.kit.errors import InvalidRequest, NotFound
 from errand.providers.base import (
-    CaptchaRequired, NeedsLogin, Offer, ProviderUnavailable, SearchQuery, VenueNotServed,
+    CaptchaRequired, NeedsLogin, Offer, ProviderUnavailable, SearchQuery, VenueNotServed, VenueUnknown,
 )
 
 # What a search must name, per scenario: the venue, or the route for flights.
@@ -84,9 +87,13 @@ async def search_availability(core: Core, principal: Principal, query: SearchQue
     offers: list[Offer] = []
     answered = False
     unavailable: ProviderUnavailable | None = None
+    suggestions: list[str] = []
     for provider in providers:
         try:
             found = await provider.search(query)
+        except VenueUnknown as exc:
+            suggestions += [s for s in exc.suggestions if s not in suggestions]
+            continue
         except (VenueNotServed, NeedsLogin, CaptchaRequired):
             continue
         except ProviderUnavailable as exc:
@@ -99,5 +106,8 @@ async def search_availability(core: Core, principal: Principal, query: SearchQue
             raise unavailable
         target = query.venue or f"{query.origin} → {query.dest}"
         where = f" in {query.city}" if query.city and query.venue else ""
-        raise NotFound("not_found", f"No provider available to this key serves {target!r}{where}.")
+        suggestions = suggestions[:names.MAX_SUGGESTIONS]
+        hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
+        raise NotFound("not_found", f"No provider available to this key serves {target!r}{where}.{hint}",
+                       details={"suggestions": suggestions} if query.venue else None)
     return sorted(offers, key=_order(query))

@@ -84,7 +84,13 @@ class RestaurantProvider(Protocol):
     kind: str  # "api" or "browser"
     sandbox: bool
 
-    async def find_venue(self, name: str, city: str) -> Venue | None: ...
+    async def find_venue(self, name: str, city: str) -> Venue | None:
+        """The restaurant of that name in that city, matched as :func:`errand.kit.names.normalise` compares.
+
+        A provider that knows none raises :class:`VenueUnknown` with its nearest names (or
+        returns None when it has no suggestions to give).
+        """
+        ...
 
     async def book(
         self, venue_id: str, start: datetime, party_size: int, guest: Guest, *, idempotency_key: str
@@ -171,6 +177,38 @@ class VenueNotServed(DomainError):
         self.provider_id = provider_id
 
 
+class VenueUnknown(VenueNotServed):
+    """The provider knows no venue of that name at all (not merely one it does not sell).
+
+    ``suggestions`` are the nearest names it knows, best first ("did you mean …?"). A job
+    whose venue every provider calls unknown ends without a venue switch
+    (:func:`errand.jobs.executor._unknown_venue`); the bookings service answers 404 with them.
+    """
+
+    def __init__(self, provider_id: str, message: str, suggestions: list[str] | None = None) -> None:
+        super().__init__(provider_id, message)
+        self.code = "unknown_venue"
+        self.suggestions = list(suggestions or [])
+        self.details = {"suggestions": self.suggestions}
+
+
+class VenueFacts(BaseModel):
+    """What a provider says about the venue a query names: what a venue switch compares alternatives with.
+
+    ``attributes`` carries the venue's kind as the offers' attributes name it (restaurants:
+    cuisine, neighborhood; hotels: star_rating, neighborhood; events: category);
+    ``price_usd`` is its typical unit price (a restaurant's price per person, a hotel's
+    cheapest nightly rate, an event's cheapest ticket), None when unknown.
+    """
+
+    provider_id: str
+    venue_id: str
+    venue_name: str
+    city: str
+    attributes: dict[str, Any] = {}
+    price_usd: Decimal | None = None
+
+
 class NeedsLogin(DomainError):
     """The provider's site wants an account the autopilot does not have."""
 
@@ -200,9 +238,16 @@ class JobProvider(Protocol):
     ``search`` returns the offers for the requested venue (or route) on the requested
     date, every time of day and unit it has, so the executor can pick the exact one or
     adjust; it raises VenueNotServed, NeedsLogin, CaptchaRequired or ProviderUnavailable.
+    A venue the provider knows under no spelling is :class:`VenueUnknown` (a VenueNotServed).
     ``alternatives`` returns offers at similar venues in the same city (for a venue switch).
     ``checkout`` holds the offer and stops at payment, or completes it where the provider
     has no card gate; the same idempotency key returns the same hold.
+
+    Optional, read with ``getattr``: ``describe(query) -> VenueFacts`` (the named venue's
+    kind and price, raising VenueNotServed / VenueUnknown), which a venue switch compares
+    alternatives with; and ``stops_at_payment: bool``, True when every checkout stops at a
+    payment page, so that a switched venue is never booked without the end user paying
+    (absent means it may complete).
     """
 
     id: str

@@ -8,8 +8,9 @@ settings.sandbox_api_token(id)``), which the sandbox requires of every API call.
 
 :class:`SandboxApiProvider` holds what every sandbox adapter shares: one lazily created
 ``httpx.AsyncClient``, the job API (:class:`~errand.providers.base.JobProvider`: search,
-alternatives, checkout) and the mapping of the sandbox's answers onto the core's errors:
+alternatives, describe, checkout) and the mapping of the sandbox's answers onto the core's errors:
 
+- 404 ``unknown_venue``     → :class:`VenueUnknown` with the sandbox's ``suggestions``;
 - 404 ``venue_not_served``  → :class:`VenueNotServed`; other 404 → :class:`ProviderNotFound`;
 - 401 ``login_required``    → :class:`NeedsLogin`;
 - 403 ``captcha_required``  → :class:`CaptchaRequired`;
@@ -50,9 +51,11 @@ from errand.providers.base import (
     Reservation,
     SearchQuery,
     Venue,
+    VenueFacts,
     VenueListing,
     VenueNotServed,
     VenueQuery,
+    VenueUnknown,
 )
 
 
@@ -79,6 +82,7 @@ class SandboxApiProvider:
     priority: int = 10
     kind: str = "api"
     sandbox: bool = True
+    stops_at_payment: bool = True  # a card gate: every checkout stops at the payment page
 
     def __init__(self, settings: Settings) -> None:
         self._base_url = f"{settings.effective_sandbox_url.rstrip('/')}/api/{_seg(self.id)}"
@@ -134,6 +138,8 @@ class SandboxApiProvider:
             retry_after = response.headers.get("Retry-After", "")
             wait = int(retry_after) if retry_after.isdigit() else None
             return ProviderUnavailable(self.id, message, retry_after=wait)
+        if status == 404 and code == "unknown_venue":
+            return VenueUnknown(self.id, message, [str(n) for n in body.get("suggestions") or []])
         if status == 404 and code == "venue_not_served":
             return VenueNotServed(self.id, message)
         if status == 404:
@@ -156,6 +162,14 @@ class SandboxApiProvider:
 
     async def alternatives(self, query: SearchQuery) -> list[Offer]:
         return self._offers(await self._call("POST", "/alternatives", json=query.model_dump(mode="json")))
+
+    async def describe(self, query: SearchQuery) -> VenueFacts:
+        """The venue ``query`` names, as this provider sells it; VenueUnknown / VenueNotServed otherwise."""
+        body = await self._call("POST", "/venue", json=query.model_dump(mode="json"))
+        try:
+            return VenueFacts.model_validate({**body["venue"], "provider_id": self.id})
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise ProviderUnavailable(self.id, "answered a venue lookup with an unexpected JSON shape") from exc
 
     async def checkout(self, offer: Offer, traveler: dict[str, Any], *, idempotency_key: str) -> Checkout:
         """Hold ``offer``: ``paused_payment`` with the payment page's URL behind a card gate, else ``completed``.
@@ -218,7 +232,8 @@ class SandboxTables(SandboxApiProvider):
     async def find_venue(self, name: str, city: str) -> Venue | None:
         body = await self._call("GET", "/restaurants", params={"name": name, "city": city})
         if not body["restaurants"]:
-            return None
+            suggestions = [str(n) for n in body.get("suggestions") or []]
+            raise VenueUnknown(self.id, f"no restaurant named {name!r} in {city}", suggestions)
         found = body["restaurants"][0]
         return Venue(
             id=found["id"], name=found["name"], city=found["city"], timezone=found["timezone"],
@@ -284,6 +299,7 @@ class SandboxDine(SandboxApiProvider):
     display_name = "Sandbox Dine"
     scenarios = ("restaurant",)
     priority = 20
+    stops_at_payment = False
 
 
 class SandboxStays(SandboxApiProvider):
@@ -301,6 +317,7 @@ class SandboxRooms(SandboxApiProvider):
     display_name = "Sandbox Rooms"
     scenarios = ("hotel",)
     priority = 20
+    stops_at_payment = False
 
 
 class SandboxAir(SandboxApiProvider):

@@ -82,8 +82,9 @@ def build_sandbox_app(
     async def domain_error(request: Request, exc: DomainError) -> Response:
         if web.is_web(request):
             return web.error_page(request, STATUS_BY_KIND.get(exc.kind, 500), exc.code, exc.message)
-        nearest = exc.details.get("nearest") if isinstance(exc.details, dict) else None
-        return error_response(STATUS_BY_KIND.get(exc.kind, 500), exc.code, exc.message, nearest, exc.retry_after)
+        details = exc.details if isinstance(exc.details, dict) else {}
+        return error_response(STATUS_BY_KIND.get(exc.kind, 500), exc.code, exc.message, details.get("nearest"),
+                              exc.retry_after, suggestions=details.get("suggestions"))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -58,6 +58,19 @@ class NotServed(NotFound):
         super().__init__("venue_not_served", message)
 
 
+class UnknownVenue(NotServed):
+    """No venue of that name (in that city) exists at all, as opposed to one this provider does not sell.
+
+    Code ``unknown_venue``; ``details["suggestions"]`` holds the nearest names the provider sells, best first.
+    """
+
+    def __init__(self, message: str, suggestions: list[str]) -> None:
+        super().__init__(message)
+        self.code = "unknown_venue"
+        self.details = {"suggestions": suggestions}
+        self.suggestions = suggestions
+
+
 class LoginRequired(Unauthorized):
     def __init__(self, message: str) -> None:
         super().__init__("login_required", message)

@@ -27,12 +27,17 @@ STATUS_BY_KIND = {
 
 
 def error_response(
-    status: int, code: str, message: str, nearest: list[str] | None = None, retry_after: int | None = None
+    status: int, code: str, message: str, nearest: list[str] | None = None, retry_after: int | None = None,
+    *, suggestions: list[str] | None = None,
 ) -> JSONResponse:
+    """``{"error", "message", "nearest"}``, and ``suggestions`` (nearest venue names) for ``unknown_venue``."""
     headers = {"Retry-After": str(retry_after or 1)} if status == 503 else None
     if status == 401 and code == "unauthorized":
         headers = {"WWW-Authenticate": 'Bearer realm="sandbox"'}
-    return JSONResponse({"error": code, "message": message, "nearest": nearest or []}, status, headers=headers)
+    body: dict[str, Any] = {"error": code, "message": message, "nearest": nearest or []}
+    if suggestions is not None:
+        body["suggestions"] = suggestions
+    return JSONResponse(body, status, headers=headers)
 
 
 async def _idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str:

@@ -5,12 +5,14 @@ the event id, the seat type and the date), only on the weekdays the event plays.
 switch offers the other events in the same city on the same date, same category first.
 """
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.sandbox import inventory
-from errand.sandbox.catalog import NotServed, Provider
+from errand.sandbox.catalog import Provider
 from errand.sandbox.inventory import Claim, Unbookable
-from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, differs, require_time
+from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, differs, require_time, unknown
 from errand.sandbox.world import WEEKDAY_NAMES, Event, SeatType, load_world, local_now
 
 
@@ -25,9 +27,10 @@ class Events(Scenario):
     name = "activity"
 
     def target(self, provider: Provider, query: Query) -> Target:
-        found = load_world().find_events(query.venue, query.city) if query.venue else []
+        world = load_world()
+        found = world.find_events(query.venue, query.city) if query.venue else []
         if not found:
-            raise NotServed(f"There is no event {query.venue!r} in {query.city or 'any city'}.")
+            raise unknown(provider, "event", query, world.events.values())
         return Target(venues=(found[0],), keys=(found[0].id,), label=found[0].name)
 
     async def offers(self, session: AsyncSession, event: Event, query: Query) -> list[Offer]:
@@ -56,6 +59,11 @@ class Events(Scenario):
         others = [e for e in world.find_events(city=city) if asked is None or e.id != asked.id]
         others.sort(key=lambda e: (differs(category, e.category), e.name))
         return [(e, (e.id,)) for e in others]
+
+    def facts(self, event: Event) -> dict[str, Any]:
+        return {"venue_id": event.id, "venue_name": event.name, "city": event.city,
+                "attributes": {"category": event.category, "venue": event.venue},
+                "price_usd": min(s.price_usd for s in event.seat_types)}
 
     def lookup(self, venue_id: str) -> tuple[Event, tuple[str, ...], str] | None:
         event = load_world().events.get(venue_id)

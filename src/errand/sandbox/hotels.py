@@ -7,14 +7,15 @@ it was. A room type sleeps up to ``max_adults``; a search for more adults lists 
 """
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.kit.errors import InvalidRequest
 from errand.sandbox import inventory
-from errand.sandbox.catalog import NotServed, Provider
+from errand.sandbox.catalog import Provider
 from errand.sandbox.inventory import Claim, Unbookable
-from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, differs, require_time
+from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, differs, require_time, unknown
 from errand.sandbox.world import Hotel, RoomType, load_world, local_now
 
 MAX_NIGHTS = 30
@@ -48,9 +49,10 @@ class Hotels(Scenario):
 
     def target(self, provider: Provider, query: Query) -> Target:
         _nights(query.day, query.end_day)
-        found = load_world().find_hotels(query.venue, query.city) if query.venue else []
+        world = load_world()
+        found = world.find_hotels(query.venue, query.city) if query.venue else []
         if not found:
-            raise NotServed(f"There is no hotel {query.venue!r} in {query.city or 'any city'}.")
+            raise unknown(provider, "hotel", query, world.hotels.values())
         return Target(venues=(found[0],), keys=(found[0].id,), label=found[0].name)
 
     async def offers(self, session: AsyncSession, hotel: Hotel, query: Query) -> list[Offer]:
@@ -90,6 +92,11 @@ class Hotels(Scenario):
             differs(neighborhood, h.neighborhood), h.name,
         ))
         return [(h, (h.id,)) for h in others]
+
+    def facts(self, hotel: Hotel) -> dict[str, Any]:
+        return {"venue_id": hotel.id, "venue_name": hotel.name, "city": hotel.city,
+                "attributes": {"star_rating": hotel.star_rating, "neighborhood": hotel.neighborhood},
+                "price_usd": min(r.nightly_rate_usd for r in hotel.room_types)}
 
     def lookup(self, venue_id: str) -> tuple[Hotel, tuple[str, ...], str] | None:
         hotel = load_world().hotels.get(venue_id)

@@ -1,7 +1,8 @@
-"""The job API every sandbox provider serves: search, alternatives, checkouts, holds.
+"""The job API every sandbox provider serves: search, venue, alternatives, checkouts, holds.
 
 This is what Errand's job executor reaches through the provider adapters, for every
 scenario. Obstacles are answered with the statuses a real site's API would use:
+404 ``unknown_venue`` (no venue by that name; ``suggestions`` lists the nearest),
 404 ``venue_not_served``, 401 ``login_required``, 403 ``captcha_required``, 503
 ``provider_flaky`` / ``injected_fault`` (with Retry-After), 409 ``no_availability``.
 The web-only providers (``kind: browser``) have no job API: 404 ``not_found``.
@@ -121,6 +122,15 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
         await admit(provider, found.keys, canonical_json({"search": body.model_dump(mode="json")}))
         async with db.unit_of_work(read_only=True) as session:
             return {"offers": await service.search(session, provider, query, found)}
+
+    @router.post("/venue")
+    async def venue(provider: Provider, body: SearchIn) -> Any:
+        """The venue the search names, as this provider sells it: its kind and typical price.
+
+        404 `unknown_venue` (with `suggestions`, the nearest names) when no venue has that
+        name in that city; 404 `venue_not_served` when this provider does not sell it.
+        """
+        return {"venue": service.describe(provider, body.query())}
 
     @router.post("/alternatives")
     async def alternatives(provider: Provider, body: SearchIn) -> Any:

@@ -7,14 +7,17 @@ else (obstacles, idempotency, holds, payment) is the same for all four and lives
 :mod:`errand.sandbox.service`.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from errand.sandbox.catalog import Provider
+from errand.kit.names import same
+from errand.sandbox.catalog import Provider, UnknownVenue
 from errand.sandbox.inventory import Claim, Unbookable
+from errand.sandbox.world import suggest
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,10 @@ class Scenario(Protocol):
         """Other venues in the query's city, most similar first, with their obstacle keys."""
         return []
 
+    def facts(self, venue: Any) -> dict[str, Any] | None:
+        """The venue's kind and typical price, as a venue switch compares them (None: nothing to say)."""
+        return None
+
     def keeps(self, offer: Offer, query: Query) -> bool:
         """Whether an offer at a similar venue answers the query (restaurants: the same time)."""
         return True
@@ -120,6 +127,19 @@ class Scenario(Protocol):
         ...
 
 
+def unknown(provider: Provider, kind: str, query: Query, venues: Iterable[Any]) -> UnknownVenue:
+    """The error for a query whose venue name matches no ``kind`` (restaurant, hotel, event) at all.
+
+    It suggests the nearest names (:func:`errand.kit.names.nearest`) among the venues this
+    provider sells in the query's city, or in every city when the city itself is unknown
+    (:func:`errand.sandbox.world.suggest`).
+    """
+    suggestions = suggest([v for v in venues if provider.serves((v.id,))], query.venue or "", query.city)
+    where = f" in {query.city}" if query.city else ""
+    hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
+    return UnknownVenue(f"There is no {kind} named {query.venue!r}{where}.{hint}", suggestions)
+
+
 def require_time(pick: Pick, scheduled: time, label: str) -> None:
     """A pick may leave the time out; if it names one, it must be the scheduled one."""
     if pick.at is not None and pick.at != scheduled:
@@ -128,4 +148,4 @@ def require_time(pick: Pick, scheduled: time, label: str) -> None:
 
 def differs(wanted: Any, actual: str | int) -> bool:
     """For ranking similar venues: True when a preference is set and the venue does not match it."""
-    return wanted is not None and str(wanted).casefold() != str(actual).casefold()
+    return wanted is not None and not same(str(wanted), str(actual))

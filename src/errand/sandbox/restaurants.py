@@ -13,15 +13,16 @@ confirm, book, modify, cancel: the functions below) and the job API
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.kit.errors import Conflict, InvalidRequest, NotFound
 from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import inventory
-from errand.sandbox.catalog import NotServed, Provider
+from errand.sandbox.catalog import Provider
 from errand.sandbox.inventory import Claim, SlotFull, Unbookable
-from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, differs
+from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, differs, unknown
 from errand.sandbox.world import WEEKDAY_NAMES, Restaurant, load_world, local_now
 
 TABLE = "table"
@@ -155,9 +156,10 @@ class Restaurants(Scenario):
     name = "restaurant"
 
     def target(self, provider: Provider, query: Query) -> Target:
-        found = load_world().find_restaurants(query.venue, query.city) if query.venue else []
+        world = load_world()
+        found = world.find_restaurants(query.venue, query.city) if query.venue else []
         if not found:
-            raise NotServed(f"There is no restaurant {query.venue!r} in {query.city or 'any city'}.")
+            raise unknown(provider, "restaurant", query, world.restaurants.values())
         return Target(venues=(found[0],), keys=(found[0].id,), label=found[0].name)
 
     async def offers(self, session: AsyncSession, venue: Restaurant, query: Query) -> list[Offer]:
@@ -187,6 +189,11 @@ class Restaurants(Scenario):
             abs(r.price_per_person_usd - price), r.name,
         ))
         return [(r, (r.id,)) for r in others]
+
+    def facts(self, venue: Restaurant) -> dict[str, Any]:
+        return {"venue_id": venue.id, "venue_name": venue.name, "city": venue.city,
+                "attributes": {"cuisine": venue.cuisine, "neighborhood": venue.neighborhood},
+                "price_usd": venue.price_per_person_usd}
 
     def keeps(self, offer: Offer, query: Query) -> bool:
         return query.at is None or offer.start.time() == query.at

@@ -42,7 +42,7 @@ from errand.sandbox.offers import Pick, Query, Scenario, Target
 from errand.sandbox.restaurants import Restaurants
 
 __all__ = [
-    "alternatives", "checkout", "get_hold", "hold_view", "ledger", "locate", "pay", "release_expired_holds",
+    "alternatives", "checkout", "describe", "get_hold", "hold_view", "ledger", "locate", "pay", "release_expired_holds",
     "search", "summary", "target",
 ]
 
@@ -63,6 +63,16 @@ def target(provider: Provider, query: Query) -> Target:
     found = _scenario(provider, query.scenario).target(provider, query)
     provider.refuse(found.keys, found.label)
     return found
+
+
+def describe(provider: Provider, query: Query) -> dict[str, Any]:
+    """The venue a query names, as this provider sells it: UnknownVenue, or NotServed when it does not sell it."""
+    scenario = _scenario(provider, query.scenario)
+    found = scenario.target(provider, query)
+    facts = scenario.facts(found.venues[0]) if provider.serves(found.keys) else None
+    if facts is None:
+        raise NotServed(f"{provider.display_name} does not sell {found.label}.")
+    return facts
 
 
 async def search(session: AsyncSession, provider: Provider, query: Query, found: Target) -> list[dict[str, Any]]:

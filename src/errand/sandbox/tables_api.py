@@ -18,7 +18,7 @@ from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import catalog, inventory, restaurants
 from errand.sandbox.common import IdempotencyKey, LocalStart
 from errand.sandbox.faults import FaultInjector
-from errand.sandbox.world import load_world
+from errand.sandbox.world import load_world, suggest
 
 # The sandbox seats at most what Errand asks for in one booking (errand.kit.limits); a venue may seat fewer.
 PartySize = Annotated[int, Field(ge=1, le=limits.PARTY_SIZE_MAX)]
@@ -86,8 +86,16 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
 
     @router.get("/restaurants")
     async def list_restaurants(provider_id: Provider, name: str | None = None, city: str | None = None) -> Any:
-        """Restaurants this provider sells, filtered by name and city (exact, case-insensitive)."""
-        return {"restaurants": [v.describe() for v in load_world().find_restaurants(name, city)]}
+        """Restaurants this provider sells, filtered by name and city.
+
+        Names match ignoring case, accents and apostrophe styles ("L’Arpege" finds L'Arpège).
+        When a name matches none, `suggestions` lists the nearest names (in the city, when given).
+        """
+        world = load_world()
+        found = world.find_restaurants(name, city)
+        if found or not name:
+            return {"restaurants": [v.describe() for v in found]}
+        return {"restaurants": [], "suggestions": suggest(world.restaurants.values(), name, city)}
 
     @router.get("/restaurants/{venue_id}/availability")
     async def get_availability(

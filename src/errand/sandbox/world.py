@@ -26,7 +26,7 @@ from importlib.resources import files
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from errand.kit import clock
+from errand.kit import clock, names
 
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 EVERY_DAY = frozenset(range(7))
@@ -231,12 +231,23 @@ N = TypeVar("N", bound=_Named)
 
 
 def _matching(venues: Iterable[N], name: str | None, city: str | None) -> list[N]:
-    """Venues whose name and city match exactly, ignoring case; an omitted filter matches all."""
+    """Venues whose name and city match as people type them (:func:`errand.kit.names.normalise`:
+    case, accents, apostrophe styles and spacing ignored); an omitted filter matches all."""
     return [
         v for v in venues
-        if (name is None or v.name.casefold() == name.casefold())
-        and (city is None or v.city.casefold() == city.casefold())
+        if (name is None or names.same(v.name, name)) and (city is None or names.same(v.city, city))
     ]
+
+
+def suggest(venues: Iterable[N], name: str, city: str | None) -> list[str]:
+    """The names nearest to ``name`` (:func:`errand.kit.names.nearest`) among ``venues`` in ``city``;
+    when none is in that city (the city may be what is misspelt), among all, as "Name (City)"."""
+    venues = list(venues)
+    in_city = [v for v in venues if city is None or names.same(v.city, city)]
+    if in_city:
+        return names.nearest(name, [v.name for v in in_city])
+    city_of = {v.name: v.city for v in venues}
+    return [f"{n} ({city_of[n]})" for n in names.nearest(name, list(city_of), keep_equal=True)]
 
 
 @dataclass(frozen=True)
@@ -265,7 +276,7 @@ class World:
         code = place.strip().upper()
         if any(code in c.airports for c in self.cities.values()):
             return frozenset({code})
-        city = next((c for c in self.cities.values() if c.name.casefold() == place.strip().casefold()), None)
+        city = next((c for c in self.cities.values() if names.same(c.name, place)), None)
         return frozenset(city.airports) if city else frozenset()
 
     def flights_between(self, origin: str, dest: str) -> list[Flight]:

@@ -83,14 +83,25 @@ async def test_a_venue_switch_keeps_to_the_budget(org: Org, day: date, api_only:
     assert [e["providerId"] for e in of_type(events, "step_attempt")] == ["sandbox-stays"] * 2
 
 
-async def test_an_event_nobody_sells_is_switched_for_another_that_night(org: Org, day: date) -> None:
+async def test_an_event_nobody_sells_is_switched_only_for_one_like_the_request(org: Org, day: date) -> None:
+    # The request states a budget (70 a ticket): another event that night within it is like what was asked.
+    # Stating nothing, the switch would have to match the Louvre tour itself, which no allowed provider
+    # can describe (sandbox-tickets does not sell it): no switch, rather than a cabaret nobody asked for.
     tickets_only = {"allowedProviders": ["sandbox-tickets"]}
-    done, events = await run(org.agent, activity(day, "Louvre Night Tour", city="Paris", consent=tickets_only))
+    (done, events), (kept, kept_events) = await run_all(org.agent, [
+        activity(day, "Louvre Night Tour", city="Paris", budget_max_per_ticket=70, consent=tickets_only),
+        activity(day, "Louvre Night Tour", city="Paris", consent=tickets_only),
+    ])
     assert done["status"] == "paused_payment", done
     assert done["result"]["city"] == "Paris" and done["result"]["venueName"] != "Louvre Night Tour"
+    assert done["result"]["totalPriceUsd"] <= 2 * 70
     # One provider: it is left (before the switch) with nothing to fall back to.
     assert fallbacks(events) == [("sandbox-tickets", None, "venue_not_served")]
-    assert one(events, "venue_switched")["toVenue"] == done["result"]["venueName"]
+    moved = one(events, "venue_switched")
+    assert moved["toVenue"] == done["result"]["venueName"] and moved["why"] == "within budget"
+    assert moved["reason"] == "venue_not_served"
+    assert kept["status"] == "no_availability", kept
+    assert "venue_switched" not in types(kept_events) and "paused_payment" not in types(kept_events)
 
 
 async def test_max_retries_bounds_the_retries_of_a_flaky_provider(org: Org, day: date) -> None:

@@ -59,7 +59,8 @@ def register(tool: "Registrar") -> None:
                                                                      "profile.")] = None,
         consent: Annotated[dict[str, Any] | None, WithJsonSchema(Consent.model_json_schema()), Field(description=(
             "What the autopilot may do on its own: allowTimeAdjustment (default true), maxTimeAdjustmentMinutes "
-            "(90), allowVenueSwitch (true), maxRetries (3), allowedProviders, blockedProviders, "
+            "(90), allowVenueSwitch (true), allowAlternativeBooking (false: a switched venue stops at payment "
+            "or asks for approval), maxRetries (3), allowedProviders, blockedProviders, "
             "maxJobDurationSeconds (420)."))] = None,
         client_metadata: Annotated[dict[str, Any] | None, WithJsonSchema(ClientMetadata.model_json_schema()),
                                    either("client_metadata", "Your own ids (agentId, userId, sessionId), "

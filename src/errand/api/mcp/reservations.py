@@ -26,7 +26,7 @@ from errand.api.agentreserve import TransactionId as TransactionIdText
 from errand.api.mcp.schemas import IdempotencyKey, TimeSlot, Transaction, Updates, either
 from errand.bookings import service as bookings_service
 from errand.bookings.schemas import BookingChanges, BookingCreate, Customer, CustomerPatch
-from errand.kit import limits
+from errand.kit import limits, names
 from errand.kit.errors import DomainError, InvalidRequest
 from errand.kit.inputs import text
 
@@ -77,7 +77,7 @@ def booking_create(*, restaurant_name: str | None, city: str | None, party_size:
     issues: list[tuple[str, str]] = []
     restaurant = restaurant_name
     if provider is not None:
-        if restaurant_name is not None and restaurant_name.casefold() != provider.casefold():
+        if restaurant_name is not None and not names.same(restaurant_name, provider):
             issues.append(("provider", "names the restaurant, and differs from restaurant_name; give one of them"))
         restaurant = restaurant or provider
     if service_type is not None and service_type.strip().casefold() not in TABLE_SERVICES:

@@ -5,9 +5,10 @@ the sites' DOM contract (``docs/sandbox-web.md``): pages are told apart by their
 ``main[data-page]`` marker, never by titles or texts.
 
 - ``search`` opens the search form, fills it from the query, submits it and reads every
-  offer of the results page (``[data-offer]`` and its ``data-*`` attributes). A venue or
-  route the site does not know or serve is VenueNotServed; nothing free is ``[]``. The
-  offer remembers the results page of its session, so a checkout can continue it.
+  offer of the results page (``[data-offer]`` and its ``data-*`` attributes). A venue the
+  site does not know is VenueUnknown, one (or a route) it does not serve VenueNotServed;
+  nothing free is ``[]``. The offer remembers the results page of its session, so a
+  checkout can continue it.
 - ``alternatives`` is ``[]``: these sites have no "similar venues" page.
 - ``search_venues`` reads the site's venues feed over plain HTTP (no browser), as an
   aggregator reads a site's listings.
@@ -39,6 +40,7 @@ from errand.kit.config import Settings
 from errand.kit.errors import DomainError
 from errand.providers.base import (
     Checkout, NoAvailability, Offer, ProviderUnavailable, SearchQuery, VenueListing, VenueNotServed, VenueQuery,
+    VenueUnknown,
 )
 from errand.providers.browser.pool import BrowserPool, BrowserUnavailable, forget_shared_pool, shared_pool
 from errand.providers.browser.site import Visit
@@ -68,6 +70,7 @@ class WebProvider:
     priority: int = 30
     kind: str = "browser"
     sandbox: bool = True
+    stops_at_payment: bool = True  # the sites stop at their checkout page, before any card field
 
     search_form: str
     search_button: str
@@ -162,7 +165,9 @@ class WebProvider:
         marker = await visit.submit(self.search_button)
         if marker == "no-results":
             reason = await visit.attribute("main[data-page]", "data-reason") or "none-available"
-            if reason in ("unknown-venue", "not-served"):
+            if reason == "unknown-venue":
+                raise VenueUnknown(self.id, "the site knows no venue of that name")
+            if reason == "not-served":
                 raise VenueNotServed(self.id, f"the site does not sell that ({reason})")
             return  # results page without offers
         if marker == "search":
