@@ -16,7 +16,7 @@ export UV_PYTHON_DOWNLOADS := never
 .PHONY: help venv chromium run test lint clean
 
 help:
-	@echo "make run    install, migrate the database, serve on port 3000"
+	@echo "make run    install, migrate the database, serve on port 3000 (PORT=N or ERRAND_PORT=N for another)"
 	@echo "make test   install, check import layers, run pytest (PYTEST_ARGS=... to pass options)"
 	@echo "make lint   check import layers only"
 	@echo "make clean  remove caches (keeps .venv and var/)"
@@ -43,9 +43,10 @@ chromium:
 		echo "(or point ERRAND_BROWSER_PATH at an installed Chromium)."; \
 	fi
 
+# The port: `make run PORT=3100`, or ERRAND_PORT from the environment (`errand serve` reads it), else 3000.
 run: venv chromium
 	.venv/bin/errand migrate
-	.venv/bin/errand serve
+	.venv/bin/errand serve $(if $(PORT),--port $(PORT))
 
 lint: venv
 	.venv/bin/lint-imports
