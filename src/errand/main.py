@@ -1,20 +1,23 @@
-"""Composition root: builds the core, routes each path prefix to its dialect, runs the lifespan."""
+"""Composition root: builds the core, routes each path prefix to its dialect, runs the lifespan.
+
+``errand mcp`` (a desktop client starts it for every session) loads this module too, for
+:func:`run_mcp_stdio`; so what only the HTTP app or the queue needs (FastAPI's app, the
+other dialects, the sandbox marketplace, procrastinate) is imported in the function that
+builds it, and the stdio server starts in well under two seconds
+(``bench/mcp_stdio_startup.py``).
+"""
+
+from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
 from starlette.datastructures import URLPath
-from starlette.routing import BaseRoute, Match, Mount, NoMatchFound
+from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from errand import __version__
-from errand.api.automations import app as automations_app
-from errand.api.execution import app as execution_app
-from errand.api.mcp import app as mcp_app
-from errand.api.mcp import stdio as mcp_stdio
-from errand.api.reservations import app as reservations_app
 from errand.approvals import service as approvals_service
 from errand.bookings import service as bookings_service
 from errand.guard.rate_limits import RateLimits
@@ -25,9 +28,11 @@ from errand.kit.core import Core
 from errand.kit.db import Database
 from errand.providers.registry import ProviderRegistry
 from errand.runtime.inprocess import InProcessRunner, JobRunner, PeriodicTask
-from errand.runtime.queue import JobQueue, QueueWorker
-from errand.sandbox import service as sandbox_service
-from errand.sandbox.app import build_sandbox_app
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from errand.runtime.queue import JobQueue, QueueWorker
 
 
 class Dialect(BaseRoute):
@@ -76,6 +81,8 @@ def periodic_tasks(core: Core, *, recovery: bool = True) -> list[PeriodicTask]:
     ``recovery`` adds the embedded runner's job recovery sweep; a procrastinate worker leaves
     it out, since the queue's own periodic task recovers jobs once per tick for all workers.
     """
+    from errand.sandbox import service as sandbox_service
+
     async def release_sandbox_holds() -> None:
         async with core.db.unit_of_work() as session:
             await sandbox_service.release_expired_holds(session)
@@ -97,6 +104,8 @@ def periodic_tasks(core: Core, *, recovery: bool = True) -> list[PeriodicTask]:
 
 def build_queue_worker(core: Core, *, concurrency: int | None = None) -> tuple[JobQueue, QueueWorker]:
     """The procrastinate queue on the core's database, with a worker that also does this process's periodic work."""
+    from errand.runtime.queue import JobQueue
+
     settings = core.settings
     queue = JobQueue(core)
     core.dispatch = queue.dispatch
@@ -121,6 +130,8 @@ async def run_worker(settings: Settings, *, concurrency: int | None = None) -> N
 
 async def run_mcp_stdio(settings: Settings, api_key: str | None) -> None:
     """``errand mcp``: the MCP tools over stdin/stdout, acting as ``api_key``, until stdin closes."""
+    from errand.api.mcp import stdio as mcp_stdio
+
     logging.configure(settings.log_level)
     core = build_core(settings)
     try:
@@ -131,6 +142,16 @@ async def run_mcp_stdio(settings: Settings, api_key: str | None) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    from fastapi import FastAPI
+    from starlette.routing import Mount
+
+    from errand.api.automations import app as automations_app
+    from errand.api.execution import app as execution_app
+    from errand.api.mcp import app as mcp_app
+    from errand.api.reservations import app as reservations_app
+    from errand.runtime.queue import JobQueue
+    from errand.sandbox.app import build_sandbox_app
+
     settings = settings or get_settings()
     logging.configure(settings.log_level)
     core = build_core(settings)

@@ -1,11 +1,10 @@
 """What every dialect needs and nothing dialect-specific: status per error kind, the core handle."""
 
-from collections.abc import Callable
-from typing import Any
+from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from starlette.exceptions import HTTPException
 
 from errand.identity import service as identity_service
@@ -16,6 +15,10 @@ from errand.kit.core import Core
 from errand.kit.errors import DomainError, RateLimited, Unavailable
 from errand.kit.logging import get_logger
 
+if TYPE_CHECKING:  # FastAPI is imported where an app is built: `errand mcp` starts faster without it.
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+
 _log = get_logger("errand.api")
 
 STATUS_BY_KIND = {
@@ -24,7 +27,7 @@ STATUS_BY_KIND = {
 }
 
 
-Render = Callable[[int, str, str, Any, dict[str, str] | None], JSONResponse]
+Render = Callable[[int, str, str, Any, "dict[str, str] | None"], "JSONResponse"]
 
 
 def install_error_handlers(app: FastAPI, *, render: Render, code_for: Callable[[str], str],
@@ -38,6 +41,8 @@ def install_error_handlers(app: FastAPI, *, render: Render, code_for: Callable[[
     own body. Bugs are logged and answered as 500 without detail; nothing a client sends may
     reach that branch.
     """
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
 
     def reject(status: int, code: str, message: str, details: Any) -> JSONResponse:
         return render(status, code_for(code), message, issue_details(details, issue_key), None)
