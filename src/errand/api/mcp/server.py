@@ -77,6 +77,12 @@ class ErrandMCP(MCPServer):
         super().__init__(**settings)
         self.tool_names: list[str] = []  # in registration order; the Registrar adds each
 
+    async def run_streams(self, read_stream: Any, write_stream: Any) -> None:
+        """Serve on the streams of a transport opened by the caller: what ``run_stdio_async`` does
+        on the stdio transport it opens itself (:mod:`errand.api.mcp.stdio` opens its own)."""
+        lowlevel = self._lowlevel_server
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
     async def list_tools(self) -> list[MCPTool]:
         return [tool.model_copy(update={
             "input_schema": self_contained(tool.input_schema),
