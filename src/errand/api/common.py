@@ -53,9 +53,11 @@ def install_error_handlers(app: FastAPI, *, render: Render, code_for: Callable[[
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
         if exc.kind == "internal":
             return render(500, code_for("internal_error"), "An unexpected server error occurred.", None, None)
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+        if exc.replayed:
+            headers["Idempotent-Replayed"] = "true"
         details = issue_details(exc.details, issue_key)
-        return render(STATUS_BY_KIND[exc.kind], code_for(exc.code), exc.message, details, headers)
+        return render(STATUS_BY_KIND[exc.kind], code_for(exc.code), exc.message, details, headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -45,7 +45,9 @@ def body(exc: DomainError, *, with_retry_after: bool = True) -> dict[str, Any]:
     """The reservations dialect's error body for ``exc``; bugs say nothing about themselves.
 
     Over HTTP the wait travels in ``Retry-After`` as in REST; in a tool result it is
-    ``retryAfterSeconds``, since a tool result has no headers."""
+    ``retryAfterSeconds``, since a tool result has no headers. A replayed error (the stored
+    outcome of an earlier call with the same idempotency key) says ``replayed: true``, as a
+    replayed success does."""
     if exc.kind == "internal":
         return {"error": {"code": _INTERNAL[0], "message": _INTERNAL[1]}}
     error: dict[str, Any] = {"code": code_for(exc), "message": exc.message}
@@ -53,6 +55,8 @@ def body(exc: DomainError, *, with_retry_after: bool = True) -> dict[str, Any]:
         error["details"] = exc.details
     if exc.retry_after and with_retry_after:
         error["retryAfterSeconds"] = exc.retry_after
+    if exc.replayed:
+        error["replayed"] = True
     return {"error": error}
 
 
