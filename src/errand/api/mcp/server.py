@@ -50,7 +50,7 @@ per intended action. If a call times out or fails with PROVIDER_UNAVAILABLE or \
 SERVICE_UNAVAILABLE, call again with the same key and the same arguments: you get the first \
 outcome back (replayed: true) and nothing happens twice.
 - A failed call is a result with isError true whose text is JSON: \
-{"error": {"code", "message", "details"?, "retryAfterSeconds"?}}. Act on the code: \
+{"error": {"code", "message", "details"?, "retryAfterSeconds"?, "replayed"?}}. Act on the code: \
 INVALID_REQUEST fix the named fields; NOT_FOUND check names and ids; CAPACITY_EXCEEDED offer \
 details.nearestAvailableTimes to the user; POLICY_VIOLATION do not retry, tell the user; \
 RATE_LIMITED wait retryAfterSeconds; IDEMPOTENCY_CONFLICT use a new key for a different \
