@@ -75,7 +75,11 @@ class ErrandMCP(MCPServer):
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
-        self.tool_names: list[str] = []  # in registration order; the Registrar adds each
+        self.tool_names: list[str] = []  # in registration order
+
+    def add_tool(self, fn: Callable[..., Any], name: str | None = None, **options: Any) -> None:
+        super().add_tool(fn, name=name, **options)
+        self.tool_names.append(name or fn.__name__)
 
     async def run_streams(self, read_stream: Any, write_stream: Any) -> None:
         """Serve on the streams of a transport opened by the caller: what ``run_stdio_async`` does
@@ -165,7 +169,6 @@ class Registrar:
             )
             self.server.add_tool(call, name=name, title=title, description=inspect.cleandoc(fn.__doc__ or ""),
                                  annotations=annotations)
-            self.server.tool_names.append(name)
             return fn
 
         return register
