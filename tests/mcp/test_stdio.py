@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -101,6 +102,10 @@ def exchange(env: dict[str, str], lines: list[bytes], answers: int) -> list[dict
     proc = subprocess.Popen([ERRAND, "mcp"], env=full, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
     assert proc.stdin is not None and proc.stdout is not None
+    # A line left unanswered would block the read below for ever: stop the process instead,
+    # which ends the read with "stopped answering".
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
     try:
         proc.stdin.write(json.dumps(INITIALIZE).encode() + b"\n" + json.dumps(INITIALIZED).encode() + b"\n")
         proc.stdin.write(b"".join(line + b"\n" for line in lines))
@@ -112,6 +117,7 @@ def exchange(env: dict[str, str], lines: list[bytes], answers: int) -> list[dict
             received.append(json.loads(line))
         return [r for r in received if r.get("id") != "init"]
     finally:
+        watchdog.cancel()
         proc.stdin.close()
         proc.wait(timeout=30)
 
