@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -122,3 +123,69 @@ def test_serve_migrates_mints_demo_keys_once_and_books(tmp_path: Path, server: S
             proc.kill()
     assert live.status_code == 201, live.text
     assert not re.findall(r"ar_(?:live|test)_[A-Za-z0-9_-]{32,}", output)
+
+
+def fresh_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The embedded default (SQLite under a new data dir), as on a first start."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ERRAND_DATABASE_URL", "ERRAND_PORT", "ERRAND_RUNNER")}
+    return env | {"ERRAND_DATA_DIR": str(tmp_path / "var")} | extra
+
+
+def test_serve_on_a_busy_port_says_so_and_keeps_the_demo_keys_for_the_next_start(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        by_option = subprocess.run([ERRAND, "serve", "--port", str(port)], env=fresh_env(tmp_path), cwd=tmp_path,
+                                   capture_output=True, text=True, timeout=120)
+        by_environment = subprocess.run([ERRAND, "serve"], env=fresh_env(tmp_path, ERRAND_PORT=str(port)),
+                                        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    for result in (by_option, by_environment):
+        assert result.returncode == 1
+        assert f"cannot listen on 127.0.0.1:{port}: it is already in use" in result.stderr
+        assert not re.search(r"ar_(live|test)_", result.stdout + result.stderr)
+    # Nothing was minted: the demo organization does not exist, so the next start creates it and shows its keys.
+    assert not (tmp_path / "var" / "errand.db").exists()
+    output = serve_until_healthy(tmp_path, free_port())
+    assert len(re.findall(r"ar_(?:live|test)_[A-Za-z0-9_-]{32,}", output)) == 3, output
+
+
+def test_serve_without_a_worker_on_sqlite_is_refused_with_what_to_run_instead(tmp_path: Path) -> None:
+    result = subprocess.run([ERRAND, "serve", "--no-worker", "--port", str(free_port())], env=fresh_env(tmp_path),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "--no-worker on SQLite would accept jobs that nothing ever runs" in result.stderr
+    assert "run `errand serve`" in result.stderr and "ERRAND_RUNNER=procrastinate" in result.stderr
+    assert "`errand worker`" in result.stderr
+    assert not (tmp_path / "var" / "errand.db").exists()
+
+
+def test_make_run_serves_on_the_port_it_is_given() -> None:
+    root = Path(__file__).parent.parent
+    given = subprocess.run(["make", "-n", "run", "PORT=3100"], cwd=root, capture_output=True, text=True, timeout=60)
+    default = subprocess.run(["make", "-n", "run"], cwd=root, capture_output=True, text=True, timeout=60,
+                             env={k: v for k, v in os.environ.items() if k != "PORT"})
+    assert ".venv/bin/errand serve --port 3100" in given.stdout.splitlines()
+    # Without PORT, `errand serve` reads ERRAND_PORT (else 3000) itself.
+    assert ".venv/bin/errand serve " in default.stdout.splitlines()
+
+
+def serve_until_healthy(cwd: Path, port: int) -> str:
+    """Run `errand serve --port` until /healthz answers, stop it with SIGINT; its output."""
+    proc = subprocess.Popen([ERRAND, "serve", "--port", str(port)], env=fresh_env(cwd), cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "errand serve did not start"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        return proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()

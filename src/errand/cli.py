@@ -1,9 +1,11 @@
 """``errand`` commands: serve, worker, migrate, and API key management."""
 
 import asyncio
+import errno
 import importlib
 import json
 import os
+import socket
 from typing import Annotated
 
 import typer
@@ -18,10 +20,9 @@ from errand.kit import crypto
 from errand.kit.config import Settings, get_settings
 from errand.kit.db import Database
 from errand.kit.errors import DomainError
-from errand.kit.migrations import upgrade_queue_schema, upgrade_to_head
 
 app = typer.Typer(help="Errand: an execution gateway for AI agents.", no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages stay whole lines, whatever the terminal width
 
 DEMO_ORG = "Demo"
 # The worker process is assembled by the composition root (it needs every module's periodic
@@ -54,6 +55,9 @@ def _display_url(settings: Settings) -> str:
 
 async def _upgrade(settings: Settings) -> bool:
     """Errand's schema, and on PostgreSQL the job queue's tables; whether the queue's were created."""
+    # Alembic is imported here, not at the top: `errand mcp` never migrates and starts faster without it.
+    from errand.kit.migrations import upgrade_queue_schema, upgrade_to_head
+
     await upgrade_to_head(settings.effective_database_url)
     return await upgrade_queue_schema(settings.effective_database_url)
 
@@ -97,23 +101,58 @@ def migrate() -> None:
     console.print("Database is up to date.")
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening, handed to uvicorn; a busy port ends the command.
+
+    Bound before anything else happens, so a port in use never costs the demo keys: they
+    are minted (and shown once) only by a start that will serve."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        console.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc.strerror or exc}")
+        raise typer.Exit(code=1) from None
+    try:
+        # As uvicorn does: a port left in TIME_WAIT by the previous run is free to reuse.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = "it is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        console.print(f"[red]error:[/red] cannot listen on {host}:{port}: {reason}. Stop what is using it, "
+                      "or choose another port: errand serve --port N (make run PORT=N).")
+        raise typer.Exit(code=1) from None
+    return sock
+
+
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.", envvar="ERRAND_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", envvar="ERRAND_PORT")] = 3000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run background work in this process.")] = False,
 ) -> None:
     """Start Errand: every dialect, the sandbox marketplace and background work.
 
     Background work is the in-process runner by default; with ERRAND_RUNNER=procrastinate
     jobs go to the queue on PostgreSQL and this process also consumes it, unless
-    --no-worker leaves that to `errand worker` processes.
+    --no-worker leaves that to `errand worker` processes. On SQLite nothing but this
+    process can run jobs, so --no-worker is refused there. The port is checked before
+    anything else: a busy one ends the command with exit code 1.
     """
     import uvicorn
 
     # The app is built by the composition root from the environment, as in any deployment.
     os.environ.update(ERRAND_HOST=host, ERRAND_PORT=str(port), ERRAND_WORKER=str(not no_worker).lower())
     settings = _settings()
+    if no_worker and not settings.effective_database_url.startswith("postgresql"):
+        console.print("[red]error:[/red] --no-worker on SQLite would accept jobs that nothing ever runs. "
+                      "With SQLite, run `errand serve` (its in-process runner runs jobs); or use PostgreSQL "
+                      "(ERRAND_DATABASE_URL=postgresql+asyncpg://…) with ERRAND_RUNNER=procrastinate and "
+                      "`errand worker` processes beside `errand serve --no-worker`.")
+        raise typer.Exit(code=2)
+    sock = _listen(host, port)
     asyncio.run(_upgrade(settings))
     keys = asyncio.run(_mint_demo_keys(settings))
     if keys:
@@ -123,7 +162,8 @@ def serve(
             console.print(f"  {key.env} {key.role:5} key: [green]{key.plaintext}[/green]")
     runner = settings.runner + ("" if settings.worker else ", jobs left to `errand worker`")
     console.print(f"Errand listening on http://{host}:{port}  (database: {_display_url(settings)}; runner: {runner})")
-    uvicorn.run("errand.main:create_app", factory=True, host=host, port=port, log_level="warning")
+    config = uvicorn.Config("errand.main:create_app", factory=True, host=host, port=port, log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @app.command()
@@ -156,7 +196,7 @@ def worker(
 
 # Like `worker`, `mcp` is assembled by the composition root (the CLI may not import the
 # dialects it sits beside): it names its entry point and loads it when it runs.
-MCP_ENTRY_POINT = "errand.main:run_mcp_stdio"
+MCP_ENTRY_POINT = "errand.composition:run_mcp_stdio"
 
 
 @app.command("mcp")

@@ -1,4 +1,7 @@
-"""Composition root: builds the core, routes each path prefix to its dialect, runs the lifespan."""
+"""Composition root of the HTTP app and the worker: routes each path prefix to its dialect, runs
+the lifespan. The core itself and ``errand mcp`` are composed in :mod:`errand.composition`,
+which imports no web framework, so the stdio server starts fast (``bench/mcp_stdio_startup.py``).
+"""
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,17 +21,14 @@ from errand.api.automations import app as automations_app
 from errand.api.common import routing_error
 from errand.api.execution import app as execution_app
 from errand.api.mcp import app as mcp_app
-from errand.api.mcp import stdio as mcp_stdio
 from errand.api.reservations import app as reservations_app
 from errand.approvals import service as approvals_service
 from errand.bookings import service as bookings_service
-from errand.guard.rate_limits import RateLimits
+from errand.composition import build_core
 from errand.jobs import tasks as job_tasks
-from errand.kit import crypto, logging
+from errand.kit import logging
 from errand.kit.config import Settings, get_settings
 from errand.kit.core import Core
-from errand.kit.db import Database
-from errand.providers.registry import ProviderRegistry
 from errand.runtime.inprocess import InProcessRunner, JobRunner, PeriodicTask
 from errand.runtime.queue import JobQueue, QueueWorker
 from errand.sandbox import notify as sandbox_notify
@@ -175,16 +175,6 @@ def add_root_routes(app: FastAPI, health: Any) -> None:
                     description=_ROOT_DESCRIPTION, defaults=())
 
 
-def build_core(settings: Settings) -> Core:
-    crypto.configure(crypto.load_or_create_key(settings.secret_key, settings.data_dir))
-    return Core(
-        settings=settings,
-        db=Database(settings.effective_database_url),
-        providers=ProviderRegistry.from_entry_points(settings),
-        rate_limits=RateLimits(settings.redis_url),
-    )
-
-
 def periodic_tasks(core: Core, *, recovery: bool = True) -> list[PeriodicTask]:
     """The periodic work of a process that runs background work.
 
@@ -234,17 +224,6 @@ async def run_worker(settings: Settings, *, concurrency: int | None = None) -> N
         await worker.run_until_signalled()
     finally:
         await queue.close()
-        await core.providers.aclose()
-        await core.db.dispose()
-
-
-async def run_mcp_stdio(settings: Settings, api_key: str | None) -> None:
-    """``errand mcp``: the MCP tools over stdin/stdout, acting as ``api_key``, until stdin closes."""
-    logging.configure(settings.log_level)
-    core = build_core(settings)
-    try:
-        await mcp_stdio.serve_stdio(core, api_key)
-    finally:
         await core.providers.aclose()
         await core.db.dispose()
 

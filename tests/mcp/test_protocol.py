@@ -173,3 +173,35 @@ async def test_the_keys_daily_limit_counts_mcp_requests(server: Server) -> None:
     assert second.status_code == 429
     assert second.json()["error"]["code"] == "RATE_LIMITED"
     assert int(second.headers["Retry-After"]) > 0
+
+
+async def test_methods_other_than_post_are_405_with_allow_at_once(server: Server, org: Org) -> None:
+    # A short timeout: the failure this guards against is a GET held open as an event stream.
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {org.agent_key}"}, timeout=10) as client:
+        for method in ("GET", "DELETE", "PUT"):
+            for url in (mcp_url(server), mcp_url(server) + "/"):
+                response = await client.request(method, url, headers={"Accept": "text/event-stream"})
+                assert response.status_code == 405, (method, url, response.text)
+                assert response.headers["Allow"] == "POST"
+                assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_tool_schemas_are_self_contained(mcp: Connect, org: Org) -> None:
+    async with mcp(org.agent_key) as session:
+        tools = (await session.list_tools()).tools
+    assert {t.name for t in tools} >= TOOLS
+    for tool in tools:
+        schemas = json.dumps([tool.input_schema, tool.output_schema])
+        assert "$ref" not in schemas and "$defs" not in schemas, tool.name
+    book = next(t for t in tools if t.name == "book_reservation")
+    # The inlined definitions keep their content: the customer's fields are right there.
+    assert "name" in json.dumps(book.input_schema["properties"]["customer"])
+
+
+async def test_unknown_tool_is_not_found_in_the_documented_body(mcp: Connect, org: Org) -> None:
+    async with mcp(org.agent_key) as session:
+        result = await session.call_tool("book_a_spaceship", {"destination": "Mars"})
+    assert result.is_error
+    failure = json.loads(result.content[0].text)["error"]  # type: ignore[union-attr]
+    assert failure["code"] == "NOT_FOUND"
+    assert "book_a_spaceship" in failure["message"]

@@ -247,3 +247,14 @@ async def test_mcp_booking_replayed_over_rest_with_its_key_answers_the_same_body
     over_rest = response.json()
     assert over_rest["transactionId"] == over_mcp["transactionId"]
     assert over_rest["reservation"] == {k: v for k, v in over_mcp["reservation"].items() if v is not None}
+
+
+async def test_a_replayed_error_says_replayed(mcp: Connect, org: Org) -> None:
+    key = f"mcp-{uuid.uuid4()}"
+    arguments = {"transaction_id": "txn_does_not_exist", "idempotency_key": key}
+    async with mcp(org.agent_key) as session:
+        first = error(await session.call_tool("cancel_reservation", arguments))
+        again = error(await session.call_tool("cancel_reservation", arguments))
+    assert first["code"] == again["code"] == "NOT_FOUND"
+    assert "replayed" not in first
+    assert again["replayed"] is True

@@ -1,11 +1,10 @@
 """What every dialect needs and nothing dialect-specific: status per error kind, the core handle."""
 
-from collections.abc import Callable
-from typing import Any
+from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
@@ -18,6 +17,10 @@ from errand.kit.core import Core
 from errand.kit.errors import DomainError, RateLimited, Unavailable
 from errand.kit.logging import get_logger
 
+if TYPE_CHECKING:  # FastAPI is imported where an app is built: `errand mcp` starts faster without it.
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+
 _log = get_logger("errand.api")
 
 STATUS_BY_KIND = {
@@ -26,7 +29,7 @@ STATUS_BY_KIND = {
 }
 
 
-Render = Callable[[int, str, str, Any, dict[str, str] | None], JSONResponse]
+Render = Callable[[int, str, str, Any, "dict[str, str] | None"], "JSONResponse"]
 
 
 def install_error_handlers(app: FastAPI, *, render: Render, code_for: Callable[[str], str],
@@ -40,6 +43,8 @@ def install_error_handlers(app: FastAPI, *, render: Render, code_for: Callable[[
     own body. Bugs are logged and answered as 500 without detail; nothing a client sends may
     reach that branch.
     """
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
 
     def reject(status: int, code: str, message: str, details: Any) -> JSONResponse:
         return render(status, code_for(code), message, issue_details(details, issue_key), None)
@@ -50,9 +55,11 @@ def install_error_handlers(app: FastAPI, *, render: Render, code_for: Callable[[
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
         if exc.kind == "internal":
             return render(500, code_for("internal_error"), "An unexpected server error occurred.", None, None)
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+        if exc.replayed:
+            headers["Idempotent-Replayed"] = "true"
         details = issue_details(exc.details, issue_key)
-        return render(STATUS_BY_KIND[exc.kind], code_for(exc.code), exc.message, details, headers)
+        return render(STATUS_BY_KIND[exc.kind], code_for(exc.code), exc.message, details, headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -210,8 +210,14 @@ def _strip_python(text: str) -> str:
 
 # --- save-time limits -------------------------------------------------------------------
 
-_env = celpy.Environment()
 _parsing = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _env() -> celpy.Environment:
+    """The one environment, built on first use: building cel-python's parser takes about a second,
+    which a process that never meets a rule (``errand mcp`` at start) should not pay."""
+    return celpy.Environment()
 
 
 def check(rule: str) -> None:
@@ -230,7 +236,7 @@ def check(rule: str) -> None:
 def _parse(rule: str) -> lark.Tree:
     try:
         with _parsing:  # cel-python's parser keeps the text on the shared instance while it parses
-            tree = _env.compile(rule)
+            tree = _env().compile(rule)
     except celpy.CELParseError as exc:
         where = f" at line {exc.line}, column {exc.column}" if getattr(exc, "line", None) else ""
         raise RuleError(f"syntax error{where}: the rule is not a CEL expression") from None
@@ -327,7 +333,7 @@ class BudgetedEvaluator(Evaluator):
 
 @lru_cache(maxsize=1024)
 def _runner(rule: str) -> celpy.Runner:
-    return _env.program(_parse(rule), functions=FUNCTIONS)
+    return _env().program(_parse(rule), functions=FUNCTIONS)
 
 
 def to_cel(request: dict[str, Any]) -> Any:

@@ -53,7 +53,9 @@ def request_digest(request: dict[str, Any]) -> str:
 def _replay(record: IdempotencyRecord) -> IdempotentResult:
     result = record.result or {}
     if "error" in result:
-        raise DomainError.from_dict(result["error"])
+        error = DomainError.from_dict(result["error"])
+        error.replayed = True
+        raise error
     return IdempotentResult(value=result["ok"], replayed=True)
 
 

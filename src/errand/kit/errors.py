@@ -12,6 +12,10 @@ dialect, so a dialect maps a handful of kinds and renders its own body:
 - ``rate_limited``   too many requests; ``retry_after`` seconds says when to come back (429)
 - ``unavailable``    a backend (database, provider) cannot be reached; safe to retry (503)
 - ``internal``       a bug; never cached, never detailed (500)
+
+An error with ``replayed`` true is the stored outcome of an earlier request with the same
+idempotency key (:mod:`errand.guard.idempotency`), answered again; each dialect says so as
+it says it for a replayed success (REST: ``Idempotent-Replayed: true``; MCP: ``replayed``).
 """
 
 from typing import Any, Literal
@@ -24,6 +28,7 @@ Kind = Literal[
 
 class DomainError(Exception):
     kind: Kind = "internal"
+    replayed: bool = False
 
     def __init__(
         self,

@@ -114,7 +114,11 @@ class SandboxApiProvider:
         except httpx.TimeoutException as exc:
             raise ProviderUnavailable(self.id, f"no answer within {self._timeout:g} s") from exc
         except httpx.TransportError as exc:
-            raise ProviderUnavailable(self.id, f"cannot be reached ({type(exc).__name__})") from exc
+            # Named, with the setting that moves it: a process started apart from `errand serve`
+            # (`errand mcp`, `errand worker`) looks for the sandbox at this server's default port.
+            raise ProviderUnavailable(self.id, f"could not reach the sandbox at {self._base_url} "
+                                               f"({type(exc).__name__}); set ERRAND_SANDBOX_URL to the "
+                                               "sandbox of a running `errand serve`") from exc
         if not response.is_success:
             raise self._error(response)
         try:

@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 
 from errand.bookings import service as bookings_service
 from errand.kit import clock
-from errand.main import build_core
+from errand.composition import build_core
 from errand.models import Organization, Transaction
 from tests.api.conftest import Book, BookingRequest
 from tests.conftest import Org, Server

@@ -225,3 +225,30 @@ async def test_key_longer_than_255_characters_is_invalid_and_books_nothing(org, 
     assert "Idempotency-Key" in too_long.json()["error"]["message"]
     assert await remaining(org.agent, day, "19:00") == 10
     assert longest.status_code == 201, longest.text
+
+
+async def test_a_replayed_error_says_it_is_replayed(org, day):
+    k = key()
+    body = {"transaction_id": "txn_does_not_exist"}
+    first = await org.agent.post(CANCEL, json=body, headers={"Idempotency-Key": k})
+    again = await org.agent.post(CANCEL, json=body, headers={"Idempotency-Key": k})
+    assert first.status_code == again.status_code == 404
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    # An error of the booking itself, cached under its key: the party is larger than the slot.
+    k = key()
+    first = await org.agent.post(BOOK, json=booking(day, "19:00", 11), headers={"Idempotency-Key": k})
+    again = await org.agent.post(BOOK, json=booking(day, "19:00", 11), headers={"Idempotency-Key": k})
+    assert 400 <= first.status_code < 500 and again.status_code == first.status_code, first.text
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_a_replayed_job_cancel_error_says_it_is_replayed(org):
+    k = key()
+    first = await org.agent.post("/api/v1/execution-jobs/job_does_not_exist/cancel", headers={"Idempotency-Key": k})
+    again = await org.agent.post("/api/v1/execution-jobs/job_does_not_exist/cancel", headers={"Idempotency-Key": k})
+    assert first.status_code == again.status_code == 404, first.text
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"

@@ -5,8 +5,10 @@ Stateless JSON mode: every POST is answered on its own, without a session, so a 
 of API processes can serve one client. :class:`McpApp` is the ASGI app the composition
 root routes ``/api/v1/mcp`` (and ``/api/v1/mcp/``) to; it authenticates the Bearer key of
 every request before the SDK sees it, so a missing or bad key is an HTTP 401 in the
-reservations dialect's body and no tool runs. The SDK's session manager must run for the
-app's lifetime: the root lifespan enters :meth:`McpApp.lifespan`.
+reservations dialect's body and no tool runs. Only POST is served: any other method
+(a GET that would open an event stream the server never uses) is 405 with ``Allow: POST``,
+answered at once. The SDK's session manager must run for the app's lifetime: the root
+lifespan enters :meth:`McpApp.lifespan`.
 """
 
 from contextlib import AbstractAsyncContextManager
@@ -28,7 +30,6 @@ PATH = "/api/v1/mcp"
 PREFIXES = (PATH,)
 # Levels a JSON-RPC request adds around a tool's arguments: the message, params, arguments.
 ENVELOPE_DEPTH = 8
-ALLOWED_METHODS = ("GET", "POST")
 
 
 class McpApp:
@@ -63,12 +64,12 @@ class McpApp:
             await self._error(NotFound("not_found", f"No MCP endpoint at {scope['path']}; use {PATH}."))(
                 scope, receive, send)
             return
-        if scope["method"] not in ALLOWED_METHODS:
-            # Stateless mode has no session to end (DELETE) and nothing else to offer.
+        if scope["method"] != "POST":
+            # Stateless JSON mode has no stream to open (GET) and no session to end (DELETE).
             await JSONResponse(
-                {"error": {"code": "METHOD_NOT_ALLOWED", "message": f"{scope['method']} is not allowed on {PATH}; "
-                                                                    "send MCP messages with POST."}},
-                status_code=405, headers={"Allow": "GET, HEAD, POST"})(scope, receive, send)
+                {"error": {"code": "METHOD_NOT_ALLOWED",
+                           "message": f"{PATH} answers POST only: send each JSON-RPC message as a POST body."}},
+                status_code=405, headers={"Allow": "POST"})(scope, receive, send)
             return
         try:
             principal = await principal_for(self.core, Headers(scope=scope).get("authorization"))

@@ -11,9 +11,12 @@ MCP belongs to the reservations contract (it is served at ``/api/v1/mcp`` beside
 - a failure before any tool runs (no key, a bad key, the daily limit) is an HTTP error
   with the same body, answered by :mod:`errand.api.mcp.app`;
 - protocol errors (malformed JSON-RPC, unknown methods) stay JSON-RPC errors, answered
-  by the SDK; so is a body the input boundary refuses before anything else runs (too
-  large: HTTP 413; not UTF-8, not JSON, nested too deep, duplicate keys: HTTP 400), with
-  the reservations code and details in the error's ``data`` (:func:`rejected`).
+  by the SDK; so is a message the input boundary refuses before anything else runs (too
+  large: HTTP 413; not UTF-8, not JSON, nested too deep, duplicate keys: HTTP 400; over
+  stdio, each such line), with the reservations code and details in the error's ``data``
+  (:func:`protocol_error`);
+- a call to a tool that does not exist is a tool result like any failed call, NOT_FOUND
+  (:func:`unknown_tool`).
 """
 
 import json
@@ -42,7 +45,9 @@ def body(exc: DomainError, *, with_retry_after: bool = True) -> dict[str, Any]:
     """The reservations dialect's error body for ``exc``; bugs say nothing about themselves.
 
     Over HTTP the wait travels in ``Retry-After`` as in REST; in a tool result it is
-    ``retryAfterSeconds``, since a tool result has no headers."""
+    ``retryAfterSeconds``, since a tool result has no headers. A replayed error (the stored
+    outcome of an earlier call with the same idempotency key) says ``replayed: true``, as a
+    replayed success does."""
     if exc.kind == "internal":
         return {"error": {"code": _INTERNAL[0], "message": _INTERNAL[1]}}
     error: dict[str, Any] = {"code": code_for(exc), "message": exc.message}
@@ -50,6 +55,8 @@ def body(exc: DomainError, *, with_retry_after: bool = True) -> dict[str, Any]:
         error["details"] = exc.details
     if exc.retry_after and with_retry_after:
         error["retryAfterSeconds"] = exc.retry_after
+    if exc.replayed:
+        error["replayed"] = True
     return {"error": error}
 
 
@@ -83,12 +90,30 @@ def invalid(tool: str, details: list[dict[str, Any]]) -> CallToolResult:
 def rejected(status: int, code: str, message: str, details: Any) -> JSONResponse:
     """A request body refused by the input boundary, as the JSON-RPC error the SDK itself sends
     for a body it cannot parse (no request id is known), at HTTP ``status``."""
+    return JSONResponse(protocol_error(code, message, details), status_code=status)
+
+
+def protocol_error(code: str, message: str, details: Any = None, *, request_id: str | int | None = None
+                   ) -> dict[str, Any]:
+    """A JSON-RPC error message for a message refused before any method runs, over any transport.
+
+    ``code`` is the core's: ``invalid_json`` (not JSON, not UTF-8, nested too deep) is a parse
+    error (-32700), anything else an invalid request (-32600). ``data`` carries the
+    reservations dialect's code and the ``[{field, message}]`` details. ``request_id`` is the
+    message's id when it could be read, else ``null`` as JSON-RPC prescribes."""
     data: dict[str, Any] = {"code": agentreserve.code_for(code)}
     if details:
         data["details"] = issue_details(details, "field")
     rpc_code = PARSE_ERROR if code == "invalid_json" else INVALID_REQUEST
-    return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {"code": rpc_code, "message": message, "data": data}},
-                        status_code=status)
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": rpc_code, "message": message, "data": data}}
+
+
+def unknown_tool(name: str, known: list[str]) -> CallToolResult:
+    """A call to a tool the server does not have: NOT_FOUND, naming the tools it has."""
+    return _result({"error": {
+        "code": "NOT_FOUND",
+        "message": f"There is no tool named {name[:80]!r}; the tools are: {', '.join(known)}.",
+    }})
 
 
 def unexpected() -> CallToolResult:

@@ -19,6 +19,7 @@ from typing import Any
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
+from mcp_types import Tool as MCPTool
 from mcp_types import ToolAnnotations
 from pydantic import ValidationError
 
@@ -49,7 +50,7 @@ per intended action. If a call times out or fails with PROVIDER_UNAVAILABLE or \
 SERVICE_UNAVAILABLE, call again with the same key and the same arguments: you get the first \
 outcome back (replayed: true) and nothing happens twice.
 - A failed call is a result with isError true whose text is JSON: \
-{"error": {"code", "message", "details"?, "retryAfterSeconds"?}}. Act on the code: \
+{"error": {"code", "message", "details"?, "retryAfterSeconds"?, "replayed"?}}. Act on the code: \
 INVALID_REQUEST fix the named fields; NOT_FOUND check names and ids; CAPACITY_EXCEEDED offer \
 details.nearestAvailableTimes to the user; POLICY_VIOLATION do not retry, tell the user; \
 RATE_LIMITED wait retryAfterSeconds; IDEMPOTENCY_CONFLICT use a new key for a different \
@@ -61,15 +62,40 @@ it is waiting for approval and check back later; do not book again.
 
 
 class ErrandMCP(MCPServer):
-    """An MCPServer whose arguments pass Errand's input boundary and whose argument errors read
-    like every other Errand error (INVALID_REQUEST).
+    """An MCPServer whose arguments pass Errand's input boundary, whose argument errors read
+    like every other Errand error (INVALID_REQUEST), and whose tool schemas stand alone.
 
     Before the SDK validates them, the arguments get the checks every REST body gets
     (:func:`errand.kit.inputs.check_value`: no control characters, finite numbers, one
     spelling per field, bounded nesting), here rather than in the HTTP app so that stdio
-    gives the same verdict."""
+    gives the same verdict. A call to a tool that does not exist is a NOT_FOUND tool result,
+    not the SDK's bare text. ``tools/list`` shows every input and output schema with its
+    definitions inlined (:func:`self_contained`), since several MCP clients cannot resolve
+    ``$ref``."""
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.tool_names: list[str] = []  # in registration order
+
+    def add_tool(self, fn: Callable[..., Any], name: str | None = None, **options: Any) -> None:
+        super().add_tool(fn, name=name, **options)
+        self.tool_names.append(name or fn.__name__)
+
+    async def run_streams(self, read_stream: Any, write_stream: Any) -> None:
+        """Serve on the streams of a transport opened by the caller: what ``run_stdio_async`` does
+        on the stdio transport it opens itself (:mod:`errand.api.mcp.stdio` opens its own)."""
+        lowlevel = self._lowlevel_server
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
+    async def list_tools(self) -> list[MCPTool]:
+        return [tool.model_copy(update={
+            "input_schema": self_contained(tool.input_schema),
+            "output_schema": self_contained(tool.output_schema) if tool.output_schema is not None else None,
+        }) for tool in await super().list_tools()]
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        if name not in self.tool_names:
+            return errors.unknown_tool(name, self.tool_names)
         try:
             inputs.check_value(arguments)
         except InvalidRequest as exc:
@@ -82,6 +108,33 @@ class ErrandMCP(MCPServer):
             raise
 
 
+def self_contained(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with each ``$ref`` to one of its ``$defs`` replaced by that definition, and no
+    ``$defs`` left: what clients that cannot follow references can read.
+
+    Keywords beside a ``$ref`` (pydantic puts a field's ``description`` there) win over the
+    definition's. Raises ValueError for a definition that refers to itself, which cannot be
+    inlined; no tool takes or returns such a model. Pydantic has no option that inlines its
+    definitions, and a reference resolver (jsonref) would add a dependency for these lines."""
+    definitions = schema.get("$defs", {})
+
+    def inline(node: Any, open_refs: frozenset[str]) -> Any:
+        if isinstance(node, list):
+            return [inline(item, open_refs) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            name = ref.removeprefix("#/$defs/")
+            if name in open_refs:
+                raise ValueError(f"the schema definition {name!r} refers to itself and cannot be inlined")
+            siblings = {key: inline(value, open_refs) for key, value in node.items() if key != "$ref"}
+            return {**inline(definitions[name], open_refs | {name}), **siblings}
+        return {key: inline(value, open_refs) for key, value in node.items() if key != "$defs"}
+
+    return inline(schema, frozenset())
+
+
 ToolFn = Callable[..., Awaitable[Any]]
 
 
@@ -90,7 +143,7 @@ class Registrar:
     DomainErrors turned into ``isError`` results. Tool modules call it with the core and the
     principal source they need."""
 
-    def __init__(self, server: MCPServer, core: Core, principal_of: PrincipalSource) -> None:
+    def __init__(self, server: ErrandMCP, core: Core, principal_of: PrincipalSource) -> None:
         self.server = server
         self.core = core
         self.principal_of = principal_of

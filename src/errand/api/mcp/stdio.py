@@ -5,20 +5,40 @@ and again on every tool call, so a revoked key stops working at once and each ca
 against the key's daily limit, as each HTTP request does. stdout carries the protocol, so
 every log line goes to stderr.
 
+Every line the client sends passes the input boundary first (:func:`vet`), as an HTTP body
+does: a line that is not JSON, not UTF-8, nested too deep or over 1 MiB, a batch array, a
+value that is not an object or an object that is not a JSON-RPC message is answered with a
+JSON-RPC error (``-32700`` parse error or ``-32600`` invalid request; ``id`` is the
+message's when it could be read, else ``null``) instead of the silence the SDK gives it.
+Blank lines carry no message and are skipped. The SDK's stdio transport serves the rest:
+it reads the vetted lines (:class:`_VettedLines`) and writes every answer, ours included,
+so answers never interleave.
+
 This process runs no job runner: a job created here is picked up, like any job committed
 by an API process without a runner, by the runner of ``errand serve`` (or ``errand
 worker``) on the same database.
 """
 
+import os
 import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
 
+import anyio
 import structlog
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from mcp_types import JSONRPCError, jsonrpc_message_adapter
+from pydantic import ValidationError
 
 from errand.api.common import principal_for
-from errand.api.mcp import auth
+from errand.api.mcp import auth, errors
+from errand.api.mcp.app import ENVELOPE_DEPTH
 from errand.api.mcp.server import build_server
+from errand.kit import inputs
 from errand.kit.core import Core
-from errand.kit.errors import Unauthorized
+from errand.kit.errors import InvalidRequest, Unauthorized
 
 
 async def serve_stdio(core: Core, api_key: str | None) -> None:
@@ -31,4 +51,91 @@ async def serve_stdio(core: Core, api_key: str | None) -> None:
     key = api_key.strip()
     await principal_for(core, f"Bearer {key}")
     server = build_server(core, auth.from_api_key(core, key))
-    await server.run_stdio_async()
+    with _claim_stdin() as wire:
+        lines = _VettedLines(wire)
+        # Explicit stdin: the SDK then leaves fd 0 alone (we claimed it) and still claims fd 1.
+        async with stdio_server(stdin=lines) as (read_stream, write_stream):  # type: ignore[arg-type]
+            lines.answer_with(write_stream)
+            await server.run_streams(read_stream, write_stream)
+
+
+def vet(line: bytes) -> tuple[str | None, dict[str, Any] | None]:
+    """A line from the client: ``(message, None)`` to hand to the SDK, ``(None, error)`` to answer
+    with the JSON-RPC error ``error``, or ``(None, None)`` for a blank line.
+
+    The line is read by :func:`errand.kit.inputs.parse_json` with the HTTP transport's limits
+    (size, the JSON-RPC envelope's few levels above the tool arguments' nesting), then must be
+    one JSON-RPC 2.0 object the SDK accepts; tool arguments' values are checked when the tool
+    is called, over every transport (:class:`errand.api.mcp.server.ErrandMCP`)."""
+    if not line.strip():
+        return None, None
+    if len(line) > inputs.MAX_BODY_BYTES:
+        return None, errors.protocol_error("payload_too_large",
+                                           f"The message is larger than {inputs.MAX_BODY_BYTES} bytes.")
+    try:
+        value = inputs.parse_json(line, max_depth=inputs.MAX_DEPTH + ENVELOPE_DEPTH, values=False)
+    except InvalidRequest as exc:
+        return None, errors.protocol_error(exc.code, exc.message, exc.details)
+    if isinstance(value, list):
+        return None, errors.protocol_error("invalid_request", "Batches are not supported: send one JSON-RPC "
+                                                              "message per line.")
+    if not isinstance(value, dict):
+        return None, errors.protocol_error("invalid_request", "A message must be a JSON-RPC 2.0 object.")
+    request_id = value.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
+        request_id = None
+    text = line.decode("utf-8")
+    try:
+        jsonrpc_message_adapter.validate_json(text, by_name=False)
+    except ValidationError:
+        return None, errors.protocol_error(
+            "invalid_request", 'Not a JSON-RPC 2.0 message: a request needs "jsonrpc": "2.0", an "id" (a string '
+                               'or a number) and a "method" (a string), with "params" an object if given.',
+            request_id=request_id)
+    return text, None
+
+
+class _VettedLines:
+    """The client's lines that are JSON-RPC messages, as the SDK's transport reads its stdin
+    (``async for line in stdin``); every other line is answered through the transport's own
+    write stream, handed over by :meth:`answer_with` once the transport has started."""
+
+    def __init__(self, wire: BinaryIO) -> None:
+        self._wire = anyio.wrap_file(wire)
+        self._replies: Any = None
+        self._ready = anyio.Event()
+
+    def answer_with(self, write_stream: Any) -> None:
+        self._replies = write_stream
+        self._ready.set()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        async for line in self._wire:
+            message, error = vet(line)
+            if message is not None:
+                yield message
+            elif error is not None:
+                await self._ready.wait()
+                await self._replies.send(SessionMessage(JSONRPCError.model_validate(error)))
+
+
+@contextmanager
+def _claim_stdin() -> Iterator[BinaryIO]:
+    """The client's stdin, read from a private copy of fd 0 while fd 0 reads the null device.
+
+    What the SDK's transport does for the streams it opens itself (it skips it when given
+    one): nothing else in this process, or a child it starts, can consume the protocol's
+    bytes. fd 0 is restored on exit."""
+    try:
+        private = os.dup(0)
+    except OSError:  # no fd 0 (closed by the parent): read sys.stdin as it is
+        yield sys.stdin.buffer
+        return
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    try:
+        # closefd=False, as the SDK does: a worker thread may still block on it after we return.
+        yield os.fdopen(private, "rb", closefd=False)
+    finally:
+        os.dup2(private, 0)

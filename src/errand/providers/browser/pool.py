@@ -11,18 +11,25 @@ further borrowers wait. A context is closed whatever happens to its borrower, in
 cancellation, which is how a job that overruns ``maxJobDurationSeconds`` is stopped.
 """
 
+from __future__ import annotations
+
 import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
-from playwright.async_api import Error as PlaywrightError
+# The class playwright.async_api re-exports as Error, from its own light module: importing the
+# whole async API costs a second, which every `errand mcp` start would pay for nothing.
+# async_playwright is imported when the browser first starts.
+from playwright._impl._errors import Error as PlaywrightError
 
 from errand.kit.config import Settings
 from errand.kit.logging import get_logger
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, BrowserContext, Playwright
 
 log = get_logger("errand.browser")
 
@@ -87,6 +94,8 @@ class BrowserPool:
                 self._failed(f"no browser executable at {self.executable_path}")
             if self._failed_recently():
                 raise BrowserUnavailable(self._failure)
+            from playwright.async_api import async_playwright
+
             try:
                 self._playwright = await async_playwright().start()
                 self._browser = await self._playwright.chromium.launch(

@@ -34,7 +34,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from playwright.async_api import Error as PlaywrightError
+from playwright._impl._errors import Error as PlaywrightError  # = playwright.async_api.Error, without the whole API (see pool.py)
 
 from errand.kit.config import Settings
 from errand.kit.errors import DomainError

@@ -17,13 +17,17 @@ id or ``autocomplete="cc-…"``) with :class:`CardFieldRefused` before touching 
 field is still empty when the autopilot stops there.
 """
 
-from typing import Any
+from __future__ import annotations
 
-from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page, Response
+from typing import TYPE_CHECKING, Any
+
+from playwright._impl._errors import Error as PlaywrightError  # = playwright.async_api.Error, without the whole API (see pool.py)
 
 from errand.kit.logging import get_logger
 from errand.providers.base import CaptchaRequired, NeedsLogin, ProviderUnavailable, snapshot_sink
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page, Response
 
 log = get_logger("errand.browser")
 

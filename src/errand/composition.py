@@ -1,0 +1,38 @@
+"""The core, composed from settings, and ``errand mcp``: what every kind of process builds first.
+
+Kept apart from :mod:`errand.main` (the HTTP app and the worker), so that ``errand mcp``, which a
+desktop MCP client starts for every session, imports no web framework, no other dialect, no
+sandbox marketplace and no queue, and answers ``initialize`` fast (``bench/mcp_stdio_startup.py``).
+"""
+
+from errand.guard.rate_limits import RateLimits
+from errand.kit import crypto, logging
+from errand.kit.config import Settings
+from errand.kit.core import Core
+from errand.kit.db import Database
+from errand.providers.registry import ProviderRegistry
+
+
+def build_core(settings: Settings) -> Core:
+    """The core of one process: its database, provider registry and rate limits, with the
+    personal-data key loaded (created 0600 under ``data_dir`` on first start)."""
+    crypto.configure(crypto.load_or_create_key(settings.secret_key, settings.data_dir))
+    return Core(
+        settings=settings,
+        db=Database(settings.effective_database_url),
+        providers=ProviderRegistry.from_entry_points(settings),
+        rate_limits=RateLimits(settings.redis_url),
+    )
+
+
+async def run_mcp_stdio(settings: Settings, api_key: str | None) -> None:
+    """``errand mcp``: the MCP tools over stdin/stdout, acting as ``api_key``, until stdin closes."""
+    from errand.api.mcp import stdio as mcp_stdio
+
+    logging.configure(settings.log_level)
+    core = build_core(settings)
+    try:
+        await mcp_stdio.serve_stdio(core, api_key)
+    finally:
+        await core.providers.aclose()
+        await core.db.dispose()
