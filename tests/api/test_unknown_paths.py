@@ -51,7 +51,7 @@ async def test_root_answers_an_index_of_the_dialects(anon: httpx.AsyncClient) ->
     ("POST", "/healthz", "GET, HEAD"),
     ("PUT", "/", "GET, HEAD"),
     ("POST", "/docs/assets/swagger-ui.css", "GET, HEAD"),
-    ("DELETE", "/api/v1/mcp", "GET, HEAD, POST"),
+    ("DELETE", "/api/v1/mcp", "POST"),
 ])
 async def test_method_not_allowed_lists_every_allowed_method(anon: httpx.AsyncClient, method: str, path: str,
                                                              allow: str) -> None:
@@ -79,10 +79,10 @@ async def test_head_on_a_post_only_path_is_405(anon: httpx.AsyncClient) -> None:
     assert response.headers["allow"] == "POST"
 
 
-async def test_head_on_the_mcp_endpoint_ends_after_the_headers(org: object) -> None:
-    """A GET there opens MCP's event stream; HEAD answers its headers and is done."""
+async def test_head_on_the_mcp_endpoint_is_405_at_once(org: object) -> None:
+    """Stateless JSON mode has no event stream to open: GET, and so HEAD, are 405 without waiting."""
     client: httpx.AsyncClient = org.agent  # type: ignore[attr-defined]
     response = await client.head("/api/v1/mcp", timeout=10)
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
     assert response.content == b""
