@@ -75,7 +75,8 @@ class CamelIn(BaseModel):
     """Input accepted in camelCase (as the contract shows) and snake_case (as agents often send),
     but never both spellings of one field in one object (:func:`errand.kit.inputs.check_spellings`)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True)
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True,
+                              hide_input_in_errors=True)  # what agents send may name a person
 
     _one_spelling = model_validator(mode="before")(check_spellings)
 

@@ -1,22 +1,28 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class Customer(BaseModel):
+    model_config = ConfigDict(hide_input_in_errors=True)  # personal data never reaches a log line
+
     name: str
     email: str | None = None
     phone: str | None = None
 
 
 class CustomerPatch(BaseModel):
+    model_config = ConfigDict(hide_input_in_errors=True)  # personal data never reaches a log line
+
     name: str | None = None
     email: str | None = None
     phone: str | None = None
 
 
 class BookingCreate(BaseModel):
+    model_config = ConfigDict(hide_input_in_errors=True)  # personal data never reaches a log line
+
     restaurant_name: str
     city: str
     party_size: int
@@ -26,6 +32,8 @@ class BookingCreate(BaseModel):
 
 
 class BookingChanges(BaseModel):
+    model_config = ConfigDict(hide_input_in_errors=True)  # personal data never reaches a log line
+
     party_size: int | None = None
     starts_at: datetime | None = None
     customer: CustomerPatch | None = None
@@ -41,6 +49,8 @@ class ApprovalSummary(BaseModel):
 
 class TransactionView(BaseModel):
     """A transaction as the core reports it; dialects render it in their own words."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # personal data never reaches a log line
 
     id: str
     status: str

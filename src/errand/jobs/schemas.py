@@ -111,7 +111,7 @@ _PHONE = re.compile(r"^\+?[0-9 ()\-.]{6,20}$")
 
 
 class Profile(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)  # personal data never reaches a log line
 
     first_name: Text
     last_name: Text
@@ -182,6 +182,8 @@ class JobRequestBody(_Strict):
 
 class JobCreate(BaseModel):
     """A validated job request: params already checked against the scenario's shape."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # personal data never reaches a log line
 
     scenario: Scenario
     params: dict[str, Any]

@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from errand.kit.errors import Conflict, DomainError, NotFound, Unavailable
 
@@ -36,6 +36,8 @@ class Venue(BaseModel):
 
 
 class Guest(BaseModel):
+    model_config = ConfigDict(hide_input_in_errors=True)  # personal data never reaches a log line
+
     name: str
     email: str | None = None
     phone: str | None = None

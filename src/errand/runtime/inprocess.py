@@ -32,7 +32,8 @@ class InProcessRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep the loop alive, report the failure
-                log.warning("periodic_task_failed", task=task.name, error=type(exc).__name__, detail=str(exc))
+                # The exception class only: a message may quote the data it failed on (personal data stays out of logs).
+                log.warning("periodic_task_failed", task=task.name, error=type(exc).__name__)
             await asyncio.sleep(task.interval_seconds)
 
     def start(self) -> None:

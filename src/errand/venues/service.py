@@ -22,7 +22,6 @@ page never repeats or skips a venue while the providers' catalogs stay the same.
 import asyncio
 import base64
 import json
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,23 +29,12 @@ from pydantic import ValidationError
 
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
-from errand.kit import inputs
+from errand.kit import inputs, names
 from errand.kit.core import Core
 from errand.kit.errors import InvalidRequest
 from errand.providers.base import ProviderUnavailable, VenueDirectory, VenueListing, VenueQuery
 from errand.venues.schemas import VENUE_SCENARIOS, VenueFilters, VenuePage, VenueProvider, VenueView
 
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "`": "'"})
-
-
-def _fold(text: str) -> str:
-    """``text`` as venue names compare: no accents, apostrophes or case, single spaces.
-
-    "L'Arpège", "L’Arpege" and "l'arpege" fold alike (``larpege``)."""
-    # TODO(merge): use the shared venue-name normalisation
-    decomposed = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c)).replace("'", "")
-    return " ".join(bare.casefold().split())
 
 
 def filters(raw: Mapping[str, Any]) -> VenueFilters:
@@ -76,7 +64,7 @@ def _scenarios(principal: Principal, scenario: str | None) -> list[str]:
 
 
 def _key(venue: VenueView) -> list[str]:
-    return [_fold(venue.city), _fold(venue.name), venue.scenario]
+    return [names.normalise(venue.city), names.normalise(venue.name), venue.scenario]
 
 
 def _encode_cursor(venue: VenueView) -> str:
@@ -96,18 +84,18 @@ def _decode_cursor(cursor: str) -> list[str]:
 
 def _matches(listing: VenueListing, wanted: VenueFilters) -> bool:
     def same(value: str | None, asked: str | None) -> bool:
-        return asked is None or (value is not None and _fold(value) == _fold(asked))
+        return asked is None or (value is not None and names.normalise(value) == names.normalise(asked))
 
     return (same(listing.city, wanted.city) and same(listing.cuisine, wanted.cuisine)
             and same(listing.neighborhood, wanted.neighborhood)
-            and (wanted.q is None or _fold(wanted.q) in _fold(listing.name)))
+            and (wanted.q is None or names.normalise(wanted.q) in names.normalise(listing.name)))
 
 
 def _merge(listings: list[VenueListing]) -> list[VenueView]:
     """One view per venue, its providers in the order given; the first listing's facts win."""
     venues: dict[tuple[str, ...], VenueView] = {}
     for listing in listings:
-        key = (listing.scenario, _fold(listing.city), _fold(listing.name))
+        key = (listing.scenario, names.normalise(listing.city), names.normalise(listing.name))
         seller = VenueProvider(provider_id=listing.provider_id, venue_id=listing.id)
         found = venues.get(key)
         if found is None:

@@ -38,6 +38,9 @@ INSTRUCTIONS = """\
 Errand carries out real bookings for the people you act for, as the organization that owns \
 your API key, inside that organization's policies and limits, with every action audited.
 
+- Find venues (their exact names and cities) with find_venues: by scenario, city, cuisine, \
+neighborhood or part of the name. Venue names ignore case, accents and apostrophe styles; an \
+unknown name is NOT_FOUND with details.suggestions.
 - Restaurant tables are booked at once: book_reservation, modify_reservation, \
 cancel_reservation. Look first with search_availability (any scenario: what is bookable \
 near a time).
