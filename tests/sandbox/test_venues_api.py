@@ -26,8 +26,8 @@ async def test_an_adapter_lists_the_venues_its_provider_sells(providers: dict[st
     assert isinstance(dine, VenueDirectory)
     paris = await dine.search_venues(VenueQuery(scenario="restaurant", city="paris"))
     names = {v.name for v in paris}
-    assert "Septime" in names and "L'Arpege" not in names  # Sandbox Dine does not sell L'Arpege
-    assert names == {r.name for r in load_world().find_restaurants(city="Paris")} - {"L'Arpege"}
+    assert "Septime" in names and "L'Arpège" not in names  # Sandbox Dine does not sell L'Arpège
+    assert names == {r.name for r in load_world().find_restaurants(city="Paris")} - {"L'Arpège"}
     septime = next(v for v in paris if v.name == "Septime")
     assert septime.provider_id == "sandbox-dine" and septime.scenario == "restaurant" and septime.city == "Paris"
     assert septime.cuisine and septime.neighborhood and septime.price_per_person_usd and septime.price_band

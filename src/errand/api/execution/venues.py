@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 from errand.api import openapi as doc
 from errand.api.common import core_of
@@ -24,9 +24,8 @@ async def list_venues(
     q: Annotated[str | None, Query(description="Part of the venue's name, e.g. arpege.")] = None,
     cuisine: Annotated[str | None, Query(description="Restaurants: exact cuisine, e.g. Italian.")] = None,
     neighborhood: Annotated[str | None, Query(description="Exact neighborhood, e.g. SoHo.")] = None,
-    limit: Annotated[int | None, BeforeValidator(lambda v: v or None),
-                     Query(ge=1, le=MAX_LIMIT, description=f"1–{MAX_LIMIT} venues a page; default "
-                                                           f"{DEFAULT_LIMIT}.")] = None,
+    limit: Annotated[Annotated[int, Field(ge=1, le=MAX_LIMIT)] | None, BeforeValidator(lambda v: v or None),
+                     Query(description=f"1–{MAX_LIMIT} venues a page; default {DEFAULT_LIMIT}.")] = None,
     cursor: Annotated[str | None, Query(description="The nextCursor of the page before.")] = None,
 ) -> VenuePage:
     """The restaurants, hotels and events your key's providers sell, one entry per venue, by city then name.
