@@ -77,25 +77,8 @@ def test_serve_migrates_mints_demo_keys_once_and_books(tmp_path: Path, server: S
     if server.backend != "sqlite":
         pytest.skip("the embedded default is SQLite; the PostgreSQL server is exercised by every other test")
     port = free_port()
-    env = {**os.environ, "ERRAND_DATA_DIR": str(tmp_path / "var")}
-    env.pop("ERRAND_DATABASE_URL", None)
-    proc = subprocess.Popen([ERRAND, "serve", "--port", str(port)], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "errand serve did not start"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        output = proc.communicate(timeout=30)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    env = fresh_env(tmp_path)
+    output = serve_until_healthy(tmp_path, port)
     keys = re.findall(r"(ar_(?:live|test)_[A-Za-z0-9_-]{32,})", output)
     assert len(keys) == 3, output
     assert (tmp_path / "var" / "errand.db").exists()

@@ -9,13 +9,13 @@
 """
 
 from datetime import date
-from typing import Any
 
 import httpx
 
 from tests.api.conftest import Book, BookingRequest
 from tests.api.execution.support import wait
 from tests.conftest import Org, Server, mint_key
+from tests.api.execution.support import restaurant_job
 
 BOOK = "/api/v1/agent/restaurant/book"
 CANCEL = "/api/v1/agent/restaurant/cancel"
@@ -31,18 +31,6 @@ def bearer(key: str) -> dict[str, str]:
 def code(response: httpx.Response) -> str:
     return response.json()["error"]["code"]
 
-
-def restaurant_job(day: date, **client_metadata: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "request": {"scenario": "restaurant", "params": {
-            "restaurant_name": "Golden Gate Grill", "city": "San Francisco", "date": str(day), "time": "12:00",
-            "covers": 2}},
-        "profile": {"first_name": "Alex", "last_name": "Traveler", "email": "alex@example.com",
-                    "phone": "+15551234567"},
-    }
-    if client_metadata:
-        body["clientMetadata"] = client_metadata
-    return body
 
 
 async def transaction_status(org: Org, transaction_id: str) -> str:
@@ -185,7 +173,7 @@ async def test_one_idempotency_key_books_once_per_mode(org: Org, booking_request
 
 
 async def test_one_job_idempotency_key_makes_one_job_per_mode(org: Org, day: date) -> None:
-    body = restaurant_job(day, idempotencyKey="job-key-both-modes")
+    body = restaurant_job(day, clientMetadata={"idempotencyKey": "job-key-both-modes"})
     live = await org.agent.post(JOBS, json=body)
     test = await org.agent.post(JOBS, json=body, headers=bearer(org.test_key))
     assert live.status_code == 202 and test.status_code == 202, (live.text, test.text)

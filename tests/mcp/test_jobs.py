@@ -9,26 +9,15 @@ decision, a state that only a person (or a cancel) ends.
 import asyncio
 import uuid
 from datetime import date
-from typing import Any
 
 import httpx
 
 from tests.conftest import Org
 from tests.mcp.conftest import Connect, error, ok
+from tests.api.execution.support import restaurant_job
 
 JOBS = "/api/v1/execution-jobs"
 
-
-def restaurant_job(day: date, **overrides: Any) -> dict[str, Any]:
-    arguments: dict[str, Any] = {
-        "request": {"scenario": "restaurant", "params": {
-            "restaurant_name": "Golden Gate Grill", "city": "San Francisco", "date": day.isoformat(),
-            "time": "12:00", "covers": 2}},
-        "profile": {"first_name": "Alex", "last_name": "Traveler", "email": "alex@example.com",
-                    "phone": "+15551234567"},
-    }
-    arguments.update(overrides)
-    return arguments
 
 
 async def test_create_get_and_audit(mcp: Connect, org: Org, day: date) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Org
 from tests.mcp.conftest import Connect, error
-from tests.mcp.test_jobs import restaurant_job
+from tests.api.execution.support import restaurant_job
 
 PARTY_LIMIT = "must be at most 50 (the party size limit per booking)"
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.conftest import Org, Server, mint_key
 from tests.mcp.conftest import Connect, error, ok
+from tests.api.execution.support import restaurant_job
 
 BOOK = "/api/v1/agent/restaurant/book"
 JOBS = "/api/v1/execution-jobs"
@@ -18,15 +19,6 @@ def booking(day: date, time: str, party_size: int = 2) -> dict[str, Any]:
         "datetime": f"{day.isoformat()}T{time}:00", "customer": {"name": "Jane Doe", "email": "jane@example.com"},
     }
 
-
-def restaurant_job(day: date) -> dict[str, Any]:
-    return {
-        "request": {"scenario": "restaurant", "params": {
-            "restaurant_name": "Golden Gate Grill", "city": "San Francisco", "date": day.isoformat(),
-            "time": "12:00", "covers": 2}},
-        "profile": {"first_name": "Alex", "last_name": "Traveler", "email": "alex@example.com",
-                    "phone": "+15551234567"},
-    }
 
 
 async def live_transaction(org: Org, day: date, time: str) -> str:

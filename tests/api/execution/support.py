@@ -43,6 +43,20 @@ def job(scenario: str, params: dict[str, Any], consent: dict[str, Any] | None = 
     return body
 
 
+
+def restaurant_job(day: date, **overrides: Any) -> dict[str, Any]:
+    """A lunch for two at Golden Gate Grill with an inline profile, as REST's body or MCP's arguments;
+    ``overrides`` replace top-level fields (``consent``, ``clientMetadata``, ``request``…)."""
+    body: dict[str, Any] = {
+        "request": {"scenario": "restaurant", "params": {
+            "restaurant_name": "Golden Gate Grill", "city": "San Francisco", "date": day.isoformat(),
+            "time": "12:00", "covers": 2}},
+        "profile": {"first_name": "Alex", "last_name": "Traveler", "email": "alex@example.com",
+                    "phone": "+15551234567"},
+    }
+    body.update(overrides)
+    return body
+
 def restaurant(day: date, name: str = "Le Bernardin", time: str = "19:00", covers: int = 2,
                consent: dict[str, Any] | None = None, city: str = "New York", **params: Any) -> dict[str, Any]:
     return job("restaurant", {"restaurant_name": name, "city": city, "date": str(day), "time": time,

@@ -8,20 +8,10 @@ import httpx
 import pytest
 
 from tests.conftest import Org, Server, mint_key
+from tests.api.execution.support import restaurant_job
 
 JOBS = "/api/v1/execution-jobs"
 
-
-def restaurant_job(day: date, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "request": {"scenario": "restaurant", "params": {
-            "restaurant_name": "Golden Gate Grill", "city": "San Francisco", "date": str(day), "time": "12:00",
-            "covers": 2}},
-        "profile": {"first_name": "Alex", "last_name": "Traveler", "email": "alex@example.com",
-                    "phone": "+15551234567"},
-    }
-    body.update(overrides)
-    return body
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
