@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
@@ -165,6 +165,12 @@ def add_root_routes(app: FastAPI, health: Any) -> None:
         return openapi.swagger_page("Errand API", urls)
 
     app.add_route("/docs", docs, include_in_schema=False)
+
+    async def sandbox_front_page(_request: Request) -> RedirectResponse:
+        # A relative Location: never built from the request's Host.
+        return RedirectResponse("/sandbox/", status_code=308)
+
+    app.add_route("/sandbox", sandbox_front_page, methods=["GET"], include_in_schema=False)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
