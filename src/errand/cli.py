@@ -130,7 +130,8 @@ def _listen(host: str, port: int) -> socket.socket:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.", envvar="ERRAND_HOST")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.", envvar="ERRAND_PORT")] = 3000,
+    port: Annotated[int, typer.Option(help="Port to listen on (1-65535).", envvar="ERRAND_PORT",
+                                      min=1, max=65535)] = 3000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run background work in this process.")] = False,
 ) -> None:
     """Start Errand: every dialect, the sandbox marketplace and background work.

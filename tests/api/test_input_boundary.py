@@ -292,3 +292,14 @@ async def test_a_signed_provider_event_passes_the_boundary_with_its_bytes_intact
 
     assert response.status_code == 200, response.text
     assert response.json()["received"] is True
+
+
+@pytest.mark.parametrize("profile_id", [9223372036854775808, 99999999999999999999999, 0, -1])
+async def test_a_profile_id_no_column_can_hold_is_a_400_not_a_500(org: Org, day: Any, profile_id: int) -> None:
+    body = job_body(day)
+    body.pop("profile")
+    body["profileId"] = profile_id
+
+    error = execution_error(await org.agent.post(JOBS, json=body))
+
+    assert error["details"] == [{"path": "profileId", "message": "must be a positive integer up to 9223372036854775807"}]

@@ -4,7 +4,6 @@ Each provider signs with its own secret and names itself in ``errand-provider-id
 is matched to a job by provider and reference; one payment is recorded once.
 """
 
-import json
 import time
 import uuid
 from datetime import date
@@ -221,3 +220,14 @@ async def test_malformed_signatures_and_bodies_are_refused_never_a_crash(
                                        b"{}"), "errand-provider-id": "sandbox-tables"}
     refused = await anon.post(EVENTS, content=not_utf8, headers=headers)  # the input boundary answers first
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_json", refused.text
+
+
+async def test_an_event_of_a_type_errand_does_not_know_is_refused_and_changes_nothing(
+    server: Server, anon: httpx.AsyncClient
+) -> None:
+    raw, headers = _signed(server, {"type": "refund", "provider_id": "sandbox-tables", "hold_id": "sbk_refund"})
+
+    answer = await anon.post(EVENTS, content=raw, headers=headers)
+
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_event", answer.text
+    assert answer.json()["error"]["details"][0]["path"] == "type"

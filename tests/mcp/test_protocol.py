@@ -5,6 +5,7 @@ import uuid
 from datetime import date
 
 import httpx
+import pytest
 
 from tests.conftest import Org, Server, mint_key
 from tests.mcp.conftest import Connect, mcp_url
@@ -153,6 +154,29 @@ async def test_unknown_method_is_a_json_rpc_error(server: Server, org: Org) -> N
     body = response.json()
     assert "result" not in body
     assert body["error"]["code"] == -32601
+
+
+@pytest.mark.parametrize("body", [
+    b'{"jsonrpc":"2.0","id":1.5,"method":"tools/list"}',          # the SDK answered 202 and dropped it
+    b'{"jsonrpc":"2.0","id":{"x":1},"method":"tools/list"}',
+    b'{"jsonrpc":"2.0","id":true,"method":"tools/list"}',
+    b'[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]',          # a batch: pydantic's text before
+    b'{"jsonrpc":"1.0","id":1,"method":"tools/list"}',
+    b'{"jsonrpc":"2.0","id":1,"method":"tools/list","params":[]}',
+    b'{"jsonrpc":"2.0","id":"a\\u0000b","method":"tools/list"}',   # NUL in the envelope
+    b'{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"progressToken":1e999}}}',
+])
+async def test_a_body_that_is_not_one_mcp_message_is_an_invalid_request_in_errands_words(
+    server: Server, org: Org, body: bytes
+) -> None:
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(mcp_url(server), content=body, headers={
+            "Authorization": f"Bearer {org.agent_key}", "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == -32600 and error["data"]["code"] == "INVALID_REQUEST"
+    assert "pydantic" not in response.text and "\\u0000" not in response.text
 
 
 async def test_other_paths_under_the_prefix_are_404(server: Server, org: Org) -> None:

@@ -132,6 +132,9 @@ async def test_every_malformed_line_is_answered_with_a_json_rpc_error(server: Se
          b'"arguments":{"q":' + nested(60).encode() + b"}}}", -32700),             # nested past any limit
         (b'{"a":1,"a":2}', -32600),                                              # a duplicate key
         (b'\xff\xfe{"jsonrpc":"2.0"}', -32700),                                  # not UTF-8
+        *((b'{"jsonrpc":"2.0","id":' + i + b',"method":"tools/list"}', -32600)  # an id MCP does not allow
+          for i in (b"1.5", b'{"x":1}', b"true", b"null")),
+        (b'{"jsonrpc":"2.0","id":"a\\u0000b","method":"tools/list"}', -32600),     # NUL in the envelope
     ]
     lines = [line for line, _ in malformed] + [
         b"",                                                                     # blank: no message, no answer

@@ -91,3 +91,10 @@ async def test_every_link_on_the_index_answers(server: Server, anon: httpx.Async
         assert link.startswith(server.base_url), link  # nothing points elsewhere
         answer = await anon.get(link)
         assert answer.status_code == 200, link
+
+
+async def test_a_method_the_front_page_does_not_take_is_405_with_allow(anon: httpx.AsyncClient) -> None:
+    response = await anon.delete("/sandbox/")
+
+    assert response.status_code == 405
+    assert "GET" in response.headers["allow"]

@@ -332,11 +332,17 @@ async def _fallback_or_finish(run: Run, chain: list[Any], index: int, failure: F
     await _leave(run, chain[index], failure, following.id if following is not None else None)
 
 
+# A provider left for these reasons did nothing wrong: a misspelt or made-up venue name must not
+# lower its success rate (metrics order the providers of later jobs).
+_THE_REQUESTS_FAULT = frozenset({"unknown_venue"})
+
+
 async def _leave(run: Run, provider: Any, failure: Failure, next_provider_id: str | None) -> None:
     """Give up ``provider``: count the failure and record its ``provider_fallback`` with the reason, the last
     provider of the chain included (``nextProviderId`` null: a venue switch or the job's failure follows)."""
     run.failures.append(failure)
-    await run.outcome(provider.id, "failed", failure.reason)
+    if failure.reason not in _THE_REQUESTS_FAULT:
+        await run.outcome(provider.id, "failed", failure.reason)
     then = f"falling back to {next_provider_id}" if next_provider_id else "no other provider to try"
     await run.event("provider_fallback", f"{failure.message}; {then}", providerId=provider.id,
                     nextProviderId=next_provider_id, reason=failure.reason)

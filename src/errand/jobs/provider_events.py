@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
@@ -58,7 +58,7 @@ class ProviderEventIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    type: str = Field(min_length=1, max_length=40)
+    type: Literal["payment_completed", "human_takeover", "hold_expired"]
     provider_id: str = Field(min_length=1, max_length=60)
     hold_id: str | None = Field(default=None, max_length=120)
     reference: str | None = Field(default=None, max_length=255)

@@ -13,6 +13,7 @@ from errand.jobs.schemas import PARAMS_MODELS, ClientMetadata, Consent, JobCreat
 from errand.kit import inputs
 from errand.kit.errors import InvalidRequest
 
+MAX_PROFILE_ID = 2**63 - 1  # the largest id a database column holds
 _FLIGHT_PROFILE_FIELDS = ("dob", "passport_number", "passport_country")
 
 
@@ -38,8 +39,8 @@ def validate_job_request(body: Any) -> JobCreate:
     if has_id == has_profile:
         issues.append({"path": "profile", "message": "give exactly one of profileId or profile"})
     elif has_id and (not isinstance(body["profileId"], int) or isinstance(body["profileId"], bool)
-                     or body["profileId"] < 1):
-        issues.append({"path": "profileId", "message": "must be a positive integer"})
+                     or not 1 <= body["profileId"] <= MAX_PROFILE_ID):
+        issues.append({"path": "profileId", "message": f"must be a positive integer up to {MAX_PROFILE_ID}"})
     elif has_profile:
         profile = _check(Profile, body["profile"], "profile", issues)
         if profile is not None and request is not None and request.scenario == "flight":

@@ -102,7 +102,7 @@ class InputBoundary:
             _check_target(scope)
             body = await self._body(scope, receive)
             if body is not None:
-                receive = _replay(body, receive)
+                receive = replay(body, receive)
                 if body and _is_json(_header(scope, b"content-type")):
                     parsed = await self._parse(body)
                     scope.setdefault("state", {})[PARSED_BODY] = parsed
@@ -146,7 +146,8 @@ class InputBoundary:
             raise _Refused(400, exc.code, exc.message, exc.details) from None
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for the next app: ``body``, read once already, then whatever the client sends next."""
     sent = False
 
     async def replay() -> Message:

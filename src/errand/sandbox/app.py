@@ -94,7 +94,10 @@ def build_sandbox_app(
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid")
         if web.is_web(request):
-            return web.error_page(request, exc.status_code, code, str(exc.detail))
-        return error_response(exc.status_code, code, str(exc.detail))
+            response = web.error_page(request, exc.status_code, code, str(exc.detail))
+        else:
+            response = error_response(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # a 405's Allow
+        return response
 
     return app

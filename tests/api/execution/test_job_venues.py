@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from tests.api.execution.support import (
-    TERMINAL, of_type, one, restaurant, hotel, activity, run, run_all, types,
+    TERMINAL, activity, hotel, metrics, of_type, one, restaurant, run, run_all, types,
 )
 from tests.conftest import Org, Server
 from tests.sandbox.api_support import server_credentials
@@ -65,6 +65,9 @@ async def test_a_misspelt_venue_ends_with_the_nearest_names_and_books_nothing(
     assert not {"venue_switched", "paused_payment", "job_completed", "awaiting_approval"} & set(types(events))
     assert {e["reason"] for e in of_type(events, "provider_fallback")} == {"unknown_venue"}
     assert nothing_created(await ledgers(server, since))
+    # A typo is not the providers' failure: their success rates are untouched.
+    for provider_id in {e["providerId"] for e in of_type(events, "provider_fallback")}:
+        assert (await metrics(org.agent, provider_id))["failedCount"] == 0
 
 
 async def test_made_up_venues_end_with_a_clear_reason_and_no_booking(

@@ -20,16 +20,15 @@ from starlette.types import Receive, Scope, Send
 
 from errand.api.common import principal_for
 from errand.api.mcp import auth, errors
+from errand.api.mcp.envelope import ENVELOPE_DEPTH, vet
 from errand.api.mcp.server import ErrandMCP, build_server
-from errand.kit.boundary import InputBoundary
+from errand.kit.boundary import InputBoundary, replay
 from errand.kit.core import Core
 from errand.kit.inputs import MAX_DEPTH
 from errand.kit.errors import DomainError, NotFound
 
 PATH = "/api/v1/mcp"
 PREFIXES = (PATH,)
-# Levels a JSON-RPC request adds around a tool's arguments: the message, params, arguments.
-ENVELOPE_DEPTH = 8
 
 
 class McpApp:
@@ -76,8 +75,14 @@ class McpApp:
         except DomainError as exc:
             await self._error(exc)(scope, receive, send)
             return
+        body = await _read_body(receive)
+        message, error = vet(body)
+        if error is not None or message is None:
+            error = error or errors.protocol_error("invalid_request", "A JSON-RPC 2.0 message is required.")
+            await JSONResponse(error, status_code=400)(scope, receive, send)
+            return
         scope.setdefault("state", {})[auth.STATE_KEY] = principal
-        await self.server.session_manager.handle_request(scope, receive, send)
+        await self.server.session_manager.handle_request(scope, replay(body, receive), send)
 
     @staticmethod
     def _error(exc: DomainError) -> JSONResponse:
@@ -88,6 +93,18 @@ class McpApp:
         if exc.retry_after:
             headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse(errors.body(exc, with_retry_after=False), status_code=status, headers=headers)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
 
 def build(core: Core) -> McpApp:

@@ -5,8 +5,8 @@ and again on every tool call, so a revoked key stops working at once and each ca
 against the key's daily limit, as each HTTP request does. stdout carries the protocol, so
 every log line goes to stderr.
 
-Every line the client sends passes the input boundary first (:func:`vet`), as an HTTP body
-does: a line that is not JSON, not UTF-8, nested too deep or over 1 MiB, a batch array, a
+Every line the client sends passes the input boundary first
+(:func:`errand.api.mcp.envelope.vet`), as an HTTP body does: a line that is not JSON, not UTF-8, nested too deep or over 1 MiB, a batch array, a
 value that is not an object or an object that is not a JSON-RPC message is answered with a
 JSON-RPC error (``-32700`` parse error or ``-32600`` invalid request; ``id`` is the
 message's when it could be read, else ``null``) instead of the silence the SDK gives it.
@@ -29,16 +29,14 @@ import anyio
 import structlog
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
-from mcp_types import JSONRPCError, jsonrpc_message_adapter
-from pydantic import ValidationError
+from mcp_types import JSONRPCError
 
 from errand.api.common import principal_for
-from errand.api.mcp import auth, errors
-from errand.api.mcp.app import ENVELOPE_DEPTH
+from errand.api.mcp import auth
+from errand.api.mcp.envelope import vet
 from errand.api.mcp.server import build_server
-from errand.kit import inputs
 from errand.kit.core import Core
-from errand.kit.errors import InvalidRequest, Unauthorized
+from errand.kit.errors import Unauthorized
 
 
 async def serve_stdio(core: Core, api_key: str | None) -> None:
@@ -57,42 +55,6 @@ async def serve_stdio(core: Core, api_key: str | None) -> None:
         async with stdio_server(stdin=lines) as (read_stream, write_stream):  # type: ignore[arg-type]
             lines.answer_with(write_stream)
             await server.run_streams(read_stream, write_stream)
-
-
-def vet(line: bytes) -> tuple[str | None, dict[str, Any] | None]:
-    """A line from the client: ``(message, None)`` to hand to the SDK, ``(None, error)`` to answer
-    with the JSON-RPC error ``error``, or ``(None, None)`` for a blank line.
-
-    The line is read by :func:`errand.kit.inputs.parse_json` with the HTTP transport's limits
-    (size, the JSON-RPC envelope's few levels above the tool arguments' nesting), then must be
-    one JSON-RPC 2.0 object the SDK accepts; tool arguments' values are checked when the tool
-    is called, over every transport (:class:`errand.api.mcp.server.ErrandMCP`)."""
-    if not line.strip():
-        return None, None
-    if len(line) > inputs.MAX_BODY_BYTES:
-        return None, errors.protocol_error("payload_too_large",
-                                           f"The message is larger than {inputs.MAX_BODY_BYTES} bytes.")
-    try:
-        value = inputs.parse_json(line, max_depth=inputs.MAX_DEPTH + ENVELOPE_DEPTH, values=False)
-    except InvalidRequest as exc:
-        return None, errors.protocol_error(exc.code, exc.message, exc.details)
-    if isinstance(value, list):
-        return None, errors.protocol_error("invalid_request", "Batches are not supported: send one JSON-RPC "
-                                                              "message per line.")
-    if not isinstance(value, dict):
-        return None, errors.protocol_error("invalid_request", "A message must be a JSON-RPC 2.0 object.")
-    request_id = value.get("id")
-    if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
-        request_id = None
-    text = line.decode("utf-8")
-    try:
-        jsonrpc_message_adapter.validate_json(text, by_name=False)
-    except ValidationError:
-        return None, errors.protocol_error(
-            "invalid_request", 'Not a JSON-RPC 2.0 message: a request needs "jsonrpc": "2.0", an "id" (a string '
-                               'or a number) and a "method" (a string), with "params" an object if given.',
-            request_id=request_id)
-    return text, None
 
 
 class _VettedLines:
