@@ -165,3 +165,20 @@ async def test_an_unknown_session_or_checkout_is_a_page_not_json(visitor: Visito
     assert gone.status == 410 and gone.kind == "session-expired"
     missing = await visitor.get(f"{web_url}/web/web-tables/checkout/not-a-token")
     assert missing.status == 404 and missing.kind == "not-found"
+
+
+async def test_a_search_for_year_9999_is_explained_not_sold(visitor: Visitor) -> None:
+    home = await visitor.get(visitor.site_url("web-stays"))
+    refused = await visitor.post(home, "hotel-search", {
+        "hotel": "The Plaza", "check_in": "9999-02-10", "check_out": "9999-02-11", "adults": "2",
+    })
+    assert refused.status == 400 and refused.kind == "search"
+    assert "check_in" in {li["data-field"] for li in refused.all("li") if "data-field" in li}
+
+
+async def test_a_form_field_with_a_nul_is_refused_before_the_site_reads_it(visitor: Visitor) -> None:
+    home = await visitor.get(visitor.site_url("web-tables"))
+    form = home.one("form", id="find-table")
+    response = await visitor.client.post(form["action"], data={"restaurant": "Chez\x00Janou"})
+    assert response.status_code == 400
+    assert "\x00" not in response.text

@@ -7,7 +7,9 @@ Before routing, authentication or any handler runs, :class:`InputBoundary` refus
 - a body over ``max_body`` bytes: 413, judged by ``Content-Length`` when given and otherwise
   by counting the chunks as they arrive, never reading past the limit;
 - a JSON body (``application/json``, ``…+json`` or no content type) that
-  :func:`errand.kit.inputs.parse_json` refuses: 400.
+  :func:`errand.kit.inputs.parse_json` refuses: 400;
+- a form (``application/x-www-form-urlencoded``) that is not UTF-8 or whose fields hold
+  control characters: 400.
 
 The answer is drawn by the app's own ``reject(status, code, message, details)`` callback, which
 returns an ASGI response, so each dialect keeps its documented error body and this module needs
@@ -20,10 +22,10 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qs, unquote_to_bytes
 
 from errand.kit.errors import InvalidRequest
-from errand.kit.inputs import MAX_BODY_BYTES, MAX_DEPTH, parse_json
+from errand.kit.inputs import MAX_BODY_BYTES, MAX_DEPTH, check_value, parse_json
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,6 +52,22 @@ def _is_json(content_type: str | None) -> bool:
         return True
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _is_form(content_type: str | None) -> bool:
+    return (content_type or "").split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded"
+
+
+def _check_form(body: bytes) -> None:
+    """A form's fields as a JSON body's: UTF-8, no control characters (tab and line breaks in values)."""
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise _Refused(400, "invalid_request", "The form is not valid UTF-8.") from None
+    try:
+        check_value(fields)
+    except InvalidRequest as exc:
+        raise _Refused(400, exc.code, exc.message, exc.details) from None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -103,9 +121,12 @@ class InputBoundary:
             body = await self._body(scope, receive)
             if body is not None:
                 receive = replay(body, receive)
-                if body and _is_json(_header(scope, b"content-type")):
+                content_type = _header(scope, b"content-type")
+                if body and _is_json(content_type):
                     parsed = await self._parse(body)
                     scope.setdefault("state", {})[PARSED_BODY] = parsed
+                elif body and _is_form(content_type):
+                    _check_form(body)
         except _Refused as exc:
             await self.reject(exc.status, exc.code, exc.message, exc.details)(scope, receive, send)
             return

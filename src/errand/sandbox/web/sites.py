@@ -11,7 +11,7 @@ Validation happens here, server side, with the messages a visitor sees next to e
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from errand.kit import clock, limits
@@ -192,11 +192,12 @@ def read_search(site: Site, form: dict[str, list[str]]) -> tuple[dict[str, Any],
     for key, inp in names.items():
         if inp.required and not values[key]:
             problems[inp.name] = _MISSING_SEARCH.get(key, f"Enter the {inp.label.lower()}.")
-    # A day back from UTC covers every venue's local today.
-    earliest = clock.now().date() - timedelta(days=1)
+    # Errand's booking dates (errand.kit.limits): a day back from UTC covers every venue's local
+    # today, and nothing is sold past the booking horizon.
     day = _day(values["date"]) if values["date"] else None
-    if values["date"] and (day is None or day < earliest):
-        problems[names["date"].name] = "Enter a date from today on, as YYYY-MM-DD."
+    if values["date"] and (day is None or limits.date_problem(day) is not None):
+        problems[names["date"].name] = (f"Enter a date from today on, at most {limits.BOOKING_HORIZON_DAYS} days "
+                                        "ahead, as YYYY-MM-DD.")
     if "end_date" in names and values["end_date"]:
         end = _day(values["end_date"])
         if end is None or (day is not None and not 0 < (end - day).days <= MAX_NIGHTS):
