@@ -9,6 +9,7 @@
 """
 
 from datetime import date
+from typing import Any
 
 import httpx
 
@@ -40,6 +41,16 @@ async def transaction_status(org: Org, transaction_id: str) -> str:
 
 
 # --- scenarios ------------------------------------------------------------------------------
+
+
+async def booking_awaiting_approval(org: Org, body: dict[str, Any]) -> httpx.Response:
+    """``body`` booked live under a policy that asks a person every time: the 202 answer."""
+    policy = await org.admin.post("/api/v1/policies", json={
+        "name": "Ask always", "type": "APPROVAL_REQUIRED", "config": {"threshold": 1}})
+    assert policy.status_code == 201, policy.text
+    pending = await org.agent.post(BOOK, json=body)
+    assert pending.status_code == 202, pending.text
+    return pending
 
 
 async def test_hotel_only_key_cannot_read_modify_or_cancel_a_restaurant_transaction(
@@ -79,11 +90,7 @@ async def test_hotel_only_key_cannot_read_audit_or_cancel_a_restaurant_job_nor_l
 async def test_hotel_only_admin_key_cannot_see_or_decide_a_restaurant_approval(
     server: Server, org: Org, booking_request: BookingRequest
 ) -> None:
-    policy = await org.admin.post("/api/v1/policies", json={
-        "name": "Ask always", "type": "APPROVAL_REQUIRED", "config": {"threshold": 1}})
-    assert policy.status_code == 201, policy.text
-    pending = await org.agent.post(BOOK, json=booking_request("13:00"))
-    assert pending.status_code == 202, pending.text
+    pending = await booking_awaiting_approval(org, booking_request("13:00"))
     approval_id = pending.json()["approval"]["approvalId"]
     hotel_admin = await mint_key(server, org.name, scenarios=["hotel"], role="admin")
     headers = {"X-Integration-Key": hotel_admin}
@@ -198,11 +205,7 @@ async def test_a_test_mode_profile_cannot_be_used_by_a_live_job(org: Org, day: d
 async def test_a_test_admin_key_sees_and_decides_only_test_approvals(
     server: Server, org: Org, booking_request: BookingRequest
 ) -> None:
-    policy = await org.admin.post("/api/v1/policies", json={
-        "name": "Ask always", "type": "APPROVAL_REQUIRED", "config": {"threshold": 1}})
-    assert policy.status_code == 201, policy.text
-    pending = await org.agent.post(BOOK, json=booking_request("14:00"))
-    assert pending.status_code == 202, pending.text
+    pending = await booking_awaiting_approval(org, booking_request("14:00"))
     test_admin = await mint_key(server, org.name, role="admin", env="test")
     listed = await org.admin.get(APPROVALS, headers={"X-Integration-Key": test_admin})
     assert listed.status_code == 200 and listed.json()["approvals"] == []
