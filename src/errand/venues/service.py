@@ -111,7 +111,7 @@ async def _listings(core: Core, principal: Principal, scenarios: list[str], city
             for scenario in scenarios
             for provider in core.providers.for_scenario(scenario, key_env=principal.env)
             if isinstance(provider, VenueDirectory)]
-    answers = await asyncio.gather(*(p.search_venues(q) for p, q in asks), return_exceptions=True)
+    answers = await asyncio.gather(*(_ask(p, q) for p, q in asks), return_exceptions=True)
     if answers and all(isinstance(a, ProviderUnavailable) for a in answers):
         raise answers[0]  # type: ignore[misc]
     listings: list[VenueListing] = []
@@ -121,6 +121,15 @@ async def _listings(core: Core, principal: Principal, scenarios: list[str], city
         if not isinstance(answer, BaseException):
             listings.extend(answer)
     return listings
+
+
+async def _ask(provider: VenueDirectory, query: VenueQuery) -> list[VenueListing]:
+    """One provider's listings, asked a second time after a transient failure (a dropped keep-alive
+    connection), so that one blip does not hide a provider's venues from the answer."""
+    try:
+        return await provider.search_venues(query)
+    except ProviderUnavailable:
+        return await provider.search_venues(query)
 
 
 async def find_venues(core: Core, principal: Principal, wanted: VenueFilters) -> VenuePage:
