@@ -26,7 +26,7 @@ from errand.approvals import service as approvals_service
 from errand.bookings import service as bookings_service
 from errand.composition import build_core
 from errand.jobs import tasks as job_tasks
-from errand.kit import logging
+from errand.kit import logging, timing
 from errand.kit.config import Settings, get_settings
 from errand.kit.core import Core
 from errand.runtime.inprocess import InProcessRunner, JobRunner, PeriodicTask
@@ -97,6 +97,32 @@ class HeadAsGet:
             answered = True
 
         await self.app({**scope, "method": "GET"}, receive_until_answered, send_headers_only)
+
+
+class ServerTiming:
+    """Adds ``Server-Timing`` (Errand's own time by phase, :mod:`errand.kit.timing`) to every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = timing.begin()
+
+        async def send_with_timing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                value = timing.header()
+                if value is not None:
+                    message = {**message, "headers": [*message.get("headers", []),
+                                                      (b"server-timing", value.encode("ascii"))]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_timing)
+        finally:
+            timing.end(token)
 
 
 class DialectEntry(BaseModel):
@@ -278,6 +304,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Errand", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None, redirect_slashes=False)
     app.state.core = core
     app.add_middleware(HeadAsGet)
+    app.add_middleware(ServerTiming)
 
     def health() -> dict[str, Any]:
         result: dict[str, Any] = {"status": "ok", "version": __version__}

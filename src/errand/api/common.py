@@ -11,7 +11,7 @@ from starlette.staticfiles import StaticFiles
 
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
-from errand.kit import inputs
+from errand.kit import inputs, timing
 from errand.kit.boundary import InputBoundary
 from errand.kit.core import Core
 from errand.kit.errors import DomainError, RateLimited, Unavailable
@@ -112,11 +112,12 @@ async def key_principal(core: Core, raw: str) -> Principal:
 
     Raises Unauthorized, RateLimited ``rate_limited`` (with the wait) or Unavailable
     ``auth_backend_unavailable``."""
-    try:
-        caller = await identity_service.authenticate(core.db, raw)
-    except Unavailable as exc:
-        raise Unavailable("auth_backend_unavailable", "Authentication is unavailable; retry shortly.") from exc
-    retry_after = await core.rate_limits.hit_key_daily(caller.api_key_id, caller.rate_limit_per_day)
+    with timing.phase("auth"):
+        try:
+            caller = await identity_service.authenticate(core.db, raw)
+        except Unavailable as exc:
+            raise Unavailable("auth_backend_unavailable", "Authentication is unavailable; retry shortly.") from exc
+        retry_after = await core.rate_limits.hit_key_daily(caller.api_key_id, caller.rate_limit_per_day)
     if retry_after is not None:
         raise RateLimited("rate_limited", f"This API key allows {caller.rate_limit_per_day} requests per day.",
                           retry_after=retry_after)

@@ -38,7 +38,7 @@ from errand.guard import service as guard_service
 from errand.guard.schemas import ActionContext, Decision
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
-from errand.kit import clock
+from errand.kit import clock, timing
 from errand.kit.core import Core
 from errand.kit.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from errand.kit.ids import new_id
@@ -112,8 +112,9 @@ def _context(principal: Principal, operation: str, txn_fields: dict[str, Any], l
 
 async def _judge(core: Core, principal: Principal, ctx: ActionContext, denied_subject: tuple[str, str]) -> Decision:
     """Evaluate policies; a denial is audited (and committed) before it is raised."""
-    async with core.db.unit_of_work(read_only=True) as session:
-        decision = await guard_service.policies.evaluate(session, core.rate_limits, ctx)
+    with timing.phase("policy"):
+        async with core.db.unit_of_work(read_only=True) as session:
+            decision = await guard_service.policies.evaluate(session, core.rate_limits, ctx)
     if decision.outcome == "deny":
         async with core.db.unit_of_work() as session:
             await audit_service.record(

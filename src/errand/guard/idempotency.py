@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from errand.kit import clock, crypto
+from errand.kit import clock, crypto, timing
 from errand.kit.config import Settings
 from errand.kit.db import Database
 from errand.kit.errors import Conflict, DomainError, InvalidRequest
@@ -150,7 +150,8 @@ async def run_idempotent(
     downstream_key = crypto.sha256_hex(f"{mode}{organization_id}:{scope}:{key}:{digest}")[:48]
     deadline = asyncio.get_running_loop().time() + settings.idempotency_wait_seconds
     while True:
-        token, record = await _claim(db, settings, organization_id, env, scope, key, digest)
+        with timing.phase("idempotency"):
+            token, record = await _claim(db, settings, organization_id, env, scope, key, digest)
         if token is not None:
             break
         if record is not None and record.state == "completed":

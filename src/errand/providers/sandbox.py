@@ -36,6 +36,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
+from errand.kit import timing
 from errand.kit.config import Settings
 from errand.kit.errors import DomainError
 from errand.providers.base import (
@@ -110,7 +111,8 @@ class SandboxApiProvider:
     ) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         try:
-            response = await self._http().request(method, path, json=json, params=params, headers=headers)
+            with timing.phase(timing.PROVIDER):
+                response = await self._http().request(method, path, json=json, params=params, headers=headers)
         except httpx.TimeoutException as exc:
             raise ProviderUnavailable(self.id, f"no answer within {self._timeout:g} s") from exc
         except httpx.TransportError as exc:
