@@ -43,7 +43,7 @@ async def test_created_key_is_printed_alone_on_the_last_line_and_works(server: S
     assert response.status_code == 200
 
 
-async def test_revoked_key_stops_working_at_once(server: Server) -> None:
+async def test_revoked_key_stops_working_within_a_second(server: Server) -> None:
     created = await run_cli("create-api-key", "--org", "CLI Revoke Org", "--json", env=server_env(server))
     assert created.returncode == 0, created.stderr
     issued = json.loads(created.stdout)
@@ -52,7 +52,11 @@ async def test_revoked_key_stops_working_at_once(server: Server) -> None:
         assert (await c.get("/api/v1/policies")).status_code == 200
         revoked = await run_cli("revoke-api-key", issued["id"], "--yes", env=server_env(server))
         assert revoked.returncode == 0, revoked.stderr
-        response = await c.get("/api/v1/policies")
+        # The server is another process: its key cache (ERRAND_AUTH_CACHE_SECONDS, ≤ 1 s) bounds
+        # how long it may still accept the key. Poll against twice that bound.
+        deadline = time.monotonic() + 2.0
+        while (response := await c.get("/api/v1/policies")).status_code != 401 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "UNAUTHORIZED"
 

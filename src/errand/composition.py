@@ -5,7 +5,9 @@ desktop MCP client starts for every session, imports no web framework, no other 
 sandbox marketplace and no queue, and answers ``initialize`` fast (``bench/mcp_stdio_startup.py``).
 """
 
+from errand.guard.policy_cache import PolicyCache
 from errand.guard.rate_limits import RateLimits
+from errand.identity.authenticator import Authenticator
 from errand.kit import crypto, logging
 from errand.kit.config import Settings
 from errand.kit.core import Core
@@ -14,14 +16,19 @@ from errand.providers.registry import ProviderRegistry
 
 
 def build_core(settings: Settings) -> Core:
-    """The core of one process: its database, provider registry and rate limits, with the
-    personal-data key loaded (created 0600 under ``data_dir`` on first start)."""
+    """The core of one process: its database, provider registry, rate limits, API-key and policy
+    caches, with the personal-data key loaded (created 0600 under ``data_dir`` on first start).
+    Close it with ``await core.aclose()`` when the process stops serving."""
     crypto.configure(crypto.load_or_create_key(settings.secret_key, settings.data_dir))
+    db = Database(settings.effective_database_url)
     return Core(
         settings=settings,
-        db=Database(settings.effective_database_url),
+        db=db,
         providers=ProviderRegistry.from_entry_points(settings),
         rate_limits=RateLimits(settings.redis_url),
+        authenticator=Authenticator(db, cache_seconds=settings.auth_cache_seconds,
+                                    flush_seconds=settings.last_used_flush_seconds),
+        policy_cache=PolicyCache(db, ttl_seconds=settings.policy_cache_seconds),
     )
 
 
@@ -34,5 +41,4 @@ async def run_mcp_stdio(settings: Settings, api_key: str | None) -> None:
     try:
         await mcp_stdio.serve_stdio(core, api_key)
     finally:
-        await core.providers.aclose()
-        await core.db.dispose()
+        await core.aclose()

@@ -114,7 +114,7 @@ async def key_principal(core: Core, raw: str) -> Principal:
     ``auth_backend_unavailable``."""
     with timing.phase("auth"):
         try:
-            caller = await identity_service.authenticate(core.db, raw)
+            caller = await core.authenticator.authenticate(raw)
         except Unavailable as exc:
             raise Unavailable("auth_backend_unavailable", "Authentication is unavailable; retry shortly.") from exc
         retry_after = await core.rate_limits.hit_key_daily(caller.api_key_id, caller.rate_limit_per_day)

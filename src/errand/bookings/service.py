@@ -113,8 +113,7 @@ def _context(principal: Principal, operation: str, txn_fields: dict[str, Any], l
 async def _judge(core: Core, principal: Principal, ctx: ActionContext, denied_subject: tuple[str, str]) -> Decision:
     """Evaluate policies; a denial is audited (and committed) before it is raised."""
     with timing.phase("policy"):
-        async with core.db.unit_of_work(read_only=True) as session:
-            decision = await guard_service.policies.evaluate(session, core.rate_limits, ctx)
+        decision = await guard_service.policies.evaluate(core, ctx)
     if decision.outcome == "deny":
         async with core.db.unit_of_work() as session:
             await audit_service.record(

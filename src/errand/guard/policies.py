@@ -15,6 +15,10 @@ cel-python's interpreter checks our deadline at every node, so an overrun stops 
 
 Several policies: deny beats requires_approval beats allow. RATE_LIMIT policies are
 counted only for actions no other policy denies, and a breach is :class:`RateLimited`.
+
+Evaluation reads the organization's policies from the process's
+:class:`errand.guard.policy_cache.PolicyCache`; creating, changing or deleting one here drops
+the organization's entry, so the next action is judged by the new policies.
 """
 
 from typing import Any
@@ -23,12 +27,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from errand.guard import cel
-from errand.guard.rate_limits import RateLimits
+from errand.guard import cel, policy_cache
+from errand.guard.policy_cache import Rule
 from errand.guard.schemas import (
     CONFIG_MODELS, ActionContext, Decision, PolicyCreate, PolicyUpdate, PolicyView,
 )
 from errand.kit import clock, inputs
+from errand.kit.core import Core
 from errand.kit.errors import InvalidRequest, NotFound, RateLimited
 from errand.kit.ids import new_id
 from errand.models import Policy
@@ -96,6 +101,7 @@ async def create(session: AsyncSession, organization_id: str, data: PolicyCreate
     await trial(policy.type, policy.config)
     session.add(policy)
     await session.flush()
+    policy_cache.forget(session, organization_id)
     return _view(policy)
 
 
@@ -129,15 +135,17 @@ async def update(session: AsyncSession, organization_id: str, policy_id: str, da
         policy.enabled = data.enabled
     policy.updated_at = clock.now()
     await session.flush()
+    policy_cache.forget(session, organization_id)
     return _view(policy)
 
 
 async def delete(session: AsyncSession, organization_id: str, policy_id: str) -> None:
     await session.delete(await _get(session, organization_id, policy_id))
     await session.flush()
+    policy_cache.forget(session, organization_id)
 
 
-async def _judge(policy: Policy, ctx: ActionContext) -> tuple[str, str | None]:
+async def _judge(policy: Rule, ctx: ActionContext) -> tuple[str, str | None]:
     """One policy's verdict on an action, other than rate limits."""
     cfg = policy.config
     if policy.type == "SPENDING_LIMIT":
@@ -164,15 +172,13 @@ async def _judge(policy: Policy, ctx: ActionContext) -> tuple[str, str | None]:
     return "allow", None
 
 
-async def evaluate(session: AsyncSession, rate_limits: RateLimits, ctx: ActionContext) -> Decision:
-    """The organization's verdict on an action. Raises RateLimited on a RATE_LIMIT breach."""
-    policies = (
-        await session.execute(
-            select(Policy)
-            .where(Policy.organization_id == ctx.organization_id, Policy.enabled.is_(True))
-            .order_by(Policy.created_at, Policy.id)
-        )
-    ).scalars().all()
+async def evaluate(core: Core, ctx: ActionContext) -> Decision:
+    """The verdict of ``ctx.organization_id``'s enabled policies on an action, from the process's
+    policy cache (no session needed; the database is read on a miss only). Raises RateLimited on
+    a RATE_LIMIT breach (counted in ``core.rate_limits``), Unavailable when the policies must be
+    read and the database cannot be reached."""
+    policies = await core.policy_cache.rules(ctx.organization_id)
+    rate_limits = core.rate_limits
     decision = Decision()
     for policy in policies:
         if policy.type == "RATE_LIMIT":

@@ -1,17 +1,17 @@
 """Organizations and API keys.
 
-Only the SHA-256 of a key is stored. A malformed key is refused before the database is
-touched; a well-formed one is looked up by its digest, and unknown, revoked and expired
-keys take the same path and give the same answer, so timing tells nothing about which.
+Only the SHA-256 of a key is stored. Checking a key on a request is
+:class:`errand.identity.authenticator.Authenticator`'s work (cached for at most a second,
+dropped at once here on revocation).
 """
 
-import re
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from errand.identity import authenticator
 from errand.identity.schemas import IssuedKey, Principal
 from errand.kit import clock, crypto
 from errand.kit.db import Database
@@ -19,10 +19,8 @@ from errand.kit.errors import Conflict, Forbidden, InvalidRequest, NotFound, Una
 from errand.kit.ids import new_id
 from errand.models import ApiKey, Organization
 
-KEY_PATTERN = re.compile(r"^(ogk|ar)_(live|test)_[A-Za-z0-9_-]{16,}$")
 SCENARIOS = ("restaurant", "hotel", "flight", "activity")
 ROLES = ("agent", "admin")
-_DUMMY_HASH = crypto.sha256_hex("errand-no-such-key")
 
 
 def parse_authorization(header: str | None) -> str:
@@ -36,42 +34,6 @@ def parse_authorization(header: str | None) -> str:
     if not value:
         raise Unauthorized("empty_api_key", "The Bearer token is empty.")
     return value
-
-
-async def authenticate(db: Database, raw_key: str) -> Principal:
-    """The principal for a key. Raises Unauthorized, or Unavailable when the database is down."""
-    if not KEY_PATTERN.fullmatch(raw_key):
-        raise Unauthorized("malformed_api_key", "The API key is malformed.")
-    digest = crypto.sha256_hex(raw_key)
-    now = clock.now()
-    async with db.unit_of_work() as session:
-        row = (
-            await session.execute(
-                select(ApiKey, Organization.name)
-                .join(Organization, Organization.id == ApiKey.organization_id)
-                .where(ApiKey.key_hash == digest)
-            )
-        ).first()
-        stored_hash = row[0].key_hash if row else _DUMMY_HASH
-        matches = crypto.constant_time_equal(stored_hash, digest)
-        key = row[0] if row else None
-        usable = (
-            matches and key is not None and key.revoked_at is None
-            and (key.expires_at is None or key.expires_at > now)
-        )
-        if not usable or key is None or row is None:
-            raise Unauthorized("invalid_api_key", "The API key is not valid.")
-        await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-        return Principal(
-            organization_id=key.organization_id,
-            organization_name=row[1],
-            api_key_id=key.id,
-            key_prefix=key.prefix,
-            env=key.env,
-            role=key.role,
-            scenarios=tuple(key.scenarios),
-            rate_limit_per_day=key.rate_limit_per_day,
-        )
 
 
 def require_scenario(principal: Principal, scenario: str) -> None:
@@ -151,7 +113,11 @@ async def create_api_key(
 
 
 async def revoke_api_key(session: AsyncSession, prefix: str) -> ApiKey:
-    """Revoke the one key whose displayed prefix (or id) is given; it stops working at once."""
+    """Revoke the one key whose displayed prefix (or id) is given.
+
+    It stops working at once in this process (every authenticator here forgets it, again when
+    the caller's transaction commits) and within ``ERRAND_AUTH_CACHE_SECONDS`` (≤ 1 s) in other
+    processes, whose caches expire. Raises NotFound, or Conflict ``ambiguous_prefix``."""
     keys = (
         await session.execute(select(ApiKey).where((ApiKey.prefix == prefix) | (ApiKey.id == prefix)))
     ).scalars().all()
@@ -163,6 +129,7 @@ async def revoke_api_key(session: AsyncSession, prefix: str) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = clock.now()
         await session.flush()
+    authenticator.forget(session, key.key_hash)
     return key
 
 

@@ -152,8 +152,7 @@ async def _judge(run: Run, offer: Offer) -> Decision:
     }
     ctx = ActionContext(organization_id=run.job.organization_id, amount_usd=amount, local_hour=start.hour,
                         fields=fields)
-    async with run.core.db.unit_of_work(read_only=True) as session:
-        decision = await guard_service.policies.evaluate(session, run.core.rate_limits, ctx)
+    decision = await guard_service.policies.evaluate(run.core, ctx)
     if decision.outcome == "deny":
         await run.event("action_denied", f"Policy '{decision.policy_name}' denied {_describe(offer)}: {decision.reason}",
                         policyId=decision.policy_id, decision="deny")

@@ -15,5 +15,18 @@ class Core:
     providers: Any
     # errand.guard.rate_limits.RateLimits
     rate_limits: Any
+    # errand.identity.authenticator.Authenticator: API keys checked from a short-lived cache.
+    authenticator: Any
+    # errand.guard.policies.PolicyCache: each organization's enabled policies, briefly cached.
+    policy_cache: Any
     # Hands a committed job to whichever runner this process uses: ``await dispatch(job_id)``.
     dispatch: Any = None
+
+    async def aclose(self) -> None:
+        """Release what the process holds, once, when it stops: write the keys' pending last-use
+        times, close the providers' HTTP clients, then the database's connections."""
+        try:
+            await self.authenticator.aclose()
+        finally:
+            await self.providers.aclose()
+            await self.db.dispose()
