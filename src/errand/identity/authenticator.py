@@ -119,6 +119,9 @@ class Authenticator:
             TTLCache(maxsize=max_keys, ttl=cache_seconds) if cache_seconds > 0 else None)
         # Bumped by every drop: a lookup that overlapped a revocation does not cache what it read.
         self._generation = 0
+        # One database lookup per key at a time: when an entry expires under load, the requests
+        # that miss it together wait for the same lookup instead of each running one.
+        self._lookups: dict[str, asyncio.Task[_Entry]] = {}
         self._flush_seconds = flush_seconds
         self._used: dict[str, datetime] = {}
         self._flusher: asyncio.Task[None] | None = None
@@ -136,16 +139,38 @@ class Authenticator:
         if entry is None or (entry.expires_at is not None and entry.expires_at <= now):
             if entry is not None:
                 self.drop(digest)
-            generation = self._generation
-            entry = await lookup(self.db, digest, now)
-            if self._cache is not None and generation == self._generation:
-                self._cache[digest] = entry
+            entry = await self._shared_lookup(digest, now)
         self._note_use(entry.principal.api_key_id, now)
         return entry.principal
 
+    async def _shared_lookup(self, digest: str, now: datetime) -> _Entry:
+        loop = asyncio.get_running_loop()
+        task = self._lookups.get(digest)
+        if task is None or task.get_loop() is not loop:
+            task = loop.create_task(self._lookup_and_cache(digest, now))
+            self._lookups[digest] = task
+            task.add_done_callback(lambda done: self._finished(digest, done))
+        # Shielded: a caller that goes away does not cancel the lookup the others wait for.
+        return await asyncio.shield(task)
+
+    def _finished(self, digest: str, task: "asyncio.Task[_Entry]") -> None:
+        if self._lookups.get(digest) is task:
+            del self._lookups[digest]
+        if not task.cancelled():
+            task.exception()  # retrieved, so a refusal nobody waited for is not logged as lost
+
+    async def _lookup_and_cache(self, digest: str, now: datetime) -> _Entry:
+        generation = self._generation
+        entry = await lookup(self.db, digest, now)
+        if self._cache is not None and generation == self._generation:
+            self._cache[digest] = entry
+        return entry
+
     def drop(self, key_hash: str) -> None:
-        """Forget the key of ``key_hash``: its next use is looked up in the database."""
+        """Forget the key of ``key_hash``: its next use is looked up in the database anew (not
+        joined to a lookup that started before)."""
         self._generation += 1
+        self._lookups.pop(key_hash, None)
         if self._cache is not None:
             self._cache.pop(key_hash, None)
 
