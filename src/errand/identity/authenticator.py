@@ -82,9 +82,9 @@ async def lookup(db: Database, digest: str, now: datetime) -> _Entry:
     async with db.unit_of_work(read_only=True) as session:
         row = (
             await session.execute(
-                select(ApiKey.id, ApiKey.key_hash, ApiKey.organization_id, Organization.name, ApiKey.prefix,
-                       ApiKey.env, ApiKey.role, ApiKey.scenarios, ApiKey.rate_limit_per_day,
-                       ApiKey.expires_at, ApiKey.revoked_at)
+                select(ApiKey.id, ApiKey.key_hash, ApiKey.organization_id,
+                       Organization.name.label("organization_name"), ApiKey.prefix, ApiKey.env, ApiKey.role,
+                       ApiKey.scenarios, ApiKey.rate_limit_per_day, ApiKey.expires_at, ApiKey.revoked_at)
                 .join(Organization, Organization.id == ApiKey.organization_id)
                 .where(ApiKey.key_hash == digest)
             )
@@ -94,7 +94,7 @@ async def lookup(db: Database, digest: str, now: datetime) -> _Entry:
     if not matches or row is None or row.revoked_at is not None or (expires_at is not None and expires_at <= now):
         raise Unauthorized("invalid_api_key", "The API key is not valid.")
     principal = Principal(
-        organization_id=row.organization_id, organization_name=row.name, api_key_id=row.id,
+        organization_id=row.organization_id, organization_name=row.organization_name, api_key_id=row.id,
         key_prefix=row.prefix, env=row.env, role=row.role, scenarios=tuple(row.scenarios),
         rate_limit_per_day=row.rate_limit_per_day,
     )
