@@ -315,18 +315,18 @@ async def _finish_cancel(core: Core, txn: Transaction, claim: guard_service.Clai
 
     async def write(session: Any) -> TransactionView:
         now = clock.now()
-        changed = await session.execute(
+        row = (await session.execute(
             update(Transaction)
             .where(Transaction.id == txn.id, Transaction.status == intent.get("previous_status", txn.status))
             .values(status="cancelled", cancelled_at=now, cancel_reason=intent.get("reason"), pending_action=None,
                     updated_at=now)
-        )
-        row = await get_transaction_row(session, txn.organization_id, txn.id)
-        if changed.rowcount != 1:
+            .returning(Transaction)
+        )).scalar_one_or_none()
+        if row is None:
+            row = await get_transaction_row(session, txn.organization_id, txn.id)
             if row.status == "cancelled":
                 return view(row)  # finished by a concurrent retry or the sweep
             raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being cancelled.")
-        await session.refresh(row)
         await audit(session, row, "transaction.cancelled", intent.get("actor", SYSTEM_ACTOR), reason=intent.get("reason"),
                     data={"previousStatus": intent.get("previous_status"), "reservationId": txn.reservation_id})
         return view(row)
@@ -442,16 +442,15 @@ async def _modify(core: Core, principal: Principal, transaction_id: str, changes
             await _void_pending_approval(session, txn, principal.actor, "the requested action changed")
         if new_pending is not None:
             fields["pending_action"] = new_pending
-        changed = await session.execute(
+        row = (await session.execute(
             update(Transaction)
             .where(Transaction.id == txn.id, Transaction.organization_id == principal.organization_id,
                    Transaction.status == txn.status, Transaction.updated_at == txn.updated_at)
             .values(**fields)
-        )
-        if changed.rowcount != 1:
+            .returning(Transaction)
+        )).scalar_one_or_none()
+        if row is None:
             raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being modified.")
-        row = await get_transaction_row(session, principal.organization_id, txn.id)
-        await session.refresh(row)
         changed_fields = [f for f, v in (("partySize", changes.party_size), ("datetime", changes.starts_at),
                                          ("customer", changes.customer)) if v is not None]
         await audit(session, row, "transaction.modified", principal.actor, decision=decision.outcome,
