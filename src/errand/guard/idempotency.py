@@ -85,7 +85,7 @@ class Claim:
         if self.key is None:
             return
         stored = await session.execute(
-            update(IdempotencyRecord).where(*self._mine())
+            update(IdempotencyRecord.__table__).where(*self._mine())
             .values(state="completed", result={"ok": value}, updated_at=clock.now())
         )
         if stored.rowcount != 1:  # type: ignore[attr-defined]
