@@ -6,15 +6,15 @@ the state can never disagree. Messages hold ids and decisions, never personal da
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from errand.kit import clock
 from errand.kit.ids import new_id
 from errand.models import AuditEvent
 
 
-async def record(
-    session: AsyncSession,
+def event(
     *,
     organization_id: str,
     subject_type: str,
@@ -24,21 +24,24 @@ async def record(
     decision: str | None = None,
     reason: str | None = None,
     data: dict[str, Any] | None = None,
-) -> AuditEvent:
-    event = AuditEvent(
-        id=new_id("evt"),
-        organization_id=organization_id,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        type=type,
-        actor=actor,
-        decision=decision,
-        reason=reason,
-        data=data or {},
-    )
-    session.add(event)
-    await session.flush()
-    return event
+) -> dict[str, Any]:
+    """One event's row (column → value), for :func:`record_all`."""
+    return {
+        "id": new_id("evt"), "organization_id": organization_id, "subject_type": subject_type,
+        "subject_id": subject_id, "type": type, "actor": actor, "decision": decision, "reason": reason,
+        "data": data or {}, "created_at": clock.now(),
+    }
+
+
+async def record_all(session: AsyncSession, events: list[dict[str, Any]]) -> None:
+    """Append ``events`` (rows made by :func:`event`) in one INSERT, in ``session``'s transaction."""
+    if events:
+        await session.execute(insert(AuditEvent.__table__), events)
+
+
+async def record(session: AsyncSession, **fields: Any) -> None:
+    """Append one event; ``fields`` are :func:`event`'s."""
+    await record_all(session, [event(**fields)])
 
 
 async def events_for(

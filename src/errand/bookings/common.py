@@ -28,7 +28,7 @@ OPEN_STATUSES = ("confirmed", "modified", "requires_approval")
 # How often the write that follows a successful provider call is tried before giving up.
 RECORD_ATTEMPTS = 3
 
-T = TypeVar("T")
+T = TypeVar("T", bound=TransactionView | None)
 log = get_logger("errand.bookings")
 
 
@@ -38,15 +38,18 @@ def cancel_intent(txn: Transaction) -> dict[str, Any] | None:
     return pending if pending.get("kind") == "cancel" else None
 
 
-async def record_after_provider(core: Core, write: Callable[[AsyncSession], Awaitable[T]], what: str) -> T:
-    """Write, in a unit of work of its own, what a provider has already done.
+async def record_after_provider(core: Core, write: Callable[[AsyncSession], Awaitable[T]], what: str,
+                                claim: guard_service.Claim | None = None) -> T:
+    """Write, in a unit of work of its own, what a provider has already done, and with it
+    the request's idempotent answer (``claim.complete``), so both commit or neither does.
 
     The provider's side cannot be taken back, so a failing write (a database error, a busy
     or unreachable database) is tried again, ``RECORD_ATTEMPTS`` times with short pauses.
     A write that still fails raises Unavailable ``database_unavailable`` (503, never cached): the
     client's retry finds the provider's result under the same downstream key, and an
     accepted cancel is also finished by :func:`~errand.bookings.service.finish_interrupted_cancels`.
-    Domain errors other than Unavailable (a Conflict: the row moved) are raised at once.
+    Domain errors other than Unavailable (a Conflict: the row moved, or the claim was taken
+    over by a retry) are raised at once.
 
     Own loop rather than a retry library: three tries of one database write, where the
     only policy is which exceptions count as transient.
@@ -57,7 +60,10 @@ async def record_after_provider(core: Core, write: Callable[[AsyncSession], Awai
             await asyncio.sleep(0.05 * 2 ** attempt)
         try:
             async with core.db.unit_of_work() as session:
-                return await write(session)
+                result = await write(session)
+                if claim is not None and result is not None:
+                    await claim.complete(session, result.model_dump(mode="json"))
+            return result
         except Unavailable as exc:
             failure = exc
         except SQLAlchemyError as exc:
@@ -143,14 +149,23 @@ async def get_transaction_for(session: AsyncSession, principal: Principal, trans
     return txn
 
 
+def audit_event(
+    txn: Transaction, type: str, actor: str, *,
+    decision: str | None = None, reason: str | None = None, data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An audit event about ``txn``, for :func:`errand.audit.service.record_all`."""
+    return audit_service.event(
+        organization_id=txn.organization_id, subject_type=SUBJECT, subject_id=txn.id,
+        type=type, actor=actor, decision=decision, reason=reason, data=data,
+    )
+
+
 async def audit(
     session: AsyncSession, txn: Transaction, type: str, actor: str, *,
     decision: str | None = None, reason: str | None = None, data: dict[str, Any] | None = None,
 ) -> None:
-    await audit_service.record(
-        session, organization_id=txn.organization_id, subject_type=SUBJECT, subject_id=txn.id,
-        type=type, actor=actor, decision=decision, reason=reason, data=data,
-    )
+    await audit_service.record_all(session, [audit_event(txn, type, actor, decision=decision, reason=reason,
+                                                         data=data)])
 
 
 def view(txn: Transaction, approval: Approval | None = None) -> TransactionView:

@@ -119,15 +119,14 @@ async def _carry_out(core: Core, approval_id: str, organization_id: str, actor: 
         event = f"transaction.{values['status']}" if pending["kind"] == "book" else "transaction.change_dropped"
 
     async def write(session: Any) -> TransactionView | None:
-        changed = await session.execute(
+        row = (await session.execute(
             update(Transaction)
             .where(Transaction.id == txn.id, Transaction.status == "requires_approval")
             .values(**values)
-        )
-        if changed.rowcount != 1:
+            .returning(Transaction)
+        )).scalar_one_or_none()
+        if row is None:
             return None
-        row = await get_transaction_row(session, organization_id, txn.id)
-        await session.refresh(row)
         await audit(session, row, event, actor, decision=approval.status,
                     reason=f"approval {approval.id} {approval.status}",
                     data={"approvalId": approval.id, "reservationId": row.reservation_id})

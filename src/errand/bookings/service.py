@@ -22,11 +22,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from errand.bookings import decisions
 from errand.bookings.common import (
-    OPEN_STATUSES, SUBJECT, SYSTEM_ACTOR, amount_for, audit, cancel_intent, get_transaction_for,
+    OPEN_STATUSES, SUBJECT, SYSTEM_ACTOR, amount_for, audit, audit_event, cancel_intent, get_transaction_for,
     get_transaction_row, local_iso, log, policy_error, provider_for, record_after_provider, require_future,
     to_local, to_utc, view, view_with_approval,
 )
@@ -165,10 +165,10 @@ async def book(core: Core, principal: Principal, data: BookingCreate,
     could not be recorded: retry with the same key)."""
     identity_service.require_scenario(principal, "restaurant")
 
-    async def operation(downstream_key: str) -> dict[str, Any]:
+    async def operation(claim: guard_service.Claim) -> dict[str, Any]:
         # Without a client key no retry can find this booking again: undo it if it cannot be recorded.
         undo = idempotency_key is None
-        return (await _book(core, principal, data, downstream_key, undo)).model_dump(mode="json")
+        return (await _book(core, principal, data, claim, undo)).model_dump(mode="json")
 
     result = await guard_service.run_idempotent(
         core.db, core.settings, organization_id=principal.organization_id, env=principal.env,
@@ -178,8 +178,9 @@ async def book(core: Core, principal: Principal, data: BookingCreate,
     return TransactionView.model_validate(result.value), result.replayed
 
 
-async def _book(core: Core, principal: Principal, data: BookingCreate, downstream_key: str,
+async def _book(core: Core, principal: Principal, data: BookingCreate, claim: guard_service.Claim,
                 undo_unrecorded: bool) -> TransactionView:
+    downstream_key = claim.downstream_key
     provider, venue = await _find_venue(core, principal, data.restaurant_name, data.city)
     local = to_local(data.starts_at, venue.timezone)
     require_future(local, venue.timezone)
@@ -200,32 +201,37 @@ async def _book(core: Core, principal: Principal, data: BookingCreate, downstrea
         reservation = await provider.book(venue.id, local, data.party_size, guest, idempotency_key=downstream_key)
 
     async def write(session: Any) -> TransactionView:
-        txn = Transaction(
+        now = clock.now()
+        # Written with Core (one INSERT per table); the unsaved object only feeds view().
+        row = dict(
             id=txn_id, organization_id=principal.organization_id, api_key_id=principal.api_key_id,
             env=principal.env, scenario="restaurant", status="confirmed" if reservation else "requires_approval",
             provider_id=provider.id, venue_id=venue.id, venue_name=venue.name, city=venue.city,
             timezone=venue.timezone, party_size=data.party_size, starts_at=starts_at,
             price_per_person_usd=price, amount_usd=amount, customer=data.customer.model_dump(),
             reservation_id=reservation.reservation_id if reservation else None,
-            confirmation=reservation.confirmation if reservation else None,
+            confirmation=reservation.confirmation if reservation else None, created_at=now, updated_at=now,
         )
-        session.add(txn)
-        await session.flush()
-        await audit(session, txn, "transaction.created", principal.actor, decision=decision.outcome,
-                    reason=decision.reason, data={"action": action, "policies": decision.evaluated})
+        await session.execute(insert(Transaction.__table__).values(row))
+        txn = Transaction(**row)
+        events = [audit_event(txn, "transaction.created", principal.actor, decision=decision.outcome,
+                              reason=decision.reason, data={"action": action, "policies": decision.evaluated})]
         approval = None
         if hold is not None:
+            await audit_service.record_all(session, events)
             approval = await _request_approval(session, core, txn, decision, action, amount, principal.actor)
             txn.pending_action = {"kind": "book", "hold_id": hold.hold_id, "approval_id": approval.id,
                                   "action": action}
+            await session.execute(update(Transaction.__table__).where(Transaction.__table__.c.id == txn_id)
+                                  .values(pending_action=txn.pending_action))
         else:
-            await audit(session, txn, "transaction.confirmed", principal.actor,
-                        data={"reservationId": txn.reservation_id, "providerId": provider.id})
-        await session.flush()
+            events.append(audit_event(txn, "transaction.confirmed", principal.actor,
+                                      data={"reservationId": txn.reservation_id, "providerId": provider.id}))
+            await audit_service.record_all(session, events)
         return view(txn, approval)
 
     try:
-        return await record_after_provider(core, write, "booking")
+        return await record_after_provider(core, write, "booking", claim)
     except Unavailable as exc:
         if undo_unrecorded and exc.code == "database_unavailable":
             await _undo(provider, reservation.reservation_id if reservation else None,
@@ -253,8 +259,8 @@ async def cancel(core: Core, principal: Principal, transaction_id: str, reason: 
     from then on; a failure after that (provider unreachable, the final write failing) is
     Unavailable, and cancelling again, with or without the same key, finishes it."""
 
-    async def operation(_downstream_key: str) -> dict[str, Any]:
-        return (await _cancel(core, principal, transaction_id, reason)).model_dump(mode="json")
+    async def operation(claim: guard_service.Claim) -> dict[str, Any]:
+        return (await _cancel(core, principal, transaction_id, reason, claim)).model_dump(mode="json")
 
     result = await guard_service.run_idempotent(
         core.db, core.settings, organization_id=principal.organization_id, env=principal.env,
@@ -272,7 +278,8 @@ async def _void_pending_approval(session: Any, txn: Transaction, actor: str, why
                     data={"approvalId": approval.id})
 
 
-async def _cancel(core: Core, principal: Principal, transaction_id: str, reason: str | None) -> TransactionView:
+async def _cancel(core: Core, principal: Principal, transaction_id: str, reason: str | None,
+                  claim: guard_service.Claim) -> TransactionView:
     async with core.db.unit_of_work() as session:
         txn = await get_transaction_for(session, principal, transaction_id)
         if cancel_intent(txn) is None:
@@ -289,11 +296,12 @@ async def _cancel(core: Core, principal: Principal, transaction_id: str, reason:
             if changed.rowcount != 1:
                 raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being cancelled.")
             await session.refresh(txn)
-    return await _finish_cancel(core, txn)
+    return await _finish_cancel(core, txn, claim)
 
 
-async def _finish_cancel(core: Core, txn: Transaction) -> TransactionView:
-    """Carry out an accepted cancel at the provider, then record it; safe to repeat.
+async def _finish_cancel(core: Core, txn: Transaction, claim: guard_service.Claim | None = None) -> TransactionView:
+    """Carry out an accepted cancel at the provider, then record it (with the request's
+    idempotent answer when ``claim`` is given); safe to repeat.
 
     The provider calls are idempotent (a released hold or a cancelled reservation stays so,
     and the cancel's key is the transaction's own), so a retry or the sweep may run this again."""
@@ -306,23 +314,23 @@ async def _finish_cancel(core: Core, txn: Transaction) -> TransactionView:
 
     async def write(session: Any) -> TransactionView:
         now = clock.now()
-        changed = await session.execute(
+        row = (await session.execute(
             update(Transaction)
             .where(Transaction.id == txn.id, Transaction.status == intent.get("previous_status", txn.status))
             .values(status="cancelled", cancelled_at=now, cancel_reason=intent.get("reason"), pending_action=None,
                     updated_at=now)
-        )
-        row = await get_transaction_row(session, txn.organization_id, txn.id)
-        if changed.rowcount != 1:
+            .returning(Transaction)
+        )).scalar_one_or_none()
+        if row is None:
+            row = await get_transaction_row(session, txn.organization_id, txn.id)
             if row.status == "cancelled":
                 return view(row)  # finished by a concurrent retry or the sweep
             raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being cancelled.")
-        await session.refresh(row)
         await audit(session, row, "transaction.cancelled", intent.get("actor", SYSTEM_ACTOR), reason=intent.get("reason"),
                     data={"previousStatus": intent.get("previous_status"), "reservationId": txn.reservation_id})
         return view(row)
 
-    return await record_after_provider(core, write, "cancellation")
+    return await record_after_provider(core, write, "cancellation", claim)
 
 
 async def finish_interrupted_cancels(core: Core) -> int:
@@ -357,8 +365,8 @@ async def modify(core: Core, principal: Principal, transaction_id: str, changes:
         raise InvalidRequest("updates: give at least one of partySize, datetime, customer.",
                              details=[{"field": "updates", "message": "no change requested"}])
 
-    async def operation(downstream_key: str) -> dict[str, Any]:
-        return (await _modify(core, principal, transaction_id, changes, downstream_key)).model_dump(mode="json")
+    async def operation(claim: guard_service.Claim) -> dict[str, Any]:
+        return (await _modify(core, principal, transaction_id, changes, claim)).model_dump(mode="json")
 
     result = await guard_service.run_idempotent(
         core.db, core.settings, organization_id=principal.organization_id, env=principal.env,
@@ -370,7 +378,8 @@ async def modify(core: Core, principal: Principal, transaction_id: str, changes:
 
 
 async def _modify(core: Core, principal: Principal, transaction_id: str, changes: BookingChanges,
-                  downstream_key: str) -> TransactionView:
+                  claim: guard_service.Claim) -> TransactionView:
+    downstream_key = claim.downstream_key
     async with core.db.unit_of_work(read_only=True) as session:
         txn = await get_transaction_for(session, principal, transaction_id)
         if txn.status not in OPEN_STATUSES or cancel_intent(txn):
@@ -432,16 +441,15 @@ async def _modify(core: Core, principal: Principal, transaction_id: str, changes
             await _void_pending_approval(session, txn, principal.actor, "the requested action changed")
         if new_pending is not None:
             fields["pending_action"] = new_pending
-        changed = await session.execute(
+        row = (await session.execute(
             update(Transaction)
             .where(Transaction.id == txn.id, Transaction.organization_id == principal.organization_id,
                    Transaction.status == txn.status, Transaction.updated_at == txn.updated_at)
             .values(**fields)
-        )
-        if changed.rowcount != 1:
+            .returning(Transaction)
+        )).scalar_one_or_none()
+        if row is None:
             raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being modified.")
-        row = await get_transaction_row(session, principal.organization_id, txn.id)
-        await session.refresh(row)
         changed_fields = [f for f, v in (("partySize", changes.party_size), ("datetime", changes.starts_at),
                                          ("customer", changes.customer)) if v is not None]
         await audit(session, row, "transaction.modified", principal.actor, decision=decision.outcome,
@@ -455,7 +463,7 @@ async def _modify(core: Core, principal: Principal, transaction_id: str, changes
             return view(row, approval)
         return await view_with_approval(session, row)
 
-    return await record_after_provider(core, write, "change")
+    return await record_after_provider(core, write, "change", claim)
 
 
 async def _rehold(core: Core, provider: Any, txn: Transaction, pending: dict[str, Any], local: datetime,

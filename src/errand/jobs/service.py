@@ -196,8 +196,8 @@ async def cancel_job(core: Core, principal: Principal, job_id: str,
     organization's or mode's job, Forbidden ``scenario_not_allowed`` outside the key's scenarios.
     """
 
-    async def operation(_downstream_key: str) -> dict[str, Any]:
-        return (await _cancel_job(core, principal, job_id)).model_dump(mode="json")
+    async def operation(claim: guard_service.Claim) -> dict[str, Any]:
+        return await _cancel_job(core, principal, job_id, claim)
 
     result = await guard_service.run_idempotent(
         core.db, core.settings, organization_id=principal.organization_id, env=principal.env,
@@ -207,7 +207,7 @@ async def cancel_job(core: Core, principal: Principal, job_id: str,
     return JobView.model_validate(result.value), result.replayed
 
 
-async def _cancel_job(core: Core, principal: Principal, job_id: str) -> JobView:
+async def _cancel_job(core: Core, principal: Principal, job_id: str, claim: guard_service.Claim) -> dict[str, Any]:
     now = clock.now()
     async with core.db.unit_of_work() as session:
         job = await _get(session, principal, job_id)
@@ -226,9 +226,13 @@ async def _cancel_job(core: Core, principal: Principal, job_id: str) -> JobView:
             await guard_service.approvals.transition(session, approval, "void")
         await events.record(session, organization_id=principal.organization_id, job_id=job_id, type="job_aborted",
                             message=f"Cancelled by the client while {job.status}", actor=principal.actor)
-        # The answer is read in the same unit of work: a cancel has no step that could fail after it committed.
+        # The answer is read, and stored for replays, in the same unit of work: a cancel has no step
+        # that could fail after it committed.
         await session.refresh(job)
-        return _view(job, principal.organization_name, await _events(session, principal.organization_id, job_id))
+        answer = _view(job, principal.organization_name,
+                       await _events(session, principal.organization_id, job_id)).model_dump(mode="json")
+        await claim.complete(session, answer)
+        return answer
 
 
 async def provider_metrics(core: Core, principal: Principal, provider_id: str, days: int) -> ProviderMetrics:
