@@ -159,8 +159,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on (1-65535).", envvar="ERRAND_PORT",
                                       min=1, max=65535)] = 3000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run background work in this process.")] = False,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes sharing the port (PostgreSQL and "
-                                                              "ERRAND_REDIS_URL needed for more than 1).")] = 1,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes sharing the port (more than 1 "
+                                                              "needs PostgreSQL).")] = 1,
 ) -> None:
     """Start Errand: every dialect, the sandbox marketplace and background work.
 
@@ -174,8 +174,8 @@ def serve(
     --workers N starts N uvicorn worker processes on the one port, each with its own runner
     and periodic work (jobs are claimed in the database, so each runs once). Migrations and
     the demo keys happen once, here, before they start. It needs PostgreSQL (SQLite takes one
-    writer at a time) and ERRAND_REDIS_URL (rate-limit counters in one process's memory would
-    let each key N times its limit); otherwise it is refused with exit code 2.
+    writer at a time; refused there with exit code 2), and should have ERRAND_REDIS_URL, else
+    each worker counts rate limits in its own memory (a key may make N times its limit).
     """
     import uvicorn
 
@@ -195,10 +195,8 @@ def serve(
                       "(ERRAND_DATABASE_URL=postgresql+asyncpg://…) for several workers.")
         raise typer.Exit(code=2)
     if workers > 1 and not settings.redis_url:
-        console.print("[red]error:[/red] --workers needs ERRAND_REDIS_URL: rate-limit counters kept in each "
-                      "worker's memory would let every key make its daily limit once per worker. "
-                      "Set ERRAND_REDIS_URL=redis://host:6379/0, or run one worker.")
-        raise typer.Exit(code=2)
+        console.print("[yellow]note:[/yellow] without ERRAND_REDIS_URL each worker counts rate limits in its own "
+                      f"memory, so a key may make up to {workers} times its limit.")
     sock = _listen(host, port)
     _upgrade_apart(settings.effective_database_url)
     keys = asyncio.run(_mint_demo_keys(settings))
