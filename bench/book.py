@@ -191,7 +191,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg-url", default=os.environ.get("ERRAND_BENCH_POSTGRES_URL"),
                         help="a PostgreSQL server (any database on it) to create fresh databases on")
-    parser.add_argument("-d", "--duration", type=float, default=6, help="seconds per wrk measure of Errand")
+    parser.add_argument("-d", "--duration", type=float, default=5, help="seconds per wrk measure of Errand")
     parser.add_argument("--bare-duration", type=float, default=2, help="seconds per wrk measure of the bare app")
     parser.add_argument("-c", "--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("-t", "--threads", type=int, default=2, help="wrk threads")

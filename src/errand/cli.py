@@ -4,10 +4,8 @@ import asyncio
 import errno
 import importlib
 import json
-import multiprocessing
 import os
 import socket
-from concurrent.futures import ProcessPoolExecutor
 from typing import Annotated
 
 import typer
@@ -77,6 +75,9 @@ def _upgrade_apart(url: str, queue: bool = True) -> bool:
     (about 20 MB of a ~150 MB process); the child takes them away when it exits. Errors from
     the database propagate as they would in-process.
     """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
         return child.submit(_upgrade_now, url, queue).result()
 
