@@ -17,12 +17,13 @@ export UV_PYTHON_DOWNLOADS := never
 # desktop client for each session, answers in about 1 s instead of 3-5 s.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: help venv chromium run test lint clean
+.PHONY: help venv chromium run test lint bench clean
 
 help:
 	@echo "make run    install, migrate the database, serve on port 3000 (PORT=N or ERRAND_PORT=N for another)"
 	@echo "make test   install, check import layers, run pytest (PYTEST_ARGS=... to pass options)"
 	@echo "make lint   check import layers only"
+	@echo "make bench  measure the hot path with wrk (Debian's wrk package); PG too with ERRAND_BENCH_POSTGRES_URL"
 	@echo "make clean  remove caches (keeps .venv and var/)"
 
 venv:
@@ -58,6 +59,10 @@ lint: venv
 test: venv chromium
 	.venv/bin/lint-imports
 	.venv/bin/pytest $(PYTEST_ARGS)
+
+# wrk comes from Debian's `wrk` package (apt-get install wrk); bench/book.py says so when it is missing.
+bench: venv
+	.venv/bin/python bench/book.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .pytest_cache .import_linter_cache build dist

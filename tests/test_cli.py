@@ -6,15 +6,18 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import SECRET_KEY, Server, free_port
+from tests.conftest import PG_URL, SECRET_KEY, Server, create_pg_database, drop_pg_database, free_port
 
 ERRAND = str(Path(sys.executable).parent / "errand")
 KEY_LINE = re.compile(r"^(ogk|ar)_(live|test)_[A-Za-z0-9_-]{32,}$")
@@ -176,3 +179,131 @@ def serve_until_healthy(cwd: Path, port: int) -> str:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+BOOKING = {"restaurantName": "Balthazar", "city": "New York", "partySize": 2, "datetime": "2027-06-01T12:00:00",
+           "customer": {"name": "CLI Tester", "email": "cli@example.com"}}
+
+
+@contextmanager
+def running(args: list[str], env: dict[str, str], cwd: Path, port: int) -> Iterator[subprocess.Popen[str]]:
+    """An `errand` command that serves on ``port``, until its /healthz answers; stopped with SIGINT afterwards."""
+    proc = subprocess.Popen([ERRAND, *args, "--port", str(port)], env=env, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"errand {args[0]} did not start:\n{proc.communicate()[0]}")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def output_so_far(proc: subprocess.Popen[str]) -> str:
+    """What a running command printed up to its "listening" line (its first start's keys come before it)."""
+    assert proc.stdout is not None
+    lines = []
+    while not lines or "listening on" not in lines[-1]:
+        lines.append(proc.stdout.readline())
+        assert lines[-1], "".join(lines)
+    return "".join(lines)
+
+
+def rows(db_file: Path, table: str) -> int:
+    with closing(sqlite3.connect(db_file)) as db:
+        return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_sandbox_served_alone_takes_the_bookings_of_a_serve_pointed_at_it(tmp_path: Path) -> None:
+    sandbox_port, errand_port = free_port(), free_port()
+    # ERRAND_PORT is Errand's, where the sandbox sends provider events.
+    env = fresh_env(tmp_path, ERRAND_PORT=str(errand_port))
+    with running(["sandbox"], env, tmp_path, sandbox_port) as sandbox:
+        started = output_so_far(sandbox)
+        assert f"Sandbox listening on http://127.0.0.1:{sandbox_port}/sandbox/" in started
+        assert "sandbox.db" in started and f"127.0.0.1:{errand_port}/api/v1/provider-events" in started
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}/sandbox"
+        front = httpx.get(f"http://127.0.0.1:{sandbox_port}/sandbox")
+        assert front.status_code == 308 and front.headers["location"] == "/sandbox/"
+        assert httpx.get(f"{sandbox_url}/").status_code == 200
+        # Its JSON APIs are where the adapters expect them, and admit only Errand's credential.
+        assert httpx.get(f"{sandbox_url}/api/sandbox-tables/restaurants").status_code == 401
+
+        remote = env | {"ERRAND_SANDBOX_URL": sandbox_url}
+        with running(["serve"], remote, tmp_path, errand_port) as errand:
+            started = output_so_far(errand)
+            assert f"sandbox: {sandbox_url}" in started
+            test_key = re.search(r"test agent key: (ar_test_\S+)", started).group(1)
+            booked = httpx.post(f"http://127.0.0.1:{errand_port}/api/v1/agent/restaurant/book", json=BOOKING,
+                                headers={"Authorization": f"Bearer {test_key}", "Idempotency-Key": "cli-remote-1"},
+                                timeout=60)
+            # Errand mounts no sandbox of its own: its /sandbox leads to the remote one.
+            own = httpx.get(f"http://127.0.0.1:{errand_port}/sandbox/")
+            moved = httpx.get(f"http://127.0.0.1:{errand_port}/sandbox")
+    assert booked.status_code == 201, booked.text
+    assert booked.json()["providerId"] == "sandbox-tables"
+    assert own.status_code == 404
+    assert moved.status_code == 308 and moved.headers["location"] == f"{sandbox_url}/"
+    # The sandbox keeps its own database: the booking is there, not in Errand's.
+    assert rows(tmp_path / "var" / "sandbox.db", "sandbox_bookings") == 1
+    assert rows(tmp_path / "var" / "errand.db", "sandbox_bookings") == 0
+
+
+def test_serve_with_several_workers_on_sqlite_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run([ERRAND, "serve", "--workers", "2", "--port", str(free_port())], env=fresh_env(tmp_path),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "--workers on SQLite" in result.stderr and "PostgreSQL" in result.stderr
+    assert not (tmp_path / "var" / "errand.db").exists()
+
+
+def worker_processes(parent: int) -> int:
+    """How many uvicorn worker processes (spawned children) ``parent`` has."""
+    count = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        count += ppid == parent and b"spawn_main" in cmdline
+    return count
+
+
+async def test_serve_with_two_workers_on_postgres_migrates_once_and_books(tmp_path: Path) -> None:
+    if not PG_URL:
+        pytest.skip("ERRAND_TEST_POSTGRES_URL is not set")
+    db_url, name = await create_pg_database(PG_URL)
+    try:
+        port = free_port()
+        env = fresh_env(tmp_path, ERRAND_DATABASE_URL=db_url)
+        with running(["serve", "--workers", "2"], env, tmp_path, port) as server:
+            started = await asyncio.to_thread(output_so_far, server)
+            keys = re.findall(r"ar_(?:live|test)_[A-Za-z0-9_-]{32,}", started)
+            test_key = next(k for k in keys if k.startswith("ar_test_"))
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                                         headers={"Authorization": f"Bearer {test_key}"}) as client:
+                booked = await asyncio.gather(*(
+                    client.post("/api/v1/agent/restaurant/book", headers={"Idempotency-Key": f"cli-workers-{i}"},
+                                json=BOOKING | {"datetime": f"2027-06-0{i + 1}T12:00:00"}) for i in range(4)))
+            workers = worker_processes(server.pid)
+    finally:
+        await drop_pg_database(PG_URL, name)
+    assert len(keys) == 3, started
+    assert "2 workers" in started
+    assert workers == 2
+    assert [r.status_code for r in booked] == [201] * 4, [r.text for r in booked]

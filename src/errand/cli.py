@@ -1,4 +1,4 @@
-"""``errand`` commands: serve, worker, migrate, and API key management."""
+"""``errand`` commands: serve, worker, sandbox, migrate, and API key management."""
 
 import asyncio
 import errno
@@ -29,6 +29,8 @@ DEMO_ORG = "Demo"
 # work), which the CLI sits beside and does not import: like `serve`, which hands uvicorn
 # "errand.main:create_app", `worker` names its entry point and loads it when it runs.
 WORKER_ENTRY_POINT = "errand.main:run_worker"
+APP_FACTORY = "errand.main:create_app"
+SANDBOX_APP_FACTORY = "errand.main:create_sandbox_app"
 
 
 def _fail(exc: DomainError) -> None:
@@ -53,13 +55,31 @@ def _display_url(settings: Settings) -> str:
     return make_url(settings.effective_database_url).render_as_string(hide_password=True)
 
 
-async def _upgrade(settings: Settings) -> bool:
-    """Errand's schema, and on PostgreSQL the job queue's tables; whether the queue's were created."""
+async def _upgrade(url: str, queue: bool) -> bool:
+    """Errand's schema, and on PostgreSQL (with ``queue``) the job queue's tables; whether the queue's were created."""
     # Alembic is imported here, not at the top: `errand mcp` never migrates and starts faster without it.
     from errand.kit.migrations import upgrade_queue_schema, upgrade_to_head
 
-    await upgrade_to_head(settings.effective_database_url)
-    return await upgrade_queue_schema(settings.effective_database_url)
+    await upgrade_to_head(url)
+    return queue and await upgrade_queue_schema(url)
+
+
+def _upgrade_now(url: str, queue: bool = True) -> bool:
+    return asyncio.run(_upgrade(url, queue))
+
+
+def _upgrade_apart(url: str, queue: bool = True) -> bool:
+    """:func:`_upgrade` in a short-lived child process, for the commands that go on to serve.
+
+    Alembic and procrastinate, once imported, would stay in the server's memory for nothing
+    (about 20 MB of a ~150 MB process); the child takes them away when it exits. Errors from
+    the database propagate as they would in-process.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
+        return child.submit(_upgrade_now, url, queue).result()
 
 
 async def _with_db(settings: Settings, work):  # type: ignore[no-untyped-def]
@@ -96,12 +116,18 @@ def migrate() -> None:
     On PostgreSQL this also creates the job queue's tables (procrastinate's) if they are missing.
     """
     settings = _settings()
-    if asyncio.run(_upgrade(settings)):
+    if _upgrade_now(settings.effective_database_url):
         console.print("Created the job queue's tables (procrastinate).")
     console.print("Database is up to date.")
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _reachable(host: str) -> str:
+    """``host`` as it goes in a URL that reaches it: a wildcard bind address is reached on the loopback one."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _listen(host: str, port: int, command: str = "serve") -> socket.socket:
     """A socket bound to ``host:port`` and listening, handed to uvicorn; a busy port ends the command.
 
     Bound before anything else happens, so a port in use never costs the demo keys: they
@@ -122,7 +148,8 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.close()
         reason = "it is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
         console.print(f"[red]error:[/red] cannot listen on {host}:{port}: {reason}. Stop what is using it, "
-                      "or choose another port: errand serve --port N (make run PORT=N).")
+                      f"or choose another port: errand {command} --port N"
+                      + (" (make run PORT=N)." if command == "serve" else "."))
         raise typer.Exit(code=1) from None
     return sock
 
@@ -133,28 +160,46 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on (1-65535).", envvar="ERRAND_PORT",
                                       min=1, max=65535)] = 3000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not run background work in this process.")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes sharing the port (more than 1 "
+                                                              "needs PostgreSQL).")] = 1,
 ) -> None:
     """Start Errand: every dialect, the sandbox marketplace and background work.
 
     Background work is the in-process runner by default; with ERRAND_RUNNER=procrastinate
     jobs go to the queue on PostgreSQL and this process also consumes it, unless
     --no-worker leaves that to `errand worker` processes. On SQLite nothing but this
-    process can run jobs, so --no-worker is refused there. The port is checked before
-    anything else: a busy one ends the command with exit code 1.
+    process can run jobs, so --no-worker is refused there. With ERRAND_SANDBOX_URL naming
+    another server (`errand sandbox`) the sandbox is not mounted here. The port is checked
+    before anything else: a busy one ends the command with exit code 1.
+
+    --workers N starts N uvicorn worker processes on the one port, each with its own runner
+    and periodic work (jobs are claimed in the database, so each runs once). Migrations and
+    the demo keys happen once, here, before they start. It needs PostgreSQL (SQLite takes one
+    writer at a time; refused there with exit code 2), and should have ERRAND_REDIS_URL, else
+    each worker counts rate limits in its own memory (a key may make N times its limit).
     """
     import uvicorn
 
     # The app is built by the composition root from the environment, as in any deployment.
     os.environ.update(ERRAND_HOST=host, ERRAND_PORT=str(port), ERRAND_WORKER=str(not no_worker).lower())
     settings = _settings()
-    if no_worker and not settings.effective_database_url.startswith("postgresql"):
+    on_postgres = settings.effective_database_url.startswith("postgresql")
+    if no_worker and not on_postgres:
         console.print("[red]error:[/red] --no-worker on SQLite would accept jobs that nothing ever runs. "
                       "With SQLite, run `errand serve` (its in-process runner runs jobs); or use PostgreSQL "
                       "(ERRAND_DATABASE_URL=postgresql+asyncpg://…) with ERRAND_RUNNER=procrastinate and "
                       "`errand worker` processes beside `errand serve --no-worker`.")
         raise typer.Exit(code=2)
+    if workers > 1 and not on_postgres:
+        console.print("[red]error:[/red] --workers on SQLite would only make processes wait for each other: "
+                      "SQLite takes one writer at a time. Run one `errand serve`, or use PostgreSQL "
+                      "(ERRAND_DATABASE_URL=postgresql+asyncpg://…) for several workers.")
+        raise typer.Exit(code=2)
+    if workers > 1 and not settings.redis_url:
+        console.print("[yellow]note:[/yellow] without ERRAND_REDIS_URL each worker counts rate limits in its own "
+                      f"memory, so a key may make up to {workers} times its limit.")
     sock = _listen(host, port)
-    asyncio.run(_upgrade(settings))
+    _upgrade_apart(settings.effective_database_url)
     keys = asyncio.run(_mint_demo_keys(settings))
     if keys:
         console.print(f"[bold]First start: created the organization '{DEMO_ORG}' and these keys.[/bold]")
@@ -162,8 +207,46 @@ def serve(
         for key in keys:
             console.print(f"  {key.env} {key.role:5} key: [green]{key.plaintext}[/green]")
     runner = settings.runner + ("" if settings.worker else ", jobs left to `errand worker`")
-    console.print(f"Errand listening on http://{host}:{port}  (database: {_display_url(settings)}; runner: {runner})")
-    config = uvicorn.Config("errand.main:create_app", factory=True, host=host, port=port, log_level="warning")
+    sandbox = "" if settings.sandbox_embedded_here else f"; sandbox: {settings.effective_sandbox_url}"
+    processes = f"; {workers} workers" if workers > 1 else ""
+    console.print(f"Errand listening on http://{host}:{port}  (database: {_display_url(settings)}; "
+                  f"runner: {runner}{sandbox}{processes})")
+    config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, log_level="warning", workers=workers)
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[sock])
+
+
+@app.command("sandbox")
+def sandbox(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (1-65535).", min=1, max=65535)] = 3001,
+) -> None:
+    """Serve the sandbox marketplace alone, for `errand serve` processes pointed at it by ERRAND_SANDBOX_URL.
+
+    Its API and pages live under http://HOST:PORT/sandbox/, as when `errand serve` mounts
+    it, so `ERRAND_SANDBOX_URL=http://HOST:PORT/sandbox errand serve` uses it unchanged (and
+    mounts no sandbox of its own). Its database is ERRAND_SANDBOX_DATABASE_URL, else its own
+    SQLite file DATA_DIR/sandbox.db, migrated before it serves. It releases lapsed holds every
+    30 s and tells Errand at ERRAND_PROVIDER_EVENTS_URL (default: the `errand serve` at
+    ERRAND_HOST:ERRAND_PORT). It must share ERRAND_SECRET_KEY (or the data dir) with Errand:
+    the API tokens and the provider events' secrets derive from it.
+    """
+    import uvicorn
+
+    # Its own public URL roots its links and handoff URLs; ERRAND_PORT stays Errand's (provider events go there).
+    if not os.environ.get("ERRAND_SANDBOX_URL"):
+        os.environ["ERRAND_SANDBOX_URL"] = f"http://{_reachable(host)}:{port}/sandbox"
+    settings = _settings()
+    sock = _listen(host, port, "sandbox")
+    _upgrade_apart(settings.effective_sandbox_database_url, queue=False)
+    database = make_url(settings.effective_sandbox_database_url).render_as_string(hide_password=True)
+    console.print(f"Sandbox listening on http://{host}:{port}/sandbox/  (database: {database}; "
+                  f"provider events to {settings.effective_provider_events_url})")
+    config = uvicorn.Config(SANDBOX_APP_FACTORY, factory=True, host=host, port=port, log_level="warning")
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -1,18 +1,21 @@
-"""Composition root of the HTTP app and the worker: routes each path prefix to its dialect, runs
-the lifespan. The core itself and ``errand mcp`` are composed in :mod:`errand.composition`,
-which imports no web framework, so the stdio server starts fast (``bench/mcp_stdio_startup.py``).
+"""Composition root of the HTTP app, the worker and the sandbox served alone: routes each path
+prefix to its dialect, runs the lifespan. The core itself and ``errand mcp`` are composed in
+:mod:`errand.composition`, which imports no web framework, so the stdio server starts fast
+(``bench/mcp_stdio_startup.py``). The job queue (procrastinate, psycopg) is imported only by a
+process that uses it, so a default ``errand serve`` stays small at idle.
 """
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
-from starlette.routing import BaseRoute, Match, Mount, NoMatchFound
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Match, Mount, NoMatchFound, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errand import __version__
@@ -26,13 +29,16 @@ from errand.approvals import service as approvals_service
 from errand.bookings import service as bookings_service
 from errand.composition import build_core
 from errand.jobs import tasks as job_tasks
-from errand.kit import logging, timing
+from errand.kit import crypto, logging, timing
 from errand.kit.config import Settings, get_settings
 from errand.kit.core import Core
+from errand.kit.db import Database
 from errand.runtime.inprocess import InProcessRunner, JobRunner, PeriodicTask
-from errand.runtime.queue import JobQueue, QueueWorker
 from errand.sandbox import notify as sandbox_notify
 from errand.sandbox.app import build_sandbox_app
+
+if TYPE_CHECKING:
+    from errand.runtime.queue import JobQueue, QueueWorker
 
 
 class Dialect(BaseRoute):
@@ -171,14 +177,18 @@ _ROOT_DESCRIPTION = (
 )
 
 
-def add_root_routes(app: FastAPI, health: Any) -> None:
-    """``/`` (the index of dialects), ``/healthz``, ``/docs`` with its assets, and the root's own errors."""
+def add_root_routes(app: FastAPI, health: Any, sandbox: str = "/sandbox/") -> None:
+    """``/`` (the index of dialects), ``/healthz``, ``/docs`` with its assets, and the root's own errors.
+
+    ``sandbox`` is where the sandbox's front page is: this server's own, or the configured URL of
+    one served alone (``errand sandbox``).
+    """
 
     @app.get("/", summary="Index of the dialects", **openapi.describe(Index))
     async def index() -> dict[str, Any]:
         """Where each dialect lives, its interactive docs and its OpenAPI document."""
         return Index(name="Errand", version=__version__, docs="/docs", openapi="/openapi.json",
-                     dialects=DIALECTS, sandbox="/sandbox/").model_dump()
+                     dialects=DIALECTS, sandbox=sandbox).model_dump()
 
     @app.get("/healthz", summary="Liveness", **openapi.describe(Health))
     async def healthz() -> dict[str, Any]:
@@ -193,8 +203,8 @@ def add_root_routes(app: FastAPI, health: Any) -> None:
     app.add_route("/docs", docs, include_in_schema=False)
 
     async def sandbox_front_page(_request: Request) -> RedirectResponse:
-        # A relative Location: never built from the request's Host.
-        return RedirectResponse("/sandbox/", status_code=308)
+        # From configuration (a relative Location when embedded): never built from the request's Host.
+        return RedirectResponse(sandbox, status_code=308)
 
     app.add_route("/sandbox", sandbox_front_page, methods=["GET"], include_in_schema=False)
 
@@ -207,18 +217,23 @@ def add_root_routes(app: FastAPI, health: Any) -> None:
                     description=_ROOT_DESCRIPTION, defaults=())
 
 
-def periodic_tasks(core: Core, *, recovery: bool = True) -> list[PeriodicTask]:
+def sandbox_sweep(db: Database, events: sandbox_notify.ProviderEvents) -> PeriodicTask:
+    """The sandbox's own periodic work: release lapsed holds, and tell Errand of them as a real provider would."""
+
+    async def release_sandbox_holds() -> None:
+        await sandbox_notify.sweep_holds(db, events)
+
+    return PeriodicTask("release_sandbox_holds", 30, release_sandbox_holds)
+
+
+def periodic_tasks(core: Core, *, recovery: bool = True, sandbox: bool = True) -> list[PeriodicTask]:
     """The periodic work of a process that runs background work.
 
     ``recovery`` adds the embedded runner's job recovery sweep; a procrastinate worker leaves
     it out, since the queue's own periodic task recovers jobs once per tick for all workers.
+    ``sandbox`` adds the hold sweep of the sandbox in Errand's database; a server whose sandbox
+    is served apart (``errand sandbox``) leaves it to that process.
     """
-    # The sandbox's partners tell Errand of lapsed holds, as a real provider's would.
-    sandbox_events = sandbox_notify.ProviderEvents(core.settings.provider_events_signing_secret,
-                                                   core.settings.effective_provider_events_url)
-
-    async def release_sandbox_holds() -> None:
-        await sandbox_notify.sweep_holds(core.db, sandbox_events)
 
     async def recover_jobs() -> None:
         for job_id in await job_tasks.recover_jobs(core):
@@ -228,21 +243,32 @@ def periodic_tasks(core: Core, *, recovery: bool = True) -> list[PeriodicTask]:
         PeriodicTask("expire_approvals", 15, lambda: approvals_service.expire_due_approvals(core)),
         PeriodicTask("finish_decided_approvals", 30, lambda: bookings_service.finish_decided_approvals(core)),
         PeriodicTask("finish_interrupted_cancels", 30, lambda: bookings_service.finish_interrupted_cancels(core)),
-        PeriodicTask("release_sandbox_holds", 30, release_sandbox_holds),
         PeriodicTask("expire_handoffs", 5, lambda: job_tasks.expire_handoffs(core)),
     ]
+    if sandbox:
+        tasks.append(sandbox_sweep(core.db, sandbox_notify.ProviderEvents(
+            core.settings.provider_events_signing_secret, core.settings.effective_provider_events_url)))
     if recovery:
         tasks.append(PeriodicTask("recover_jobs", 5, recover_jobs))
     return tasks
 
 
-def build_queue_worker(core: Core, *, concurrency: int | None = None) -> tuple[JobQueue, QueueWorker]:
-    """The procrastinate queue on the core's database, with a worker that also does this process's periodic work."""
-    settings = core.settings
+def build_queue(core: Core) -> "JobQueue":
+    """The procrastinate queue on the core's database, which ``core.dispatch`` now defers to."""
+    from errand.runtime.queue import JobQueue
+
     queue = JobQueue(core)
     core.dispatch = queue.dispatch
+    return queue
+
+
+def build_queue_worker(core: Core, *, concurrency: int | None = None,
+                       sandbox: bool = True) -> tuple["JobQueue", "QueueWorker"]:
+    """The procrastinate queue on the core's database, with a worker that also does this process's periodic work."""
+    settings = core.settings
+    queue = build_queue(core)
     worker = queue.worker(concurrency=concurrency or settings.job_concurrency,
-                          periodic=periodic_tasks(core, recovery=False),
+                          periodic=periodic_tasks(core, recovery=False, sandbox=sandbox),
                           shutdown_seconds=settings.worker_shutdown_seconds)
     return queue, worker
 
@@ -261,22 +287,27 @@ async def run_worker(settings: Settings, *, concurrency: int | None = None) -> N
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The HTTP app of ``errand serve`` (uvicorn's factory, in each worker process).
+
+    The sandbox marketplace is mounted at ``/sandbox`` with its hold sweep, unless
+    ``Settings.sandbox_embedded_here`` says it is served apart (``ERRAND_SANDBOX_URL``).
+    """
     settings = settings or get_settings()
     logging.configure(settings.log_level)
     core = build_core(settings)
     mcp = mcp_app.build(core)
+    embedded = settings.sandbox_embedded_here
     jobs = periodic = queue = queue_worker = None
     if settings.runner == "procrastinate":
         # Jobs go to the queue; without --no-worker this process consumes it as well.
         if settings.worker:
-            queue, queue_worker = build_queue_worker(core)
+            queue, queue_worker = build_queue_worker(core, sandbox=embedded)
         else:
-            queue = JobQueue(core)
-            core.dispatch = queue.dispatch
+            queue = build_queue(core)
     elif settings.worker:
         jobs = JobRunner(lambda job_id: job_tasks.run_job(core, job_id), concurrency=settings.job_concurrency)
         core.dispatch = jobs.dispatch
-        periodic = InProcessRunner(periodic_tasks(core))
+        periodic = InProcessRunner(periodic_tasks(core, sandbox=embedded))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -312,7 +343,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             result["worker"] = queue.health()
         return result
 
-    add_root_routes(app, health)
+    add_root_routes(app, health, "/sandbox/" if embedded else settings.effective_sandbox_url.rstrip("/") + "/")
 
     # First match wins: the narrower prefixes go first.
     app.router.routes.extend([
@@ -320,7 +351,51 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Dialect(mcp_app.PREFIXES, mcp),
         Dialect(reservations_app.PREFIXES, reservations_app.build(core)),
         Dialect(automations_app.PREFIXES, automations_app.build(core)),
-        Mount("/sandbox", app=build_sandbox_app(core.db, core.settings.sandbox_faults, core.settings)),
-        Mount(openapi.ASSETS_PATH, app=openapi.assets()),
     ])
+    if embedded:
+        app.router.routes.append(Mount("/sandbox", app=build_sandbox_app(core.db, settings.sandbox_faults, settings)))
+    app.router.routes.append(Mount(openapi.ASSETS_PATH, app=openapi.assets()))
+    return app
+
+
+def create_sandbox_app(settings: Settings | None = None) -> Starlette:
+    """The HTTP app of ``errand sandbox``: the sandbox marketplace alone, on its own database.
+
+    Its API lives under ``/sandbox/`` as when mounted by ``errand serve``, so Errand's adapters
+    reach it at ``ERRAND_SANDBOX_URL=http://host:port/sandbox`` unchanged; ``/`` and ``/sandbox``
+    redirect to its front page and ``/healthz`` answers ``{"status": "ok"}``. The database is
+    ``Settings.effective_sandbox_database_url`` (migrated by the command beforehand); the hold
+    sweep runs here every 30 s and tells Errand at ``Settings.effective_provider_events_url``.
+    API tokens, event secrets and sealed guest details derive from the same secret key as
+    Errand's (``ERRAND_SECRET_KEY`` or the data dir's), so both processes must share it.
+    """
+    settings = settings or get_settings()
+    logging.configure(settings.log_level)
+    crypto.configure(crypto.load_or_create_key(settings.secret_key, settings.data_dir))
+    db = Database(settings.effective_sandbox_database_url)
+    sandbox = build_sandbox_app(db, settings.sandbox_faults, settings)
+    periodic = InProcessRunner([sandbox_sweep(db, sandbox.state.provider_events)])
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        periodic.start()
+        try:
+            yield
+        finally:
+            await periodic.stop()
+            await db.dispose()
+
+    async def front_page(_request: Request) -> RedirectResponse:
+        return RedirectResponse("/sandbox/", status_code=308)
+
+    async def healthz(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    app = Starlette(lifespan=lifespan, routes=[
+        Route("/", front_page, methods=["GET"]),
+        Route("/sandbox", front_page, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Mount("/sandbox", app=sandbox),
+    ])
+    app.add_middleware(HeadAsGet)
     return app

@@ -6,6 +6,7 @@ import hmac
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,11 @@ class Settings(BaseSettings):
     worker_shutdown_seconds: float = Field(default=30.0, ge=0)
     # Where providers reach the sandbox marketplace over HTTP; defaults to this server.
     sandbox_url: str | None = None
+    # Whether ``errand serve`` mounts the sandbox itself; None: unless ``sandbox_url`` names
+    # another server (see ``sandbox_embedded_here``).
+    sandbox_embedded: bool | None = None
+    # The database of a sandbox served alone (``errand sandbox``); its own SQLite file by default.
+    sandbox_database_url: str | None = None
     # Injected sandbox faults per provider, JSON in ERRAND_SANDBOX_FAULTS, e.g.
     # {"sandbox-air": {"latency_ms": 200, "error_rate": 0.1}} (see errand.sandbox.faults).
     sandbox_faults: dict[str, dict[str, Any]] = {}
@@ -104,6 +110,36 @@ class Settings(BaseSettings):
     @property
     def effective_sandbox_url(self) -> str:
         return self.sandbox_url or f"http://127.0.0.1:{self.port}/sandbox"
+
+    @property
+    def sandbox_embedded_here(self) -> bool:
+        """Whether this server mounts the sandbox at ``/sandbox`` (and runs its hold sweep).
+
+        ``sandbox_embedded`` when set; otherwise yes unless ``sandbox_url`` names another server
+        (one served by ``errand sandbox``): a URL on this server's own port, at this server's
+        host or the loopback address, with the path ``/sandbox``, is still this server.
+        """
+        if self.sandbox_embedded is not None:
+            return self.sandbox_embedded
+        if not self.sandbox_url:
+            return True
+        url = urlsplit(self.sandbox_url)
+        try:
+            port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+        except ValueError:
+            return False
+        own_hosts = {"127.0.0.1", "localhost", "::1", self.host.strip("[]")}
+        return url.hostname in own_hosts and port == self.port and url.path.rstrip("/") == "/sandbox"
+
+    @property
+    def effective_sandbox_database_url(self) -> str:
+        """The database of a sandbox served alone: ``sandbox_database_url``, else ``data_dir/sandbox.db``.
+
+        Its own file rather than Errand's, so two processes do not contend for one SQLite writer.
+        """
+        if self.sandbox_database_url:
+            return self.sandbox_database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'sandbox.db').resolve()}"
 
     @property
     def effective_provider_events_url(self) -> str:
