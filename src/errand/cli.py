@@ -354,7 +354,7 @@ def revoke_api_key(
     prefix: Annotated[str, typer.Argument(help="The key's displayed prefix (first 12 characters) or its id.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Revoke an API key; it stops working at once."""
+    """Revoke an API key; running servers refuse it within 1 s (they cache a key at most ERRAND_AUTH_CACHE_SECONDS)."""
     if not yes and not typer.confirm(f"Revoke the API key {prefix}? Agents using it will stop working."):
         raise typer.Exit(code=1)
     settings = get_settings()

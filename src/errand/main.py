@@ -282,8 +282,7 @@ async def run_worker(settings: Settings, *, concurrency: int | None = None) -> N
         await worker.run_until_signalled()
     finally:
         await queue.close()
-        await core.providers.aclose()
-        await core.db.dispose()
+        await core.aclose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -329,8 +328,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await queue_worker.stop()
             if queue is not None:
                 await queue.close()
-            await core.providers.aclose()
-            await core.db.dispose()
+            await core.aclose()
 
     app = FastAPI(title="Errand", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None, redirect_slashes=False)
     app.state.core = core

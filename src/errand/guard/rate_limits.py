@@ -40,7 +40,7 @@ class RateLimits:
     def __init__(self, redis_url: str | None = None) -> None:
         if redis_url:
             uri = redis_url.replace("redis://", "async+redis://", 1)
-            storage = storage_from_string(uri, implementation="redispy")
+            storage = storage_from_string(uri)  # coredis, which limits[async-redis] installs
         else:
             storage = storage_from_string("async+memory://")
         self._daily = SlidingWindowCounterRateLimiter(storage)  # type: ignore[arg-type]
