@@ -5,10 +5,11 @@ module takes it, keeps it and gives it back.
 
 Capacity. One ``sandbox_slots`` row per (venue, unit, slot) holds ``capacity`` units: a
 restaurant's covers at a slot start, a hotel's rooms of one type on one night, a cabin's
-seats on a departure date, a seat type's tickets on a performance date. Rows are created
-on demand with an insert that ignores a concurrent twin, and units are taken with one
-conditional ``UPDATE … SET taken = taken + n WHERE taken + n <= capacity``: a row count
-of 0 means the slot is full. That statement is atomic on SQLite and PostgreSQL alike, so
+seats on a departure date, a seat type's tickets on a performance date. Units are taken
+with one statement per slot, ``INSERT … (taken = n) ON CONFLICT DO UPDATE SET taken =
+taken + n WHERE taken + n <= capacity``: a row is created on demand with the units already
+taken, and no row back means the slot is full (given-back units are shifted with the
+conditional ``UPDATE`` alone). That statement is atomic on SQLite and PostgreSQL alike, so
 no interleaving of requests can oversell a slot. A booking that takes several slots (a
 stay of several nights) takes them in one transaction: if one is full, :class:`SlotFull`
 is raised and the caller's rollback gives back the ones already taken, all or nothing.
@@ -22,10 +23,14 @@ hold that waited at a checkout page is claimed once for telling its partner
 Lock order. Every transaction touches ``sandbox_bookings`` rows before ``sandbox_slots``
 rows, and slot rows in sorted order, so concurrent requests queue instead of deadlocking.
 
-Idempotency. A booking is created under an idempotency key that is unique per provider.
-The same key with the same request returns the first booking (also when two arrive
-together: the loser's insert hits the unique constraint inside a savepoint and it re-reads
-the winner's row); the same key with another request is ``idempotency_conflict``.
+Idempotency. A booking is created under an idempotency key that is unique per provider,
+with one ``INSERT … ON CONFLICT DO NOTHING``. The same key with the same request returns
+the first booking (also when two arrive together: the loser's insert waits on the winner's
+row, inserts nothing, and it re-reads the winner's row); the same key with another request
+is ``idempotency_conflict``.
+
+Statements. A booking at a venue with no lapsed hold is three: the booking's insert, the
+venue's expiry update (indexed on venue, status and expiry) and the slot's upsert.
 """
 
 import secrets
@@ -36,8 +41,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from errand.kit import clock
 from errand.kit.crypto import canonical_json, sha256_hex
@@ -95,39 +100,52 @@ async def place(
 ) -> SandboxBooking:
     """Book (``status`` ``booked``) or hold (``held``, for ``ttl_seconds``) what ``claim`` computes.
 
-    A replayed key returns the first booking before ``claim`` runs, so a replay succeeds even
-    once the slot has passed. ``handoff`` gives the hold a token for the checkout page.
+    A replayed key returns the first booking, even once ``claim`` refuses the request (the
+    slot has passed), so a replay always succeeds. ``handoff`` gives the hold a token for the checkout page.
     When a slot is full, ``sold_out`` builds the error to raise.
     """
     request_hash = sha256_hex(canonical_json(request))
-    existing = await _by_key(session, provider_id, idempotency_key)
-    if existing is not None:
-        return _replay(existing, request_hash)
-    wanted = await claim()
+    try:
+        wanted = await claim()
+    except DomainError:
+        # A replay is answered even when the request could no longer be booked (its slot passed).
+        existing = await _by_key(session, provider_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, request_hash)
+        raise
+    now = clock.now()
     booking = SandboxBooking(
         id=new_id("sbk"), provider_id=provider_id, idempotency_key=idempotency_key,
         request_hash=request_hash, scenario=wanted.scenario, venue_id=wanted.venue_id, unit=wanted.unit,
         slot=wanted.start, slot_end=wanted.end, quantity=wanted.quantity, slots=wanted.slots,
         price_usd=wanted.price_usd, status=status, guest=guest,
-        hold_expires_at=clock.now() + timedelta(seconds=ttl_seconds) if ttl_seconds else None,
-        confirmation=_confirmation() if status == "booked" else None,
-        handoff_token=secrets.token_urlsafe(24) if handoff else None,
+        hold_expires_at=now + timedelta(seconds=ttl_seconds) if ttl_seconds else None,
+        expiry_reported_at=None, confirmation=_confirmation() if status == "booked" else None,
+        handoff_token=secrets.token_urlsafe(24) if handoff else None, created_at=now, updated_at=now,
     )
-    try:
-        # Claim the key first: a concurrent twin waits here, then fails and replays ours.
-        async with session.begin_nested():
-            session.add(booking)
-            await session.flush()
-    except IntegrityError:
+    # Claim the key first, in one statement: a concurrent twin waits on our row, then inserts
+    # nothing and replays ours (or, if we rolled back, inserts its own).
+    table = SandboxBooking.__table__
+    values = {column.key: getattr(booking, column.key) for column in table.columns}
+    stmt = _dialect(session).insert(table).values(values).on_conflict_do_nothing(
+        index_elements=["provider_id", "idempotency_key"]).returning(table.c.id)
+    if (await session.execute(stmt)).first() is None:
         existing = await _by_key(session, provider_id, idempotency_key)
         if existing is None:  # the twin rolled back between our insert and this read
-            raise Unavailable("busy", "A concurrent request with this key did not finish; retry.") from None
+            raise Unavailable("busy", "A concurrent request with this key did not finish; retry.")
         return _replay(existing, request_hash)
+    # The row is written: the session keeps the object as loaded, so later changes flush as UPDATEs.
+    make_transient_to_detached(booking)
+    session.add(booking)
     try:
         await take(session, wanted.venue_id, wanted.unit, wanted.capacity, wanted.slots)
     except SlotFull as full:
         raise await sold_out(wanted, full.slot) from None
     return booking
+
+
+def _dialect(session: AsyncSession) -> Any:
+    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
 
 
 async def _by_key(session: AsyncSession, provider_id: str, key: str) -> SandboxBooking | None:
@@ -296,18 +314,40 @@ async def take(
     for slots in given_back:
         for slot, units in slots.items():
             deltas[slot] = deltas.get(slot, 0) - units
-    await ensure_slots(session, venue_id, unit, capacity, wanted)
-    for slot in sorted(deltas):
-        if deltas[slot] and not await shift(session, venue_id, unit, slot, deltas[slot]):
+    if given_back or any(units > capacity for units in wanted.values()):
+        # Rare: rows to give back to, or more than a new row could hold. Make the rows, then shift.
+        await ensure_slots(session, venue_id, unit, capacity, wanted)
+        for slot in sorted(deltas):
+            if deltas[slot] and not await shift(session, venue_id, unit, slot, deltas[slot]):
+                raise SlotFull(slot)
+        return
+    for slot in sorted(wanted):
+        if wanted[slot] and not await _take_one(session, venue_id, unit, capacity, slot, wanted[slot]):
             raise SlotFull(slot)
+
+
+async def _take_one(session: AsyncSession, venue_id: str, unit: str, capacity: int, slot: str, units: int) -> bool:
+    """Take ``units`` (at most ``capacity``) at a slot in one statement, creating its row if it is new.
+
+    The same as :func:`ensure_slots` then :func:`shift`: a new row starts with ``units``
+    taken; an existing row takes them only if they fit. False when they do not.
+    """
+    table = SandboxSlot.__table__
+    insert = _dialect(session).insert(table).values(
+        venue_id=venue_id, unit=unit, slot=slot, capacity=capacity, taken=units)
+    stmt = insert.on_conflict_do_update(
+        index_elements=["venue_id", "unit", "slot"],
+        set_={"taken": table.c.taken + insert.excluded.taken},
+        where=table.c.taken + insert.excluded.taken <= table.c.capacity,
+    ).returning(table.c.id)
+    return (await session.execute(stmt)).first() is not None
 
 
 async def ensure_slots(session: AsyncSession, venue_id: str, unit: str, capacity: int, slots: Iterable[str]) -> None:
     rows = [{"venue_id": venue_id, "unit": unit, "slot": s, "capacity": capacity, "taken": 0} for s in slots]
     if not rows:
         return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(SandboxSlot).values(rows).on_conflict_do_nothing(index_elements=["venue_id", "unit", "slot"])
+    stmt = _dialect(session).insert(SandboxSlot).values(rows).on_conflict_do_nothing(index_elements=["venue_id", "unit", "slot"])
     await session.execute(stmt)
 
 
