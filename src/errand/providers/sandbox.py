@@ -7,8 +7,9 @@ adapter presents its provider's credential (``Authorization: Bearer
 settings.sandbox_api_token(id)``), which the sandbox requires of every API call.
 
 :class:`SandboxApiProvider` holds what every sandbox adapter shares: the registry's pooled
-``httpx.AsyncClient`` (:mod:`errand.providers.http`), the job API (:class:`~errand.providers.base.JobProvider`: search,
-alternatives, describe, checkout) and the mapping of the sandbox's answers onto the core's errors:
+``httpx.AsyncClient`` (:mod:`errand.providers.http`), the job API
+(:class:`~errand.providers.base.JobProvider`: search, alternatives, describe, checkout) and
+the mapping of the sandbox's answers onto the core's errors:
 
 - 404 ``unknown_venue``     → :class:`VenueUnknown` with the sandbox's ``suggestions``;
 - 404 ``venue_not_served``  → :class:`VenueNotServed`; other 404 → :class:`ProviderNotFound`;
@@ -22,6 +23,9 @@ alternatives, describe, checkout) and the mapping of the sandbox's answers onto 
 - other 4xx                 → ``DomainError`` ``provider_rejected`` (kind invalid).
 
 Both carry the sandbox's own error code in ``details["provider_error"]``.
+
+``SandboxTables`` answers ``find_venue`` from its restaurant catalog, fetched once and cached
+(:mod:`errand.providers.catalog`), so a reservation costs one call: the book or hold.
 
 One subclass per sandbox provider id; the sandbox's catalog decides what each sells and
 which venues meet which obstacle (card gate: sandbox-tables, -stays, -air, -fares and

@@ -36,10 +36,11 @@ venue's expiry update (indexed on venue, status and expiry) and the slot's upser
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -125,11 +126,8 @@ async def place(
     )
     # Claim the key first, in one statement: a concurrent twin waits on our row, then inserts
     # nothing and replays ours (or, if we rolled back, inserts its own).
-    table = SandboxBooking.__table__
-    values = {column.key: getattr(booking, column.key) for column in table.columns}
-    stmt = _dialect(session).insert(table).values(values).on_conflict_do_nothing(
-        index_elements=["provider_id", "idempotency_key"]).returning(table.c.id)
-    if (await session.execute(stmt)).first() is None:
+    values = {column.key: getattr(booking, column.key) for column in _BOOKINGS.columns}
+    if (await session.execute(_statements(session).insert_booking, values)).first() is None:
         existing = await _by_key(session, provider_id, idempotency_key)
         if existing is None:  # the twin rolled back between our insert and this read
             raise Unavailable("busy", "A concurrent request with this key did not finish; retry.")
@@ -146,6 +144,46 @@ async def place(
 
 def _dialect(session: AsyncSession) -> Any:
     return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+
+
+_BOOKINGS: Any = SandboxBooking.__table__
+_SLOTS: Any = SandboxSlot.__table__
+
+
+@dataclass(frozen=True)
+class _HotPath:
+    """The statements every booking runs, built once per dialect (executed with their parameters).
+
+    SQLAlchemy caches the SQL it compiles, not the statement objects: building an upsert
+    costs more Python than running it, so the booking path builds none.
+    """
+
+    insert_booking: Any  # every column; returns the id, or nothing when the key exists
+    expire_at_venue: Any  # b_venue, b_unit, b_now: flips the venue's lapsed holds, returns what they took
+    take_one: Any  # venue_id, unit, slot, capacity, taken: see _take_one
+
+
+@cache
+def _hot_path(dialect_name: str) -> _HotPath:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    insert_slot = dialect.insert(_SLOTS)
+    return _HotPath(
+        insert_booking=dialect.insert(_BOOKINGS).on_conflict_do_nothing(
+            index_elements=["provider_id", "idempotency_key"]).returning(_BOOKINGS.c.id),
+        expire_at_venue=update(_BOOKINGS).where(
+            _BOOKINGS.c.status == "held", _BOOKINGS.c.hold_expires_at < bindparam("b_now"),
+            _BOOKINGS.c.venue_id == bindparam("b_venue"), _BOOKINGS.c.unit == bindparam("b_unit"),
+        ).values(status="expired").returning(_BOOKINGS.c.venue_id, _BOOKINGS.c.unit, _BOOKINGS.c.slots),
+        take_one=insert_slot.on_conflict_do_update(
+            index_elements=["venue_id", "unit", "slot"],
+            set_={"taken": _SLOTS.c.taken + insert_slot.excluded.taken},
+            where=_SLOTS.c.taken + insert_slot.excluded.taken <= _SLOTS.c.capacity,
+        ).returning(_SLOTS.c.id),
+    )
+
+
+def _statements(session: AsyncSession) -> _HotPath:
+    return _hot_path(session.get_bind().dialect.name)
 
 
 async def _by_key(session: AsyncSession, provider_id: str, key: str) -> SandboxBooking | None:
@@ -309,7 +347,8 @@ async def take(
     so a hold that nobody swept yet never blocks a booking.
     """
     deltas = dict(wanted)
-    lapsed = await _expire(session, SandboxBooking.venue_id == venue_id, SandboxBooking.unit == unit)
+    lapsed = [(v, u, slots) for v, u, slots in (await session.execute(
+        _statements(session).expire_at_venue, {"b_venue": venue_id, "b_unit": unit, "b_now": clock.now()}))]
     given_back = [slots for _, _, slots in lapsed] + ([replacing.slots] if replacing is not None else [])
     for slots in given_back:
         for slot, units in slots.items():
@@ -332,15 +371,8 @@ async def _take_one(session: AsyncSession, venue_id: str, unit: str, capacity: i
     The same as :func:`ensure_slots` then :func:`shift`: a new row starts with ``units``
     taken; an existing row takes them only if they fit. False when they do not.
     """
-    table = SandboxSlot.__table__
-    insert = _dialect(session).insert(table).values(
-        venue_id=venue_id, unit=unit, slot=slot, capacity=capacity, taken=units)
-    stmt = insert.on_conflict_do_update(
-        index_elements=["venue_id", "unit", "slot"],
-        set_={"taken": table.c.taken + insert.excluded.taken},
-        where=table.c.taken + insert.excluded.taken <= table.c.capacity,
-    ).returning(table.c.id)
-    return (await session.execute(stmt)).first() is not None
+    params = {"venue_id": venue_id, "unit": unit, "slot": slot, "capacity": capacity, "taken": units}
+    return (await session.execute(_statements(session).take_one, params)).first() is not None
 
 
 async def ensure_slots(session: AsyncSession, venue_id: str, unit: str, capacity: int, slots: Iterable[str]) -> None:
