@@ -114,7 +114,9 @@ SECURITY_HEADERS = {
 }
 
 
-_SECURITY_RAW = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS.items()]
+# As raw ASGI headers, lower-cased names: added without a MutableHeaders scan per header.
+_SECURITY_RAW = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                 for name, value in SECURITY_HEADERS.items()]
 
 
 class SecurityHeaders:

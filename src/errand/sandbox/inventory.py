@@ -36,8 +36,8 @@ venue's expiry update (indexed on venue, status and expiry) and the slot's upser
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -102,8 +102,8 @@ async def place(
     """Book (``status`` ``booked``) or hold (``held``, for ``ttl_seconds``) what ``claim`` computes.
 
     A replayed key returns the first booking, even once ``claim`` refuses the request (the
-    slot has passed), so a replay always succeeds. ``handoff`` gives the hold a token for the checkout page.
-    When a slot is full, ``sold_out`` builds the error to raise.
+    slot has passed), so a replay always succeeds. ``handoff`` gives the hold a token for
+    the checkout page. When a slot is full, ``sold_out`` builds the error to raise.
     """
     request_hash = sha256_hex(canonical_json(request))
     try:
@@ -347,8 +347,8 @@ async def take(
     so a hold that nobody swept yet never blocks a booking.
     """
     deltas = dict(wanted)
-    lapsed = [(v, u, slots) for v, u, slots in (await session.execute(
-        _statements(session).expire_at_venue, {"b_venue": venue_id, "b_unit": unit, "b_now": clock.now()}))]
+    lapsed = (await session.execute(
+        _statements(session).expire_at_venue, {"b_venue": venue_id, "b_unit": unit, "b_now": clock.now()})).all()
     given_back = [slots for _, _, slots in lapsed] + ([replacing.slots] if replacing is not None else [])
     for slots in given_back:
         for slot, units in slots.items():
@@ -379,7 +379,8 @@ async def ensure_slots(session: AsyncSession, venue_id: str, unit: str, capacity
     rows = [{"venue_id": venue_id, "unit": unit, "slot": s, "capacity": capacity, "taken": 0} for s in slots]
     if not rows:
         return
-    stmt = _dialect(session).insert(SandboxSlot).values(rows).on_conflict_do_nothing(index_elements=["venue_id", "unit", "slot"])
+    stmt = _dialect(session).insert(SandboxSlot).values(rows).on_conflict_do_nothing(
+        index_elements=["venue_id", "unit", "slot"])
     await session.execute(stmt)
 
 
