@@ -15,7 +15,9 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, ProgrammingError
+from sqlalchemy.exc import (
+    DataError, DBAPIError, IntegrityError, InterfaceError, InvalidatePoolError, ProgrammingError,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from errand.kit import files
@@ -74,7 +76,31 @@ def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_recycle=POOL_RECYCLE_SECONDS)
+    event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+# A pooled PostgreSQL connection is replaced after this long, so that one a proxy or firewall
+# dropped silently is not kept for ever.
+POOL_RECYCLE_SECONDS = 1800
+
+
+def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Pool checkout on PostgreSQL: hand out no connection the driver already knows is closed.
+
+    Instead of a ``SELECT 1`` round trip at every checkout (``pool_pre_ping``), ask asyncpg,
+    which marks a connection closed as soon as the event loop reads the server's goodbye or
+    EOF (a restart, an idle timeout, a terminated backend). Raising InvalidatePoolError
+    makes the pool drop this connection and every one opened before it (they died with the
+    same server) and check out a fresh one, transparently. A connection that dies without
+    the driver noticing fails its first statement instead: that unit of work is
+    :class:`Unavailable` (503, retry) and SQLAlchemy invalidates the pool then.
+    """
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise InvalidatePoolError("the database closed this pooled connection")
 
 
 # asyncpg query parameters that libpq does not know; they tune asyncpg's own behaviour only.

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, String, UniqueConstraint, text
+from sqlalchemy import JSON, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from errand.kit.crypto import EncryptedJSON
@@ -36,14 +36,21 @@ class SandboxBooking(TimestampMixin, Base):
     """
 
     __tablename__ = "sandbox_bookings"
-    __table_args__ = (UniqueConstraint("provider_id", "idempotency_key", name="uq_sandbox_bookings_key"),)
+    __table_args__ = (
+        UniqueConstraint("provider_id", "idempotency_key", name="uq_sandbox_bookings_key"),
+        # Every booking first expires its venue's lapsed holds (errand.sandbox.inventory.take):
+        # found here without reading the venue's other bookings.
+        Index("ix_sandbox_bookings_venue_hold", "venue_id", "status", "hold_expires_at"),
+        # The periodic sweep of lapsed holds and the expiry reports look rows up by status and expiry.
+        Index("ix_sandbox_bookings_status_expiry", "status", "hold_expires_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     provider_id: Mapped[str] = mapped_column(String(60))
     idempotency_key: Mapped[str] = mapped_column(String(128))
     request_hash: Mapped[str] = mapped_column(String(64))
     scenario: Mapped[str] = mapped_column(String(16), default="restaurant", server_default="restaurant")
-    venue_id: Mapped[str] = mapped_column(String(80), index=True)
+    venue_id: Mapped[str] = mapped_column(String(80))
     unit: Mapped[str] = mapped_column(String(40))
     slot: Mapped[str] = mapped_column(String(32))
     slot_end: Mapped[str | None] = mapped_column(String(32))

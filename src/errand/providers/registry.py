@@ -37,6 +37,8 @@ class ProviderRegistry:
         ]
 
     async def aclose(self) -> None:
+        """Close every provider; the HTTP adapters release the pooled client they share
+        (:mod:`errand.providers.http`), which closes with the last of them."""
         for provider in self._by_id.values():
             close = getattr(provider, "aclose", None)
             if close is not None:

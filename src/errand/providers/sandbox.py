@@ -6,9 +6,10 @@ code path (timeouts, 5xx, idempotency keys) is exercised as with a remote provid
 adapter presents its provider's credential (``Authorization: Bearer
 settings.sandbox_api_token(id)``), which the sandbox requires of every API call.
 
-:class:`SandboxApiProvider` holds what every sandbox adapter shares: one lazily created
-``httpx.AsyncClient``, the job API (:class:`~errand.providers.base.JobProvider`: search,
-alternatives, describe, checkout) and the mapping of the sandbox's answers onto the core's errors:
+:class:`SandboxApiProvider` holds what every sandbox adapter shares: the registry's pooled
+``httpx.AsyncClient`` (:mod:`errand.providers.http`), the job API
+(:class:`~errand.providers.base.JobProvider`: search, alternatives, describe, checkout) and
+the mapping of the sandbox's answers onto the core's errors:
 
 - 404 ``unknown_venue``     → :class:`VenueUnknown` with the sandbox's ``suggestions``;
 - 404 ``venue_not_served``  → :class:`VenueNotServed`; other 404 → :class:`ProviderNotFound`;
@@ -22,6 +23,9 @@ alternatives, describe, checkout) and the mapping of the sandbox's answers onto 
 - other 4xx                 → ``DomainError`` ``provider_rejected`` (kind invalid).
 
 Both carry the sandbox's own error code in ``details["provider_error"]``.
+
+``SandboxTables`` answers ``find_venue`` from its restaurant catalog, fetched once and cached
+(:mod:`errand.providers.catalog`), so a reservation costs one call: the book or hold.
 
 One subclass per sandbox provider id; the sandbox's catalog decides what each sells and
 which venues meet which obstacle (card gate: sandbox-tables, -stays, -air, -fares and
@@ -39,6 +43,7 @@ from pydantic import TypeAdapter, ValidationError
 from errand.kit import timing
 from errand.kit.config import Settings
 from errand.kit.errors import DomainError
+from errand.providers import http
 from errand.providers.base import (
     CaptchaRequired,
     Checkout,
@@ -58,6 +63,7 @@ from errand.providers.base import (
     VenueQuery,
     VenueUnknown,
 )
+from errand.providers.catalog import VenueCatalog
 
 
 def _local(start: datetime) -> str:
@@ -89,30 +95,34 @@ class SandboxApiProvider:
         self._base_url = f"{settings.effective_sandbox_url.rstrip('/')}/api/{_seg(self.id)}"
         self._timeout = settings.provider_timeout_seconds
         self._settings = settings
-        self._client: httpx.AsyncClient | None = None
+        self._shared: http.SharedClient | None = None
+        self._auth: dict[str, str] | None = None
 
-    def _http(self) -> httpx.AsyncClient:
-        # Created on first use, inside the event loop that will use it; deriving the token
+    def _http(self) -> tuple[httpx.AsyncClient, dict[str, str]]:
+        """The pooled client and this provider's credential header."""
+        # Taken on first use, inside the event loop that will use it; deriving the token
         # may read (or create) the data dir's key, so it waits until then too.
-        if self._client is None:
-            token = self._settings.sandbox_api_token(self.id)
-            self._client = httpx.AsyncClient(base_url=self._base_url, timeout=self._timeout,
-                                             headers={"Authorization": f"Bearer {token}"})
-        return self._client
+        if self._shared is None:
+            self._shared = http.acquire(self._settings)
+        if self._auth is None:
+            self._auth = {"Authorization": f"Bearer {self._settings.sandbox_api_token(self.id)}"}
+        return self._shared.client(), self._auth
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            await http.release(self._settings, shared)
 
     async def _call(
         self, method: str, path: str, *, json: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None, idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        client, auth = self._http()
+        headers = {**auth, "Idempotency-Key": idempotency_key} if idempotency_key else auth
         try:
             with timing.phase(timing.PROVIDER):
-                response = await self._http().request(method, path, json=json, params=params, headers=headers)
+                response = await client.request(method, self._base_url + path, json=json, params=params,
+                                                headers=headers)
         except httpx.TimeoutException as exc:
             raise ProviderUnavailable(self.id, f"no answer within {self._timeout:g} s") from exc
         except httpx.TransportError as exc:
@@ -235,17 +245,21 @@ class SandboxTables(SandboxApiProvider):
     display_name = "Sandbox Tables"
     scenarios = ("restaurant",)
 
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._catalog = VenueCatalog(self.id, self._restaurants)
+
     async def find_venue(self, name: str, city: str) -> Venue | None:
-        body = await self._call("GET", "/restaurants", params={"name": name, "city": city})
-        if not body["restaurants"]:
-            suggestions = [str(n) for n in body.get("suggestions") or []]
-            raise VenueUnknown(self.id, f"no restaurant named {name!r} in {city}", suggestions)
-        found = body["restaurants"][0]
-        return Venue(
-            id=found["id"], name=found["name"], city=found["city"], timezone=found["timezone"],
-            price_per_person_usd=found["price_per_person_usd"], max_party_size=found["max_party_size"],
-            slot_minutes=found["slot_minutes"],
-        )
+        """The restaurant, from the cached catalog (:mod:`errand.providers.catalog`): no call per booking."""
+        return await self._catalog.find(name, city)
+
+    async def _restaurants(self) -> list[Venue]:
+        """Every restaurant this provider sells (``GET /restaurants`` without filters), in its order."""
+        body = await self._call("GET", "/restaurants")
+        try:
+            return [Venue.model_validate(raw) for raw in body["restaurants"]]
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise ProviderUnavailable(self.id, "answered the restaurant listing with an unexpected JSON shape") from exc
 
     async def book(
         self, venue_id: str, start: datetime, party_size: int, guest: Guest, *, idempotency_key: str

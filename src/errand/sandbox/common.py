@@ -14,7 +14,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errand.kit.crypto import constant_time_equal
@@ -115,6 +114,11 @@ SECURITY_HEADERS = {
 }
 
 
+# As raw ASGI headers, lower-cased names: added without a MutableHeaders scan per header.
+_SECURITY_RAW = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                 for name, value in SECURITY_HEADERS.items()]
+
+
 class SecurityHeaders:
     """ASGI middleware adding :data:`SECURITY_HEADERS` to every HTTP response that lacks them."""
 
@@ -128,9 +132,9 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
+                raw = message.get("headers") or []
+                present = {bytes(name).lower() for name, _ in raw}
+                message["headers"] = [*raw, *(h for h in _SECURITY_RAW if h[0] not in present)]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -5,10 +5,11 @@ module takes it, keeps it and gives it back.
 
 Capacity. One ``sandbox_slots`` row per (venue, unit, slot) holds ``capacity`` units: a
 restaurant's covers at a slot start, a hotel's rooms of one type on one night, a cabin's
-seats on a departure date, a seat type's tickets on a performance date. Rows are created
-on demand with an insert that ignores a concurrent twin, and units are taken with one
-conditional ``UPDATE … SET taken = taken + n WHERE taken + n <= capacity``: a row count
-of 0 means the slot is full. That statement is atomic on SQLite and PostgreSQL alike, so
+seats on a departure date, a seat type's tickets on a performance date. Units are taken
+with one statement per slot, ``INSERT … (taken = n) ON CONFLICT DO UPDATE SET taken =
+taken + n WHERE taken + n <= capacity``: a row is created on demand with the units already
+taken, and no row back means the slot is full (given-back units are shifted with the
+conditional ``UPDATE`` alone). That statement is atomic on SQLite and PostgreSQL alike, so
 no interleaving of requests can oversell a slot. A booking that takes several slots (a
 stay of several nights) takes them in one transaction: if one is full, :class:`SlotFull`
 is raised and the caller's rollback gives back the ones already taken, all or nothing.
@@ -22,22 +23,27 @@ hold that waited at a checkout page is claimed once for telling its partner
 Lock order. Every transaction touches ``sandbox_bookings`` rows before ``sandbox_slots``
 rows, and slot rows in sorted order, so concurrent requests queue instead of deadlocking.
 
-Idempotency. A booking is created under an idempotency key that is unique per provider.
-The same key with the same request returns the first booking (also when two arrive
-together: the loser's insert hits the unique constraint inside a savepoint and it re-reads
-the winner's row); the same key with another request is ``idempotency_conflict``.
+Idempotency. A booking is created under an idempotency key that is unique per provider,
+with one ``INSERT … ON CONFLICT DO NOTHING``. The same key with the same request returns
+the first booking (also when two arrive together: the loser's insert waits on the winner's
+row, inserts nothing, and it re-reads the winner's row); the same key with another request
+is ``idempotency_conflict``.
+
+Statements. A booking at a venue with no lapsed hold is three: the booking's insert, the
+venue's expiry update (indexed on venue, status and expiry) and the slot's upsert.
 """
 
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from errand.kit import clock
 from errand.kit.crypto import canonical_json, sha256_hex
@@ -95,39 +101,89 @@ async def place(
 ) -> SandboxBooking:
     """Book (``status`` ``booked``) or hold (``held``, for ``ttl_seconds``) what ``claim`` computes.
 
-    A replayed key returns the first booking before ``claim`` runs, so a replay succeeds even
-    once the slot has passed. ``handoff`` gives the hold a token for the checkout page.
-    When a slot is full, ``sold_out`` builds the error to raise.
+    A replayed key returns the first booking, even once ``claim`` refuses the request (the
+    slot has passed), so a replay always succeeds. ``handoff`` gives the hold a token for
+    the checkout page. When a slot is full, ``sold_out`` builds the error to raise.
     """
     request_hash = sha256_hex(canonical_json(request))
-    existing = await _by_key(session, provider_id, idempotency_key)
-    if existing is not None:
-        return _replay(existing, request_hash)
-    wanted = await claim()
+    try:
+        wanted = await claim()
+    except DomainError:
+        # A replay is answered even when the request could no longer be booked (its slot passed).
+        existing = await _by_key(session, provider_id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, request_hash)
+        raise
+    now = clock.now()
     booking = SandboxBooking(
         id=new_id("sbk"), provider_id=provider_id, idempotency_key=idempotency_key,
         request_hash=request_hash, scenario=wanted.scenario, venue_id=wanted.venue_id, unit=wanted.unit,
         slot=wanted.start, slot_end=wanted.end, quantity=wanted.quantity, slots=wanted.slots,
         price_usd=wanted.price_usd, status=status, guest=guest,
-        hold_expires_at=clock.now() + timedelta(seconds=ttl_seconds) if ttl_seconds else None,
-        confirmation=_confirmation() if status == "booked" else None,
-        handoff_token=secrets.token_urlsafe(24) if handoff else None,
+        hold_expires_at=now + timedelta(seconds=ttl_seconds) if ttl_seconds else None,
+        expiry_reported_at=None, confirmation=_confirmation() if status == "booked" else None,
+        handoff_token=secrets.token_urlsafe(24) if handoff else None, created_at=now, updated_at=now,
     )
-    try:
-        # Claim the key first: a concurrent twin waits here, then fails and replays ours.
-        async with session.begin_nested():
-            session.add(booking)
-            await session.flush()
-    except IntegrityError:
+    # Claim the key first, in one statement: a concurrent twin waits on our row, then inserts
+    # nothing and replays ours (or, if we rolled back, inserts its own).
+    values = {column.key: getattr(booking, column.key) for column in _BOOKINGS.columns}
+    if (await session.execute(_statements(session).insert_booking, values)).first() is None:
         existing = await _by_key(session, provider_id, idempotency_key)
         if existing is None:  # the twin rolled back between our insert and this read
-            raise Unavailable("busy", "A concurrent request with this key did not finish; retry.") from None
+            raise Unavailable("busy", "A concurrent request with this key did not finish; retry.")
         return _replay(existing, request_hash)
+    # The row is written: the session keeps the object as loaded, so later changes flush as UPDATEs.
+    make_transient_to_detached(booking)
+    session.add(booking)
     try:
         await take(session, wanted.venue_id, wanted.unit, wanted.capacity, wanted.slots)
     except SlotFull as full:
         raise await sold_out(wanted, full.slot) from None
     return booking
+
+
+def _dialect(session: AsyncSession) -> Any:
+    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+
+
+_BOOKINGS: Any = SandboxBooking.__table__
+_SLOTS: Any = SandboxSlot.__table__
+
+
+@dataclass(frozen=True)
+class _HotPath:
+    """The statements every booking runs, built once per dialect (executed with their parameters).
+
+    SQLAlchemy caches the SQL it compiles, not the statement objects: building an upsert
+    costs more Python than running it, so the booking path builds none.
+    """
+
+    insert_booking: Any  # every column; returns the id, or nothing when the key exists
+    expire_at_venue: Any  # b_venue, b_unit, b_now: flips the venue's lapsed holds, returns what they took
+    take_one: Any  # venue_id, unit, slot, capacity, taken: see _take_one
+
+
+@cache
+def _hot_path(dialect_name: str) -> _HotPath:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    insert_slot = dialect.insert(_SLOTS)
+    return _HotPath(
+        insert_booking=dialect.insert(_BOOKINGS).on_conflict_do_nothing(
+            index_elements=["provider_id", "idempotency_key"]).returning(_BOOKINGS.c.id),
+        expire_at_venue=update(_BOOKINGS).where(
+            _BOOKINGS.c.status == "held", _BOOKINGS.c.hold_expires_at < bindparam("b_now"),
+            _BOOKINGS.c.venue_id == bindparam("b_venue"), _BOOKINGS.c.unit == bindparam("b_unit"),
+        ).values(status="expired").returning(_BOOKINGS.c.venue_id, _BOOKINGS.c.unit, _BOOKINGS.c.slots),
+        take_one=insert_slot.on_conflict_do_update(
+            index_elements=["venue_id", "unit", "slot"],
+            set_={"taken": _SLOTS.c.taken + insert_slot.excluded.taken},
+            where=_SLOTS.c.taken + insert_slot.excluded.taken <= _SLOTS.c.capacity,
+        ).returning(_SLOTS.c.id),
+    )
+
+
+def _statements(session: AsyncSession) -> _HotPath:
+    return _hot_path(session.get_bind().dialect.name)
 
 
 async def _by_key(session: AsyncSession, provider_id: str, key: str) -> SandboxBooking | None:
@@ -291,23 +347,40 @@ async def take(
     so a hold that nobody swept yet never blocks a booking.
     """
     deltas = dict(wanted)
-    lapsed = await _expire(session, SandboxBooking.venue_id == venue_id, SandboxBooking.unit == unit)
+    lapsed = (await session.execute(
+        _statements(session).expire_at_venue, {"b_venue": venue_id, "b_unit": unit, "b_now": clock.now()})).all()
     given_back = [slots for _, _, slots in lapsed] + ([replacing.slots] if replacing is not None else [])
     for slots in given_back:
         for slot, units in slots.items():
             deltas[slot] = deltas.get(slot, 0) - units
-    await ensure_slots(session, venue_id, unit, capacity, wanted)
-    for slot in sorted(deltas):
-        if deltas[slot] and not await shift(session, venue_id, unit, slot, deltas[slot]):
+    if given_back or any(units > capacity for units in wanted.values()):
+        # Rare: rows to give back to, or more than a new row could hold. Make the rows, then shift.
+        await ensure_slots(session, venue_id, unit, capacity, wanted)
+        for slot in sorted(deltas):
+            if deltas[slot] and not await shift(session, venue_id, unit, slot, deltas[slot]):
+                raise SlotFull(slot)
+        return
+    for slot in sorted(wanted):
+        if wanted[slot] and not await _take_one(session, venue_id, unit, capacity, slot, wanted[slot]):
             raise SlotFull(slot)
+
+
+async def _take_one(session: AsyncSession, venue_id: str, unit: str, capacity: int, slot: str, units: int) -> bool:
+    """Take ``units`` (at most ``capacity``) at a slot in one statement, creating its row if it is new.
+
+    The same as :func:`ensure_slots` then :func:`shift`: a new row starts with ``units``
+    taken; an existing row takes them only if they fit. False when they do not.
+    """
+    params = {"venue_id": venue_id, "unit": unit, "slot": slot, "capacity": capacity, "taken": units}
+    return (await session.execute(_statements(session).take_one, params)).first() is not None
 
 
 async def ensure_slots(session: AsyncSession, venue_id: str, unit: str, capacity: int, slots: Iterable[str]) -> None:
     rows = [{"venue_id": venue_id, "unit": unit, "slot": s, "capacity": capacity, "taken": 0} for s in slots]
     if not rows:
         return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(SandboxSlot).values(rows).on_conflict_do_nothing(index_elements=["venue_id", "unit", "slot"])
+    stmt = _dialect(session).insert(SandboxSlot).values(rows).on_conflict_do_nothing(
+        index_elements=["venue_id", "unit", "slot"])
     await session.execute(stmt)
 
 
