@@ -1,6 +1,7 @@
 """The processes bench/book.py measures: started fresh, read from /proc, stopped; and fresh PostgreSQL databases."""
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -73,12 +74,15 @@ def bare(port: int) -> list[str]:
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
 
 
-def demo_test_key(output: str) -> str:
-    """The demo test key `errand serve` prints on its first start."""
-    found = re.search(r"test agent key: (ar_test_[A-Za-z0-9_-]+)", output)
-    if found is None:
-        raise RuntimeError(f"no demo test key in the output of errand serve:\n{output[-2000:]}")
-    return found.group(1)
+def bench_key(env: dict[str, str], cwd: Path) -> str:
+    """A test agent key of the demo organization with a daily limit no run reaches (the demo keys
+    allow 10,000 requests a day, fewer than one run makes), minted with ``errand create-api-key``."""
+    done = subprocess.run(errand(["create-api-key", "--org", "Demo", "--env", "test", "--prefix", "ar",
+                                  "--name", "bench", "--rate-limit-per-day", "1000000000", "--json"]),
+                          env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"errand create-api-key failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["key"]
 
 
 def _admin_url(url: str) -> str:

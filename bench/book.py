@@ -5,8 +5,8 @@
 (--pg-url or ERRAND_BENCH_POSTGRES_URL adds PostgreSQL; wrk is Debian's ``wrk`` package.)
 For each database (SQLite; PostgreSQL when given, a fresh database per setup) and each
 sandbox placement (in-process, the embedded default; out of process, ``errand sandbox``),
-it starts its own servers on fresh data, takes the demo test key from ``errand serve``'s
-first-start output, and prints:
+it starts its own servers on fresh data, mints a test key of the demo organization with a
+daily limit no run reaches (``errand create-api-key``), and prints:
 
 - idle RSS of ``errand serve`` (and of the sandbox), once /healthz answers;
 - the guard overhead at concurrency 1: p50/p95 of auth + idempotency + policy from the
@@ -163,7 +163,7 @@ def setup(run: Run, database: str, apart: bool, ports: Ports) -> None:
         time.sleep(1)
         rss = f"idle RSS errand {errand.rss_mb():.0f} MB" + (f", sandbox {sandbox.rss_mb():.0f} MB" if sandbox else "")
         print(f"== {label}  ({rss})", flush=True)
-        key = _procs.demo_test_key(errand.output())
+        key = _procs.bench_key(env, home)
         url = f"http://127.0.0.1:{ports.errand}"
         print(guard_overhead(run, url, key), flush=True)
         replay_body = _wrk.slot_body(run.slots(1))
