@@ -20,6 +20,13 @@ The stored result carries what the operation returned, customer details included
 record's ``result`` column seals it (Fernet, :class:`~errand.kit.crypto.SealedJSON`) on
 store and opens it on replay; a result an older Errand stored in clear still replays until
 it expires.
+
+A completed record never changes until it expires, so once a process has read one it keeps
+it in memory (``_completed``: at most 10,000 keys, each for at most ``REPLAY_CACHE_SECONDS``
+and never past the record's ``expires_at``) with the result still sealed, and answers later
+replays of the key, or refuses another body under it, without the database. The database
+stays the only truth: the cache is filled from committed reads only, and losing it loses
+nothing.
 """
 
 import asyncio
@@ -318,11 +325,14 @@ async def run_idempotent(
         return _replay(result)
     deadline = asyncio.get_running_loop().time() + settings.idempotency_wait_seconds
     stale_after = timedelta(seconds=settings.idempotency_stale_seconds)
+    waited = False
     while True:
         with timing.phase("idempotency"):
-            # Read first, without the write lock: a replay or a wait costs one read-only transaction,
-            # a new key one more (the claim).
-            seen = await _look(db, cache_key, digest)
+            # The first try claims at once: a new key costs one transaction, and a key someone
+            # else holds is read in that same transaction. A wait then polls without the write
+            # lock, and claims again only when the holder let go or went stale.
+            seen = await _look(db, cache_key, digest) if waited else None
+            waited = True
             token = None
             if seen is None or (seen.state == "in_progress" and seen.locked_at <= clock.now() - stale_after):
                 token, seen = await _claim(db, settings, cache_key, digest)
