@@ -31,6 +31,7 @@ nothing.
 
 import asyncio
 import json
+from collections import Counter
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -133,6 +134,8 @@ class _Completed:
 # the database stays the truth, and a process that died loses nothing but the shortcut.
 _completed: TTLCache[tuple[str, str, str, str], _Completed] = TTLCache(maxsize=10_000,
                                                                         ttl=REPLAY_CACHE_SECONDS)
+# How many requests of this process are working on each key right now (a hint, see run_idempotent).
+_working: Counter[tuple[str, str, str, str]] = Counter()
 
 
 def _open(stored: Any) -> dict[str, Any] | None:
@@ -323,21 +326,40 @@ async def run_idempotent(
         result = None if cached is None else _open(cached.sealed)
     if result is not None:
         return _replay(result)
+    # A key another request of this process is working on is read before it is claimed, so a
+    # burst of retries reads in parallel rather than queueing for the write lock.
+    busy_here = cache_key in _working
+    _working[cache_key] += 1
+    try:
+        token = await _own(db, settings, cache_key, digest, look_first=busy_here)
+        if isinstance(token, IdempotentResult):
+            return token
+        return await _run(db, Claim(downstream_key=downstream_key, organization_id=organization_id, env=env,
+                                    scope=scope, key=key, token=token), operation)
+    finally:
+        _working[cache_key] -= 1
+        if not _working[cache_key]:
+            del _working[cache_key]
+
+
+async def _own(db: Database, settings: Settings, cache_key: tuple[str, str, str, str], digest: str, *,
+               look_first: bool) -> str | IdempotentResult:
+    """The claim's token once this request owns the key, or the completed key's replay.
+
+    Without ``look_first`` the first try claims at once: a new key costs one transaction, and a
+    key someone else holds is read in that same transaction. A wait polls without the write
+    lock, and claims again only when the holder let go or went stale. Raises as run_idempotent."""
     deadline = asyncio.get_running_loop().time() + settings.idempotency_wait_seconds
     stale_after = timedelta(seconds=settings.idempotency_stale_seconds)
-    waited = False
     while True:
         with timing.phase("idempotency"):
-            # The first try claims at once: a new key costs one transaction, and a key someone
-            # else holds is read in that same transaction. A wait then polls without the write
-            # lock, and claims again only when the holder let go or went stale.
-            seen = await _look(db, cache_key, digest) if waited else None
-            waited = True
+            seen = await _look(db, cache_key, digest) if look_first else None
+            look_first = True
             token = None
             if seen is None or (seen.state == "in_progress" and seen.locked_at <= clock.now() - stale_after):
                 token, seen = await _claim(db, settings, cache_key, digest)
         if token is not None:
-            break
+            return token
         if seen is not None and seen.state == "completed":
             return _replay(seen.result)
         if asyncio.get_running_loop().time() >= deadline:
@@ -346,8 +368,11 @@ async def run_idempotent(
                 "A request with this Idempotency-Key is still being processed; retry shortly.",
             )
         await asyncio.sleep(_POLL_SECONDS)
-    claim = Claim(downstream_key=downstream_key, organization_id=organization_id, env=env, scope=scope,
-                  key=key, token=token)
+
+
+async def _run(db: Database, claim: Claim, operation: Callable[[Claim], Awaitable[dict[str, Any]]]
+               ) -> IdempotentResult:
+    """Run the operation under ``claim``; store its answer (or a deterministic error) unless it did."""
     try:
         value = await operation(claim)
     except DomainError as exc:
