@@ -13,6 +13,9 @@ from errand.kit import clock
 from errand.kit.ids import new_id
 from errand.models import AuditEvent
 
+# Built once: appending is on every booking's path.
+_APPEND = insert(AuditEvent.__table__)
+
 
 def event(
     *,
@@ -36,7 +39,8 @@ def event(
 async def record_all(session: AsyncSession, events: list[dict[str, Any]]) -> None:
     """Append ``events`` (rows made by :func:`event`) in one INSERT, in ``session``'s transaction."""
     if events:
-        await session.execute(insert(AuditEvent.__table__), events)
+        conn = await session.connection()
+        await conn.execute(_APPEND, events)
 
 
 async def record(session: AsyncSession, **fields: Any) -> None:

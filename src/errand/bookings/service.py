@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from errand.bookings import decisions
 from errand.bookings.common import (
@@ -51,6 +51,11 @@ __all__ = [
     "book", "cancel", "modify", "get_transaction",
     "decide_approval", "expire_approval", "finish_decided_approvals", "finish_interrupted_cancels",
 ]
+
+# The booking's writes, built once (Core, on the unit of work's connection).
+_TXN = Transaction.__table__
+_INSERT_TXN = insert(_TXN)
+_SET_PENDING = update(_TXN).where(_TXN.c.id == bindparam("txn_id")).values(pending_action=bindparam("pending_action"))
 
 decide_approval = decisions.decide_approval
 expire_approval = decisions.expire_approval
@@ -212,7 +217,8 @@ async def _book(core: Core, principal: Principal, data: BookingCreate, claim: gu
             reservation_id=reservation.reservation_id if reservation else None,
             confirmation=reservation.confirmation if reservation else None, created_at=now, updated_at=now,
         )
-        await session.execute(insert(Transaction.__table__).values(row))
+        conn = await session.connection()
+        await conn.execute(_INSERT_TXN, row)
         txn = Transaction(**row)
         events = [audit_event(txn, "transaction.created", principal.actor, decision=decision.outcome,
                               reason=decision.reason, data={"action": action, "policies": decision.evaluated})]
@@ -222,8 +228,7 @@ async def _book(core: Core, principal: Principal, data: BookingCreate, claim: gu
             approval = await _request_approval(session, core, txn, decision, action, amount, principal.actor)
             txn.pending_action = {"kind": "book", "hold_id": hold.hold_id, "approval_id": approval.id,
                                   "action": action}
-            await session.execute(update(Transaction.__table__).where(Transaction.__table__.c.id == txn_id)
-                                  .values(pending_action=txn.pending_action))
+            await conn.execute(_SET_PENDING, {"txn_id": txn_id, "pending_action": txn.pending_action})
         else:
             events.append(audit_event(txn, "transaction.confirmed", principal.actor,
                                       data={"reservationId": txn.reservation_id, "providerId": provider.id}))

@@ -20,18 +20,29 @@ The stored result carries what the operation returned, customer details included
 record's ``result`` column seals it (Fernet, :class:`~errand.kit.crypto.SealedJSON`) on
 store and opens it on replay; a result an older Errand stored in clear still replays until
 it expires.
+
+A completed record never changes until it expires, so once a process has read one it keeps
+it in memory (``_completed``: at most 10,000 keys, each for at most ``REPLAY_CACHE_SECONDS``
+and never past the record's ``expires_at``) with the result still sealed, and answers later
+replays of the key, or refuses another body under it, without the database. The database
+stays the only truth: the cache is filled from committed reads only, and losing it loses
+nothing.
 """
 
 import asyncio
+import json
+from collections import Counter
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, or_, select, update
+from cachetools import TTLCache
+from sqlalchemy import JSON, and_, bindparam, case, delete, or_, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from errand.kit import clock, crypto, timing
 from errand.kit.config import Settings
@@ -43,6 +54,112 @@ from errand.models import IdempotencyRecord
 _CACHEABLE_KINDS = {"invalid", "not_found", "conflict", "forbidden"}
 _POLL_SECONDS = 0.05
 _KEY_COLUMNS = ("organization_id", "env", "scope", "key")
+
+# --- statements of the hot path, built once (executed with Core on the session's connection) ---
+
+_T = IdempotencyRecord.__table__
+_C = _T.c
+# The key (and, for a claim's own writes, its lock token) as bound parameters.
+_KEY_WHERE = (_C.organization_id == bindparam("w_org"), _C.env == bindparam("w_env"),
+              _C.scope == bindparam("w_scope"), _C.key == bindparam("w_key"))
+_MINE_WHERE = (*_KEY_WHERE, _C.lock_token == bindparam("w_token"))
+# The result as stored (the sealed JSON string), not opened: what the replay cache keeps.
+_SEEN = select(_C.request_hash, _C.state, type_coerce(_C.result, JSON).label("result"), _C.locked_at,
+               _C.expires_at).where(*_KEY_WHERE)
+# The result bind keeps the column's type (SealedJSON), so Core seals it on the way in.
+_COMPLETE = update(_T).where(*_MINE_WHERE).values(state="completed", result=bindparam("result"),
+                                                  updated_at=bindparam("now"))
+_SETTLE_STORE = update(_T).where(*_MINE_WHERE, _C.state == "in_progress").values(
+    state="completed", result=bindparam("result"), updated_at=bindparam("now"))
+_SETTLE_RELEASE = delete(_T).where(*_MINE_WHERE, _C.state == "in_progress")
+_CLAIMS: dict[str, Executable] = {}
+
+
+def _claim_statement(dialect: str) -> Executable:
+    """The claim upsert for ``dialect`` (``postgresql`` or ``sqlite``), built on first use.
+
+    Binds: the new row's columns (``id``, ``organization_id``, ``env``, ``scope``, ``key``,
+    ``request_hash``, ``lock_token``, ``locked_at``, ``expires_at``, ``created_at``,
+    ``updated_at``), ``now`` (expiry is judged against it) and ``stale_before``."""
+    stmt = _CLAIMS.get(dialect)
+    if stmt is not None:
+        return stmt
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    columns = ("id", "organization_id", "env", "scope", "key", "request_hash", "lock_token", "locked_at",
+               "expires_at", "created_at", "updated_at")
+    upsert = insert(_T).values({name: bindparam(name) for name in columns} | {"state": "in_progress",
+                                                                             "result": None})
+    new = upsert.excluded
+    expired = _C.expires_at <= bindparam("now", type_=_C.expires_at.type)
+    stale = and_(_C.state == "in_progress", _C.locked_at <= bindparam("stale_before", type_=_C.locked_at.type),
+                 _C.request_hash == new.request_hash)
+    afresh = {name: case((expired, new[name]), else_=_C[name])
+              for name in ("request_hash", "state", "result", "expires_at", "created_at")}
+    stmt = upsert.on_conflict_do_update(
+        index_elements=[_C[name] for name in _KEY_COLUMNS],
+        set_={**afresh, "lock_token": new.lock_token, "locked_at": new.locked_at, "updated_at": new.updated_at},
+        where=or_(expired, stale),
+    ).returning(_C.lock_token)
+    _CLAIMS[dialect] = stmt
+    return stmt
+
+
+def _key_params(organization_id: str, env: str, scope: str, key: str | None, token: str | None = None
+                ) -> dict[str, Any]:
+    params = {"w_org": organization_id, "w_env": env, "w_scope": scope, "w_key": key}
+    if token is not None:
+        params["w_token"] = token
+    return params
+
+
+# --- completed answers kept in memory ----------------------------------------------------
+
+# How long this process trusts a completed answer it read, at most (and never past the record's expiry).
+REPLAY_CACHE_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class _Completed:
+    """A completed record as stored: its request digest, its result sealed (the column's Fernet
+    ciphertext, never the answer in clear) and its expiry (UTC)."""
+
+    digest: str
+    sealed: str
+    expires_at: datetime
+
+
+# (organization_id, env, scope, key) -> _Completed. A completed record does not change until it
+# expires (only then may a claim start it afresh), so an entry is the database's answer until
+# ``expires_at``; it is dropped after REPLAY_CACHE_SECONDS in any case. Filled from reads only:
+# the database stays the truth, and a process that died loses nothing but the shortcut.
+_completed: TTLCache[tuple[str, str, str, str], _Completed] = TTLCache(maxsize=10_000,
+                                                                        ttl=REPLAY_CACHE_SECONDS)
+# How many requests of this process are working on each key right now (a hint, see run_idempotent).
+_working: Counter[tuple[str, str, str, str]] = Counter()
+
+
+def _open(stored: Any) -> dict[str, Any] | None:
+    """The result column's value opened: sealed (a JSON string) or stored in clear by an older Errand."""
+    if isinstance(stored, str):
+        return json.loads(crypto.unseal(stored.encode()))
+    return stored
+
+
+def _recall(cache_key: tuple[str, str, str, str], digest: str) -> _Completed | None:
+    """The cached completed record for the key, if still valid; Conflict when it was made by
+    another request body."""
+    entry = _completed.get(cache_key)
+    if entry is None:
+        return None
+    if entry.expires_at <= clock.now():
+        _completed.pop(cache_key, None)
+        return None
+    if entry.digest != digest:
+        raise Conflict(
+            "idempotency_conflict",
+            "This Idempotency-Key was already used with a different request body.",
+        )
+    return entry
 
 
 @dataclass
@@ -69,12 +186,8 @@ class Claim:
     token: str = ""
     completed: bool = field(default=False, init=False)
 
-    def _mine(self) -> tuple[Any, ...]:
-        return (
-            IdempotencyRecord.organization_id == self.organization_id, IdempotencyRecord.env == self.env,
-            IdempotencyRecord.scope == self.scope, IdempotencyRecord.key == self.key,
-            IdempotencyRecord.lock_token == self.token,
-        )
+    def _mine(self) -> dict[str, Any]:
+        return _key_params(self.organization_id, self.env, self.scope, self.key, self.token)
 
     async def complete(self, session: AsyncSession, value: dict[str, Any]) -> None:
         """Store ``value`` (the JSON answer) as the key's replay, in ``session``'s transaction.
@@ -84,11 +197,9 @@ class Claim:
         transaction then rolls back, so the change is recorded once, by the holder."""
         if self.key is None:
             return
-        stored = await session.execute(
-            update(IdempotencyRecord.__table__).where(*self._mine())
-            .values(state="completed", result={"ok": value}, updated_at=clock.now())
-        )
-        if stored.rowcount != 1:  # type: ignore[attr-defined]
+        conn = await session.connection()
+        stored = await conn.execute(_COMPLETE, {**self._mine(), "result": {"ok": value}, "now": clock.now()})
+        if stored.rowcount != 1:
             raise Conflict("idempotency_conflict",
                            "A retry with this Idempotency-Key took over this request; retry to read its result.")
         self.completed = True
@@ -97,14 +208,11 @@ class Claim:
         """Store a deterministic error (or release the claim when ``result`` is None) in a transaction
         of its own. A claim already completed is never touched."""
         async with db.unit_of_work() as session:
-            where = (*self._mine(), IdempotencyRecord.state == "in_progress")
+            conn = await session.connection()
             if result is None:
-                await session.execute(delete(IdempotencyRecord).where(*where))
+                await conn.execute(_SETTLE_RELEASE, self._mine())
             else:
-                await session.execute(
-                    update(IdempotencyRecord).where(*where)
-                    .values(state="completed", result=result, updated_at=clock.now())
-                )
+                await conn.execute(_SETTLE_STORE, {**self._mine(), "result": result, "now": clock.now()})
 
 
 def request_digest(request: dict[str, Any]) -> str:
@@ -129,38 +237,35 @@ class _Seen:
     locked_at: datetime
 
 
-_SEEN_COLUMNS = (IdempotencyRecord.request_hash, IdempotencyRecord.state, IdempotencyRecord.result,
-                 IdempotencyRecord.locked_at, IdempotencyRecord.expires_at)
-
-
-def _where_key(organization_id: str, env: str, scope: str, key: str) -> tuple[Any, ...]:
-    return (IdempotencyRecord.organization_id == organization_id, IdempotencyRecord.env == env,
-            IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
-
-
-def _judge(row: Any, digest: str, now: datetime) -> _Seen | None:
-    """The record another request holds, or None when there is none (or it has expired)."""
-    if row is None or clock.as_utc(row.expires_at) <= now:
+def _judge(row: Any, digest: str, now: datetime, cache_key: tuple[str, str, str, str]) -> _Seen | None:
+    """The record another request holds, or None when there is none (or it has expired).
+    A completed, sealed record is remembered in the replay cache until it expires."""
+    if row is None:
         return None
-    if row.request_hash != digest:
+    request_hash, state, stored, locked_at, expires_at = row
+    expires_at = clock.as_utc(expires_at)
+    if expires_at <= now:
+        return None
+    if request_hash != digest:
         raise Conflict(
             "idempotency_conflict",
             "This Idempotency-Key was already used with a different request body.",
         )
-    return _Seen(row.state, row.result, clock.as_utc(row.locked_at))
+    if state == "completed" and isinstance(stored, str):
+        _completed[cache_key] = _Completed(digest=request_hash, sealed=stored, expires_at=expires_at)
+    return _Seen(state, _open(stored), clock.as_utc(locked_at))
 
 
-async def _look(db: Database, organization_id: str, env: str, scope: str, key: str, digest: str) -> _Seen | None:
+async def _look(db: Database, cache_key: tuple[str, str, str, str], digest: str) -> _Seen | None:
     """Read the key without a write lock: a completed key replays from here."""
     async with db.unit_of_work(read_only=True) as session:
-        row = (await session.execute(
-            select(*_SEEN_COLUMNS).where(*_where_key(organization_id, env, scope, key))
-        )).one_or_none()
-    return _judge(row, digest, clock.now())
+        conn = await session.connection()
+        row = (await conn.execute(_SEEN, _key_params(*cache_key))).first()
+    return _judge(row, digest, clock.now(), cache_key)
 
 
 async def _claim(
-    db: Database, settings: Settings, organization_id: str, env: str, scope: str, key: str, digest: str
+    db: Database, settings: Settings, cache_key: tuple[str, str, str, str], digest: str
 ) -> tuple[str | None, _Seen | None]:
     """Try once to own the key: (token, None) when claimed, (None, record) when someone else has it,
     (None, None) when the holder let it go meanwhile (look again).
@@ -171,31 +276,19 @@ async def _claim(
     lock moves). Otherwise the record is read in the same transaction."""
     now = clock.now()
     token = secrets.token_hex(16)
-    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(IdempotencyRecord).values(
-        id=new_id("idem"), organization_id=organization_id, env=env, scope=scope, key=key,
-        request_hash=digest, state="in_progress", lock_token=token, locked_at=now, result=None,
-        expires_at=now + timedelta(hours=settings.idempotency_ttl_hours), created_at=now, updated_at=now,
-    )
-    new = stmt.excluded
-    expired = IdempotencyRecord.expires_at <= now
-    stale = and_(IdempotencyRecord.state == "in_progress",
-                 IdempotencyRecord.locked_at <= now - timedelta(seconds=settings.idempotency_stale_seconds),
-                 IdempotencyRecord.request_hash == digest)
-    afresh = {name: case((expired, new[name]), else_=IdempotencyRecord.__table__.c[name])
-              for name in ("request_hash", "state", "result", "expires_at", "created_at")}
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[IdempotencyRecord.__table__.c[name] for name in _KEY_COLUMNS],
-        set_={**afresh, "lock_token": new.lock_token, "locked_at": new.locked_at, "updated_at": new.updated_at},
-        where=or_(expired, stale),
-    ).returning(IdempotencyRecord.lock_token)
+    organization_id, env, scope, key = cache_key
+    params = {
+        "id": new_id("idem"), "organization_id": organization_id, "env": env, "scope": scope, "key": key,
+        "request_hash": digest, "lock_token": token, "locked_at": now,
+        "expires_at": now + timedelta(hours=settings.idempotency_ttl_hours), "created_at": now, "updated_at": now,
+        "now": now, "stale_before": now - timedelta(seconds=settings.idempotency_stale_seconds),
+    }
     async with db.unit_of_work() as session:
-        if (await session.execute(stmt)).scalar_one_or_none() == token:
+        conn = await session.connection()
+        if (await conn.execute(_claim_statement(db.engine.dialect.name), params)).scalar_one_or_none() == token:
             return token, None
-        row = (await session.execute(
-            select(*_SEEN_COLUMNS).where(*_where_key(organization_id, env, scope, key))
-        )).one_or_none()
-    return None, _judge(row, digest, now)
+        row = (await conn.execute(_SEEN, _key_params(*cache_key))).first()
+    return None, _judge(row, digest, now, cache_key)
 
 
 async def run_idempotent(
@@ -227,18 +320,46 @@ async def run_idempotent(
     # Live keys derive as they did before modes existed, so a retry across the upgrade still matches.
     mode = "" if env == "live" else f"{env}:"
     downstream_key = crypto.sha256_hex(f"{mode}{organization_id}:{scope}:{key}:{digest}")[:48]
+    cache_key = (organization_id, env, scope, key)
+    with timing.phase("idempotency"):
+        cached = _recall(cache_key, digest)
+        result = None if cached is None else _open(cached.sealed)
+    if result is not None:
+        return _replay(result)
+    # A key another request of this process is working on is read before it is claimed, so a
+    # burst of retries reads in parallel rather than queueing for the write lock.
+    busy_here = cache_key in _working
+    _working[cache_key] += 1
+    try:
+        token = await _own(db, settings, cache_key, digest, look_first=busy_here)
+        if isinstance(token, IdempotentResult):
+            return token
+        return await _run(db, Claim(downstream_key=downstream_key, organization_id=organization_id, env=env,
+                                    scope=scope, key=key, token=token), operation)
+    finally:
+        _working[cache_key] -= 1
+        if not _working[cache_key]:
+            del _working[cache_key]
+
+
+async def _own(db: Database, settings: Settings, cache_key: tuple[str, str, str, str], digest: str, *,
+               look_first: bool) -> str | IdempotentResult:
+    """The claim's token once this request owns the key, or the completed key's replay.
+
+    Without ``look_first`` the first try claims at once: a new key costs one transaction, and a
+    key someone else holds is read in that same transaction. A wait polls without the write
+    lock, and claims again only when the holder let go or went stale. Raises as run_idempotent."""
     deadline = asyncio.get_running_loop().time() + settings.idempotency_wait_seconds
     stale_after = timedelta(seconds=settings.idempotency_stale_seconds)
     while True:
         with timing.phase("idempotency"):
-            # Read first, without the write lock: a replay or a wait costs one read-only transaction,
-            # a new key one more (the claim).
-            seen = await _look(db, organization_id, env, scope, key, digest)
+            seen = await _look(db, cache_key, digest) if look_first else None
+            look_first = True
             token = None
             if seen is None or (seen.state == "in_progress" and seen.locked_at <= clock.now() - stale_after):
-                token, seen = await _claim(db, settings, organization_id, env, scope, key, digest)
+                token, seen = await _claim(db, settings, cache_key, digest)
         if token is not None:
-            break
+            return token
         if seen is not None and seen.state == "completed":
             return _replay(seen.result)
         if asyncio.get_running_loop().time() >= deadline:
@@ -247,8 +368,11 @@ async def run_idempotent(
                 "A request with this Idempotency-Key is still being processed; retry shortly.",
             )
         await asyncio.sleep(_POLL_SECONDS)
-    claim = Claim(downstream_key=downstream_key, organization_id=organization_id, env=env, scope=scope,
-                  key=key, token=token)
+
+
+async def _run(db: Database, claim: Claim, operation: Callable[[Claim], Awaitable[dict[str, Any]]]
+               ) -> IdempotentResult:
+    """Run the operation under ``claim``; store its answer (or a deterministic error) unless it did."""
     try:
         value = await operation(claim)
     except DomainError as exc:
