@@ -31,8 +31,8 @@ nothing.
 
 import asyncio
 import json
-from collections import Counter
 import secrets
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
