@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from errand import __version__
 from errand.api import openapi
 from errand.api.automations import app as automations_app
-from errand.api.common import routing_error
+from errand.api.common import NO_TELEMETRY, routing_error
 from errand.api.execution import app as execution_app
 from errand.api.mcp import app as mcp_app
 from errand.api.reservations import app as reservations_app
@@ -330,7 +330,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await queue.close()
             await core.aclose()
 
-    app = FastAPI(title="Errand", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None, redirect_slashes=False)
+    app = FastAPI(title="Errand", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  redirect_slashes=False, telemetry=NO_TELEMETRY)
     app.state.core = core
     app.add_middleware(HeadAsGet)
     app.add_middleware(ServerTiming)

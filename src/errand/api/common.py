@@ -29,6 +29,11 @@ STATUS_BY_KIND = {
 }
 
 
+# FastAPI's native OpenTelemetry (0.165+) checks the global providers on every request and wraps
+# each app in one more middleware; Errand adds OpenTelemetry deliberately when it wants it.
+NO_TELEMETRY: dict[str, Any] = {"tracing": False, "metrics": False, "logs": False}
+
+
 Render = Callable[[int, str, str, Any, "dict[str, str] | None"], "JSONResponse"]
 
 
