@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from errand import __version__
 from errand.api import openapi
 from errand.api.automations import app as automations_app
-from errand.api.common import NO_TELEMETRY, routing_error
+from errand.api.common import NO_TELEMETRY, JSONBody, routing_error
 from errand.api.execution import app as execution_app
 from errand.api.mcp import app as mcp_app
 from errand.api.reservations import app as reservations_app
@@ -184,16 +184,18 @@ def add_root_routes(app: FastAPI, health: Any, sandbox: str = "/sandbox/") -> No
     one served alone (``errand sandbox``).
     """
 
+    index_body = Index(name="Errand", version=__version__, docs="/docs", openapi="/openapi.json",
+                       dialects=DIALECTS, sandbox=sandbox).model_dump()
+
     @app.get("/", summary="Index of the dialects", **openapi.describe(Index))
-    async def index() -> dict[str, Any]:
+    async def index() -> JSONBody:
         """Where each dialect lives, its interactive docs and its OpenAPI document."""
-        return Index(name="Errand", version=__version__, docs="/docs", openapi="/openapi.json",
-                     dialects=DIALECTS, sandbox=sandbox).model_dump()
+        return JSONBody(index_body)
 
     @app.get("/healthz", summary="Liveness", **openapi.describe(Health))
-    async def healthz() -> dict[str, Any]:
+    async def healthz() -> JSONBody:
         """``ok`` while the process serves; with its queue worker's state when it runs one."""
-        return health()
+        return JSONBody(health())
 
     async def docs(_request: Request) -> Any:
         urls = [("Errand (root)", "/openapi.json")]
