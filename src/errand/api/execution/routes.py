@@ -1,5 +1,6 @@
 """Routes of the execution dialect. Each only translates; the rules live in errand.jobs."""
 
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -147,9 +148,17 @@ async def provider_metrics_without_id(caller: Caller) -> dict:
 
 
 @providers.get("", summary="List providers", **doc.describe(bodies.ProviderList))
-async def list_providers(request: Request, caller: Caller) -> JSONBody:
+async def list_providers(request: Request, caller: Caller) -> Response:
     """The providers jobs can use: ids for allowedProviders, blockedProviders and metrics."""
-    return JSONBody({"providers": [provider_body(p) for p in jobs_service.list_providers(core_of(request), caller)]})
+    return Response(_providers_json(core_of(request).providers, caller.env, tuple(caller.scenarios)),
+                    media_type="application/json")
+
+
+@functools.lru_cache(maxsize=256)
+def _providers_json(registry: Any, env: str, scenarios: tuple[str, ...]) -> bytes:
+    """The list's body, encoded once per process for what it depends on (jobs_service.provider_listing)."""
+    listing = jobs_service.provider_listing(registry, env, scenarios)
+    return JSONBody({"providers": [provider_body(p) for p in listing]}).body
 
 
 @profiles.post("", status_code=201, summary="Store a traveler profile", openapi_extra=doc.json_body(
