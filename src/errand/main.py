@@ -71,6 +71,30 @@ class Dialect(BaseRoute):
         return url_path_for(name, **path_params)
 
 
+class DialectsFirst:
+    """``errand serve``'s ASGI app: an HTTP request under a dialect's prefixes goes straight to that
+    dialect's app (first match, in the root router's order), wrapped in :class:`ServerTiming` and
+    :class:`HeadAsGet` as the root app would; everything else (the root's own paths, the sandbox,
+    the docs' assets, the lifespan) goes to the root app.
+
+    The root FastAPI app would only pass such a request on: its Dialect route matches it first,
+    and every exception and error status is answered by the dialect's own handlers, so skipping
+    the root's middleware and router changes no answer. The root keeps its Dialect routes, so
+    its router still knows every path (``url_path_for``)."""
+
+    def __init__(self, root: ASGIApp, dialects: Sequence[Dialect]) -> None:
+        self.root = root
+        self.dialects = [(dialect, ServerTiming(HeadAsGet(dialect.app))) for dialect in dialects]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for dialect, app in self.dialects:
+                if dialect.matches(scope)[0] is Match.FULL:
+                    await app(scope, receive, send)
+                    return
+        await self.root(scope, receive, send)
+
+
 class HeadAsGet:
     """HEAD is answered wherever GET is: the GET route runs and only its status and headers are sent.
 
@@ -287,8 +311,9 @@ async def run_worker(settings: Settings, *, concurrency: int | None = None) -> N
         await core.aclose()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The HTTP app of ``errand serve`` (uvicorn's factory, in each worker process).
+def create_app(settings: Settings | None = None) -> DialectsFirst:
+    """The HTTP app of ``errand serve`` (uvicorn's factory, in each worker process): the root
+    FastAPI app, with each dialect's requests handed straight to it (:class:`DialectsFirst`).
 
     The sandbox marketplace is mounted at ``/sandbox`` with its hold sweep, unless
     ``Settings.sandbox_embedded_here`` says it is served apart (``ERRAND_SANDBOX_URL``).
@@ -347,16 +372,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_root_routes(app, health, "/sandbox/" if embedded else settings.effective_sandbox_url.rstrip("/") + "/")
 
     # First match wins: the narrower prefixes go first.
-    app.router.routes.extend([
+    dialects = [
         Dialect(execution_app.PREFIXES, execution_app.build(core)),
         Dialect(mcp_app.PREFIXES, mcp),
         Dialect(reservations_app.PREFIXES, reservations_app.build(core)),
         Dialect(automations_app.PREFIXES, automations_app.build(core)),
-    ])
+    ]
+    app.router.routes.extend(dialects)
     if embedded:
         app.router.routes.append(Mount("/sandbox", app=build_sandbox_app(core.db, settings.sandbox_faults, settings)))
     app.router.routes.append(Mount(openapi.ASSETS_PATH, app=openapi.assets()))
-    return app
+    return DialectsFirst(app, dialects)
 
 
 def create_sandbox_app(settings: Settings | None = None) -> Starlette:
