@@ -145,8 +145,7 @@ class ServerTiming:
             if message["type"] == "http.response.start":
                 value = timing.header()
                 if value is not None:
-                    message = {**message, "headers": [*message.get("headers", []),
-                                                      (b"server-timing", value.encode("ascii"))]}
+                    message["headers"] = [*message.get("headers", ()), (b"server-timing", value)]
             await send(message)
 
         try:
