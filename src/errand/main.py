@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from errand import __version__
 from errand.api import openapi
 from errand.api.automations import app as automations_app
-from errand.api.common import routing_error
+from errand.api.common import NO_TELEMETRY, JSONBody, routing_error
 from errand.api.execution import app as execution_app
 from errand.api.mcp import app as mcp_app
 from errand.api.reservations import app as reservations_app
@@ -69,6 +69,30 @@ class Dialect(BaseRoute):
         if url_path_for is None:
             raise NoMatchFound(name, path_params)
         return url_path_for(name, **path_params)
+
+
+class DialectsFirst:
+    """``errand serve``'s ASGI app: an HTTP request under a dialect's prefixes goes straight to that
+    dialect's app (first match, in the root router's order), wrapped in :class:`ServerTiming` and
+    :class:`HeadAsGet` as the root app would; everything else (the root's own paths, the sandbox,
+    the docs' assets, the lifespan) goes to the root app.
+
+    The root FastAPI app would only pass such a request on: its Dialect route matches it first,
+    and every exception and error status is answered by the dialect's own handlers, so skipping
+    the root's middleware and router changes no answer. The root keeps its Dialect routes, so
+    its router still knows every path (``url_path_for``)."""
+
+    def __init__(self, root: ASGIApp, dialects: Sequence[Dialect]) -> None:
+        self.root = root
+        self.dialects = [(dialect, ServerTiming(HeadAsGet(dialect.app))) for dialect in dialects]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for dialect, app in self.dialects:
+                if dialect.matches(scope)[0] is Match.FULL:
+                    await app(scope, receive, send)
+                    return
+        await self.root(scope, receive, send)
 
 
 class HeadAsGet:
@@ -121,8 +145,7 @@ class ServerTiming:
             if message["type"] == "http.response.start":
                 value = timing.header()
                 if value is not None:
-                    message = {**message, "headers": [*message.get("headers", []),
-                                                      (b"server-timing", value.encode("ascii"))]}
+                    message["headers"] = [*message.get("headers", ()), (b"server-timing", value)]
             await send(message)
 
         try:
@@ -184,16 +207,18 @@ def add_root_routes(app: FastAPI, health: Any, sandbox: str = "/sandbox/") -> No
     one served alone (``errand sandbox``).
     """
 
+    index_body = Index(name="Errand", version=__version__, docs="/docs", openapi="/openapi.json",
+                       dialects=DIALECTS, sandbox=sandbox).model_dump()
+
     @app.get("/", summary="Index of the dialects", **openapi.describe(Index))
-    async def index() -> dict[str, Any]:
+    async def index() -> JSONBody:
         """Where each dialect lives, its interactive docs and its OpenAPI document."""
-        return Index(name="Errand", version=__version__, docs="/docs", openapi="/openapi.json",
-                     dialects=DIALECTS, sandbox=sandbox).model_dump()
+        return JSONBody(index_body)
 
     @app.get("/healthz", summary="Liveness", **openapi.describe(Health))
-    async def healthz() -> dict[str, Any]:
+    async def healthz() -> JSONBody:
         """``ok`` while the process serves; with its queue worker's state when it runs one."""
-        return health()
+        return JSONBody(health())
 
     async def docs(_request: Request) -> Any:
         urls = [("Errand (root)", "/openapi.json")]
@@ -285,8 +310,9 @@ async def run_worker(settings: Settings, *, concurrency: int | None = None) -> N
         await core.aclose()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The HTTP app of ``errand serve`` (uvicorn's factory, in each worker process).
+def create_app(settings: Settings | None = None) -> DialectsFirst:
+    """The HTTP app of ``errand serve`` (uvicorn's factory, in each worker process): the root
+    FastAPI app, with each dialect's requests handed straight to it (:class:`DialectsFirst`).
 
     The sandbox marketplace is mounted at ``/sandbox`` with its hold sweep, unless
     ``Settings.sandbox_embedded_here`` says it is served apart (``ERRAND_SANDBOX_URL``).
@@ -330,7 +356,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await queue.close()
             await core.aclose()
 
-    app = FastAPI(title="Errand", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None, redirect_slashes=False)
+    app = FastAPI(title="Errand", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  redirect_slashes=False, telemetry=NO_TELEMETRY)
     app.state.core = core
     app.add_middleware(HeadAsGet)
     app.add_middleware(ServerTiming)
@@ -344,16 +371,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_root_routes(app, health, "/sandbox/" if embedded else settings.effective_sandbox_url.rstrip("/") + "/")
 
     # First match wins: the narrower prefixes go first.
-    app.router.routes.extend([
+    dialects = [
         Dialect(execution_app.PREFIXES, execution_app.build(core)),
         Dialect(mcp_app.PREFIXES, mcp),
         Dialect(reservations_app.PREFIXES, reservations_app.build(core)),
         Dialect(automations_app.PREFIXES, automations_app.build(core)),
-    ])
+    ]
+    app.router.routes.extend(dialects)
     if embedded:
         app.router.routes.append(Mount("/sandbox", app=build_sandbox_app(core.db, settings.sandbox_faults, settings)))
     app.router.routes.append(Mount(openapi.ASSETS_PATH, app=openapi.assets()))
-    return app
+    return DialectsFirst(app, dialects)
 
 
 def create_sandbox_app(settings: Settings | None = None) -> Starlette:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
 
@@ -19,7 +21,6 @@ from errand.kit.logging import get_logger
 
 if TYPE_CHECKING:  # FastAPI is imported where an app is built: `errand mcp` starts faster without it.
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
 
 _log = get_logger("errand.api")
 
@@ -27,6 +28,35 @@ STATUS_BY_KIND = {
     "invalid": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
     "rate_limited": 429, "unavailable": 503, "internal": 500,
 }
+
+
+# FastAPI's native OpenTelemetry (0.165+) checks the global providers on every request and wraps
+# each app in one more middleware; Errand adds OpenTelemetry deliberately when it wants it.
+NO_TELEMETRY: dict[str, Any] = {"tracing": False, "metrics": False, "logs": False}
+
+
+def _as_json(value: Any) -> Any:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(value)
+
+
+# Starlette's JSONResponse settings, built once; what json cannot encode (a datetime, a Decimal, a
+# model) is encoded as FastAPI would encode a route's return value.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_as_json)
+
+
+class JSONBody(JSONResponse):
+    """A route's JSON answer, encoded once: the same bytes FastAPI sends for a returned dict.
+
+    A route that returns a dict has it walked by ``jsonable_encoder`` and then encoded; this
+    encodes it directly (``default`` hands anything else to ``jsonable_encoder``). The route's
+    ``status_code=`` decorator argument does not apply to a returned response: pass it here.
+    A non-finite float raises ValueError, as with JSONResponse.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return _ENCODER.encode(content).encode("utf-8")
 
 
 Render = Callable[[int, str, str, Any, "dict[str, str] | None"], "JSONResponse"]

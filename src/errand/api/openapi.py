@@ -10,7 +10,8 @@ instead of a security scheme, and knows nothing of the error bodies. :func:`inst
   with ``Retry-After``), one with a body also 413; routes add their own with :func:`describe`;
 - each error response points at ``#/components/schemas/Error``, the dialect's error body;
 - the key's header becomes a security scheme, so clients and schemathesis know the operation
-  is authenticated;
+  is authenticated (an operation is authenticated when it depends on a :class:`KeyHeader`, or
+  declares the key's header as a parameter);
 - no 422 anywhere.
 
 Routes describe their success bodies with :func:`describe` (``responses=`` with a model, no
@@ -23,12 +24,14 @@ under :data:`ASSETS_PATH`: no page loads anything from another host (:func:`swag
 
 import html
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.models import APIKey, APIKeyIn
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
+from fastapi.security.base import SecurityBase
 from pydantic import BaseModel, Field
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
@@ -88,6 +91,27 @@ class FlatError(BaseModel):
     message: str
     status: int = Field(description="The HTTP status, repeated.")
     details: Any = None
+
+
+class KeyHeader(SecurityBase):
+    """A route dependency that reads the API key from ``header`` and answers ``authenticate(request, value)``
+    (``value`` is the header's first value, or None when it is absent).
+
+    It takes only the request, so FastAPI has no header parameter to extract and validate on each
+    request; as a security scheme it marks the operations that depend on it, and :func:`complete`
+    documents them with the dialect's own scheme (FastAPI's entry for it is replaced)."""
+
+    def __init__(self, header: str, authenticate: Callable[[Request, str | None], Awaitable[Any]]) -> None:
+        self.model = APIKey(**{"in": APIKeyIn.header}, name=header)
+        self.scheme_name = _KEY_SCHEME
+        self.header = header.lower()
+        self.authenticate = authenticate
+
+    async def __call__(self, request: Request) -> Any:
+        return await self.authenticate(request, request.headers.get(self.header))
+
+
+_KEY_SCHEME = "errandKeyHeader"
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -185,6 +209,7 @@ def complete(document: dict[str, Any], *, error_model: type[BaseModel], auth_hea
              defaults: Sequence[int] = (400, 503)) -> dict[str, Any]:
     """The post-processing :func:`install` applies to FastAPI's document (see the module docstring)."""
     components = document.setdefault("components", {})
+    components.pop("securitySchemes", None)  # KeyHeader's; the dialect's own goes in below
     schemas = components.setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
@@ -257,13 +282,11 @@ def _complete_operation(operation: dict[str, Any], *, auth_header: str | None, s
         _text_rules(parameter.get("schema"), multiline=False)
     for media in operation.get("requestBody", {}).get("content", {}).values():
         _text_rules(media.get("schema"))
-        if parameter["in"] == "header" and parameter["name"].lower() == "idempotency-key":
-            parameter["schema"] = dict(IDEMPOTENCY_KEY_SCHEMA)
-            parameter.setdefault("description", IDEMPOTENCY_KEY_DESCRIPTION)
-    authenticated = False
+    # A KeyHeader dependency: the dialect's scheme is added at the end, as for a header parameter.
+    authenticated = operation.pop("security", None) == [{_KEY_SCHEME: []}]
     if auth_header:
         kept = [p for p in parameters if not (p["in"] == "header" and p["name"].lower() == auth_header.lower())]
-        authenticated = len(kept) != len(parameters)
+        authenticated = authenticated or len(kept) != len(parameters)
         if kept:
             operation["parameters"] = kept
         else:

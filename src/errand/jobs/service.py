@@ -9,6 +9,7 @@ key's scenarios (:func:`errand.identity.service.require_scenario`); lists show o
 """
 
 import base64
+import functools
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -260,14 +261,24 @@ async def provider_metrics(core: Core, principal: Principal, provider_id: str, d
     )
 
 
-def list_providers(core: Core, principal: Principal) -> list[dict[str, Any]]:
-    """Every provider with what it serves, and whether this key may use it."""
-    return [
+def list_providers(core: Core, principal: Principal) -> tuple[dict[str, Any], ...]:
+    """Every provider with what it serves, and whether this key may use it: ``{id, display_name,
+    scenarios, kind, sandbox, enabled}`` each.
+
+    The answer depends only on the provider registry (fixed when the core is built) and the key's
+    env and scenarios, so it is built once per process for each of them (:func:`provider_listing`)
+    and shared: callers must not change it."""
+    return provider_listing(core.providers, principal.env, tuple(principal.scenarios))
+
+
+@functools.lru_cache(maxsize=256)
+def provider_listing(registry: Any, env: str, scenarios: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
+    """:func:`list_providers` for a registry, a key env and the key's scenarios (cached; shared)."""
+    return tuple(
         {"id": p.id, "display_name": p.display_name, "scenarios": list(p.scenarios), "kind": p.kind,
-         "sandbox": p.sandbox,
-         "enabled": (principal.env == "live" or p.sandbox) and any(s in principal.scenarios for s in p.scenarios)}
-        for p in core.providers.all() if hasattr(p, "search")
-    ]
+         "sandbox": p.sandbox, "enabled": (env == "live" or p.sandbox) and any(s in scenarios for s in p.scenarios)}
+        for p in registry.all() if hasattr(p, "search")
+    )
 
 
 async def create_profile(core: Core, principal: Principal, profile: Profile) -> int:

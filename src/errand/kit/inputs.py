@@ -32,6 +32,7 @@ value or a documentation URL.
 """
 
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -41,9 +42,13 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator, BeforeValidator, Field, StrictBool, StrictInt, StringConstraints, ValidationError, WithJsonSchema,
 )
-from pydantic.alias_generators import to_snake
+from pydantic.alias_generators import to_snake as _to_snake
 
 from errand.kit.errors import InvalidRequest
+
+# A field name's snake_case spelling (pydantic's rule: a few regex passes); bodies repeat the same
+# few names, so the answers are kept (bounded: a client sending new names only churns the cache).
+to_snake = functools.lru_cache(maxsize=4096)(_to_snake)
 
 MAX_DEPTH = 32
 MAX_BODY_BYTES = 1024 * 1024

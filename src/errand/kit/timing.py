@@ -13,19 +13,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 
-# Phase name -> milliseconds so far, with the request's start under "".
-_phases: ContextVar[dict[str, float] | None] = ContextVar("errand_timing", default=None)
+
+class _Request:
+    """One request's clock: its start, the milliseconds so far by phase, the phases now open."""
+
+    __slots__ = ("started", "phases", "open")
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.phases: dict[str, float] = {}
+        self.open: set[str] = set()
+
+
+_current: ContextVar[_Request | None] = ContextVar("errand_timing", default=None)
 
 PROVIDER = "provider"
 
 
-def begin() -> Token[dict[str, float] | None]:
+def begin() -> Token[_Request | None]:
     """Start timing the current request; pass the token to :func:`end`."""
-    return _phases.set({"": time.perf_counter()})
+    return _current.set(_Request())
 
 
-def end(token: Token[dict[str, float] | None]) -> None:
-    _phases.reset(token)
+def end(token: Token[_Request | None]) -> None:
+    _current.reset(token)
 
 
 @contextmanager
@@ -34,27 +45,28 @@ def phase(name: str) -> Iterator[None]:
 
     Nested phases of one name are counted once: only the outermost adds its time.
     """
-    phases = _phases.get()
-    if phases is None or f"open:{name}" in phases:
+    request = _current.get()
+    if request is None or name in request.open:
         yield
         return
-    phases[f"open:{name}"] = 1.0
+    request.open.add(name)
     started = time.perf_counter()
     try:
         yield
     finally:
-        phases[name] = phases.get(name, 0.0) + (time.perf_counter() - started) * 1000
-        del phases[f"open:{name}"]
+        request.phases[name] = request.phases.get(name, 0.0) + (time.perf_counter() - started) * 1000
+        request.open.discard(name)
 
 
-def header() -> str | None:
+def header() -> bytes | None:
     """The ``Server-Timing`` value for the current request (phases in ms, then ``errand`` and
-    ``total``), or None outside a timed request."""
-    phases = _phases.get()
-    if phases is None:
+    ``total``), ASCII-encoded, or None outside a timed request."""
+    request = _current.get()
+    if request is None:
         return None
-    total = (time.perf_counter() - phases[""]) * 1000
-    parts = [f"{name};dur={ms:.2f}" for name, ms in phases.items() if name and not name.startswith("open:")]
+    total = (time.perf_counter() - request.started) * 1000
+    phases = request.phases
+    parts = [f"{name};dur={ms:.2f}" for name, ms in phases.items()]
     parts.append(f"errand;dur={total - phases.get(PROVIDER, 0.0):.2f}")
     parts.append(f"total;dur={total:.2f}")
-    return ", ".join(parts)
+    return ", ".join(parts).encode("ascii")

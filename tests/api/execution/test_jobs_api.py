@@ -228,6 +228,25 @@ async def test_providers_list_names_ids_scenarios_and_kind(org: Org) -> None:
     assert covered == {"restaurant", "hotel", "flight", "activity"}
 
 
+async def test_each_key_sees_the_providers_it_may_use_in_turn(server: Server, org: Org) -> None:
+    """The list is built once per key env and scenarios: keys that differ still get their own flags."""
+    keys = {"live, all": org.agent_key,
+            "live, restaurant": await mint_key(server, org.name, scenarios=["restaurant"]),
+            "test, all": await mint_key(server, org.name, env="test")}
+    seen: dict[str, set[str]] = {}
+    for _ in range(2):
+        for label, key in keys.items():
+            answer = await org.agent.get("/api/v1/providers", headers={"Authorization": f"Bearer {key}"})
+            assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+            enabled = {p["id"] for p in answer.json()["providers"] if p["enabled"]}
+            assert seen.setdefault(label, enabled) == enabled
+    providers = (await org.agent.get("/api/v1/providers")).json()["providers"]
+    assert seen["live, all"] == {p["id"] for p in providers}
+    assert seen["live, restaurant"] == {p["id"] for p in providers if "restaurant" in p["scenarios"]}
+    assert seen["test, all"] == {p["id"] for p in providers if p["sandbox"]}
+    assert seen["test, all"] != seen["live, all"] or all(p["sandbox"] for p in providers)
+
+
 async def test_a_stored_profile_can_stand_in_for_the_inline_one(org: Org, day: date) -> None:
     created = await org.agent.post("/api/v1/profiles", json=restaurant_job(day)["profile"])
     assert created.status_code == 201

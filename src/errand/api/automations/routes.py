@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from errand.api import openapi as doc
 from errand.api.automations import bodies
 from errand.api.automations.auth import Caller
-from errand.api.common import core_of
+from errand.api.common import JSONBody, core_of
 from errand.approvals import service as approvals_service
 from errand.guard.schemas import ApprovalView
 from errand.kit import clock
@@ -48,15 +48,15 @@ def approval_body(a: ApprovalView) -> dict[str, Any]:
 async def list_approvals(
     request: Request, caller: Caller,
     status: Literal["pending", "approved", "denied", "expired", "void"] | None = Query(default=None),
-) -> dict:
+) -> JSONBody:
     """Approval gates of your organization, newest first; ``?status=pending`` for the open ones."""
     approvals = await approvals_service.list_approvals(core_of(request), caller, status)
-    return {"approvals": [approval_body(a) for a in approvals]}
+    return JSONBody({"approvals": [approval_body(a) for a in approvals]})
 
 
 @router.post("/approvals/{approval_id}/decision", summary="Approve or deny",
              **doc.describe(bodies.DecidedApproval, 403, 404, 409))
-async def decide(approval_id: str, body: DecisionIn, request: Request, caller: Caller) -> dict:
+async def decide(approval_id: str, body: DecisionIn, request: Request, caller: Caller) -> JSONBody:
     """Approve or deny. Approving executes exactly the action shown (capacity re-checked);
     an expired or already decided approval is 409 invalid_state."""
     approval, subject_status = await approvals_service.decide_approval(core_of(request), caller, approval_id,
@@ -64,4 +64,4 @@ async def decide(approval_id: str, body: DecisionIn, request: Request, caller: C
     result = approval_body(approval)
     if subject_status is not None:
         result["job_status" if approval.subject_type == "job" else "transaction_status"] = subject_status
-    return result
+    return JSONBody(result)

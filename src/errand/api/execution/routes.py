@@ -1,13 +1,14 @@
 """Routes of the execution dialect. Each only translates; the rules live in errand.jobs."""
 
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from errand.api import openapi as doc
-from errand.api.common import core_of
+from errand.api.common import JSONBody, core_of
 from errand.api.execution import bodies
 from errand.api.execution.auth import Caller
 from errand.api.execution.schemas import (
@@ -51,15 +52,15 @@ def _int_param(request: Request, name: str, default: int) -> int:
 @jobs.post("", status_code=202, summary="Create a job", openapi_extra=doc.json_body(
     bodies.JOB_REQUEST, "The job: scenario and params, the traveler, consent and your metadata."),
     **doc.describe(bodies.JobCreated, 403, 409, status=202, also=(200,), replayable=True))
-async def create_job(request: Request, caller: Caller) -> JSONResponse:
+async def create_job(request: Request, caller: Caller) -> JSONBody:
     """Create a booking job; the autopilot runs it in the background. Poll the job for its status.
 
     The same ``clientMetadata.idempotencyKey`` returns the job created first (200) instead of a second one."""
     data = validate_job_request(await _json(request))
     job, created = await jobs_service.create_job(core_of(request), caller, data)
     if created:
-        return JSONResponse(created_body(job), status_code=202)
-    return JSONResponse(created_body(job), status_code=200, headers={"Idempotent-Replayed": "true"})
+        return JSONBody(created_body(job), status_code=202)
+    return JSONBody(created_body(job), status_code=200, headers={"Idempotent-Replayed": "true"})
 
 
 @jobs.get("", summary="List jobs", openapi_extra={"parameters": [
@@ -67,12 +68,12 @@ async def create_job(request: Request, caller: Caller) -> JSONResponse:
     doc.query("limit", "Jobs per page, clamped to [1, 200]; default 50.", {"type": "integer"}),
     doc.query("cursor", "`nextCursor` of the previous page.", {"type": "string"}),
 ]}, **doc.describe(bodies.JobList))
-async def list_jobs(request: Request, caller: Caller) -> dict:
+async def list_jobs(request: Request, caller: Caller) -> JSONBody:
     """Your organization's jobs, newest first: ``?status=&limit=`` (1–200, default 50) ``&cursor=``."""
     views, cursor = await jobs_service.list_jobs(
         core_of(request), caller, status=request.query_params.get("status") or None,
         limit=_int_param(request, "limit", 50), cursor=request.query_params.get("cursor") or None)
-    return {"jobs": [job_body(v) for v in views], "count": len(views), "nextCursor": cursor}
+    return JSONBody({"jobs": [job_body(v) for v in views], "count": len(views), "nextCursor": cursor})
 
 
 def _job_id(job_id: str) -> str:
@@ -82,41 +83,41 @@ def _job_id(job_id: str) -> str:
 
 
 @jobs.get("/{job_id}", summary="Get a job", **doc.describe(bodies.Job, 404))
-async def get_job(job_id: str, request: Request, caller: Caller) -> dict:
+async def get_job(job_id: str, request: Request, caller: Caller) -> JSONBody:
     """The job's current state, its decision log and, when it paused at payment, the handoff URL."""
-    return job_body(await jobs_service.get_job(core_of(request), caller, _job_id(job_id)))
+    return JSONBody(job_body(await jobs_service.get_job(core_of(request), caller, _job_id(job_id))))
 
 
 @jobs.get("/{job_id}/audit", summary="A job's audit trail", openapi_extra={"parameters": [
     doc.query("limit", "Events to return, clamped to [1, 2000]; default 500.", {"type": "integer"}),
 ]}, **doc.describe(bodies.JobAudit, 404))
-async def job_audit(job_id: str, request: Request, caller: Caller) -> dict:
+async def job_audit(job_id: str, request: Request, caller: Caller) -> JSONBody:
     """Every event of the job, oldest first; ``limit`` defaults to 500 and is clamped to [1, 2000]."""
     found = await jobs_service.job_audit(core_of(request), caller, _job_id(job_id),
                                          _int_param(request, "limit", 500))
-    return {"jobId": job_id, "count": len(found), "events": [event_body(e) for e in found]}
+    return JSONBody({"jobId": job_id, "count": len(found), "events": [event_body(e) for e in found]})
 
 
 @jobs.post("/{job_id}/cancel", summary="Cancel a job", openapi_extra={"parameters": [
     doc.header("Idempotency-Key", "A retried cancel with the same key replays the first answer.",
                doc.IDEMPOTENCY_KEY_SCHEMA),
 ]}, **doc.describe(bodies.Job, 404, 409, replayable=True))
-async def cancel_job(job_id: str, request: Request, caller: Caller) -> JSONResponse:
+async def cancel_job(job_id: str, request: Request, caller: Caller) -> JSONBody:
     """Stop a pending, running or awaiting job. A finished job is 409 invalid_state, unless the
     retry carries the first cancel's ``Idempotency-Key``: then the first answer is replayed."""
     key = inputs.check_idempotency_key(request.headers.get("Idempotency-Key"))
     job, replayed = await jobs_service.cancel_job(core_of(request), caller, _job_id(job_id), key)
-    return JSONResponse(job_body(job), headers={"Idempotent-Replayed": "true"} if replayed else None)
+    return JSONBody(job_body(job), headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 @jobs.get("/{job_id}/snapshots", summary="A job's screenshots", **doc.describe(bodies.SnapshotList, 404))
-async def job_snapshots(job_id: str, request: Request, caller: Caller) -> dict:
+async def job_snapshots(job_id: str, request: Request, caller: Caller) -> JSONBody:
     """Screenshots the autopilot took at each step of the job (page loads and form actions), oldest first.
 
     Each has its ``step`` (provider and page, e.g. ``web-tables/results``), the page's ``url`` and
     its ``timestamp``; ``GET …/snapshots/{snapshotId}/image`` returns the PNG."""
     found = await snapshots_service.list_snapshots(core_of(request), caller, _job_id(job_id))
-    return {"jobId": job_id, "count": len(found), "snapshots": [snapshot_body(s) for s in found]}
+    return JSONBody({"jobId": job_id, "count": len(found), "snapshots": [snapshot_body(s) for s in found]})
 
 
 @jobs.get("/{job_id}/snapshots/{snapshot_id}/image", summary="One screenshot", response_class=Response,
@@ -132,12 +133,12 @@ async def job_snapshot_image(job_id: str, snapshot_id: str, request: Request, ca
 @metrics.get("/providers/{provider_id}", summary="A provider's success rate", openapi_extra={"parameters": [
     doc.query("timeRangeDays", "Days to look back, clamped to [1, 365]; default 30.", {"type": "integer"}),
 ]}, **doc.describe(bodies.ProviderMetrics, 404))
-async def provider_metrics(provider_id: str, request: Request, caller: Caller) -> dict:
+async def provider_metrics(provider_id: str, request: Request, caller: Caller) -> JSONBody:
     """Success rate of your jobs' attempts at one provider; ``timeRangeDays`` defaults to 30, clamped to [1, 365]."""
     if not provider_id.strip():
         raise InvalidRequest("The provider id is missing from the path.", code="missing_provider_id")
     days = _int_param(request, "timeRangeDays", 30)
-    return metrics_body(await jobs_service.provider_metrics(core_of(request), caller, provider_id, days))
+    return JSONBody(metrics_body(await jobs_service.provider_metrics(core_of(request), caller, provider_id, days)))
 
 
 @metrics.get("/providers/", include_in_schema=False)
@@ -147,15 +148,23 @@ async def provider_metrics_without_id(caller: Caller) -> dict:
 
 
 @providers.get("", summary="List providers", **doc.describe(bodies.ProviderList))
-async def list_providers(request: Request, caller: Caller) -> dict:
+async def list_providers(request: Request, caller: Caller) -> Response:
     """The providers jobs can use: ids for allowedProviders, blockedProviders and metrics."""
-    return {"providers": [provider_body(p) for p in jobs_service.list_providers(core_of(request), caller)]}
+    return Response(_providers_json(core_of(request).providers, caller.env, tuple(caller.scenarios)),
+                    media_type="application/json")
+
+
+@functools.lru_cache(maxsize=256)
+def _providers_json(registry: Any, env: str, scenarios: tuple[str, ...]) -> bytes:
+    """The list's body, encoded once per process for what it depends on (jobs_service.provider_listing)."""
+    listing = jobs_service.provider_listing(registry, env, scenarios)
+    return JSONBody({"providers": [provider_body(p) for p in listing]}).body
 
 
 @profiles.post("", status_code=201, summary="Store a traveler profile", openapi_extra=doc.json_body(
     bodies.PROFILE, "The traveler: name, email and phone; flights also need dob and passport details."),
     **doc.describe(bodies.ProfileCreated, status=201))
-async def create_profile(request: Request, caller: Caller) -> dict:
+async def create_profile(request: Request, caller: Caller) -> JSONBody:
     """Store a traveler profile (encrypted at rest) so jobs can send ``profileId`` instead of the data."""
     body = await _json(request)
     try:
@@ -163,7 +172,7 @@ async def create_profile(request: Request, caller: Caller) -> dict:
     except ValidationError as exc:
         found = inputs.issues(exc)
         raise InvalidRequest(f"The profile is invalid: {inputs.summarize(found)}.", details=found) from None
-    return {"profileId": await jobs_service.create_profile(core_of(request), caller, profile)}
+    return JSONBody({"profileId": await jobs_service.create_profile(core_of(request), caller, profile)}, status_code=201)
 
 
 @provider_events.post("", summary="Receive a provider event", openapi_extra={
@@ -171,12 +180,12 @@ async def create_profile(request: Request, caller: Caller) -> dict:
                                            "hold_expired), the provider, and the hold or reference."),
     "parameters": bodies.PROVIDER_EVENT_HEADERS,
 }, **doc.describe(bodies.ProviderEventReceipt, 401))
-async def receive_provider_event(request: Request) -> dict:
+async def receive_provider_event(request: Request) -> JSONBody:
     """Where providers report what the end user did after the autopilot stopped (payment, takeover, lapsed hold).
 
     Signed with Standard Webhooks (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``) under the
     provider events secret; a bad or stale signature is 401 ``invalid_signature`` and changes nothing. Each
     ``webhook-id`` is applied once: a redelivery answers 200 with ``duplicate: true``."""
     receipt = await provider_events_service.receive(core_of(request), request.headers, await request.body())
-    return {"received": True, "eventId": receipt.event_id, "type": receipt.type, "duplicate": receipt.duplicate,
-            "jobId": receipt.job_id}
+    return JSONBody({"received": True, "eventId": receipt.event_id, "type": receipt.type,
+                     "duplicate": receipt.duplicate, "jobId": receipt.job_id})

@@ -1,6 +1,7 @@
 from fastapi import FastAPI
 
 from errand.api import openapi
+from errand.api.common import NO_TELEMETRY
 from errand.api.reservations import bodies, errors
 from errand.api.reservations.routes import router
 from errand.kit.core import Core
@@ -16,7 +17,7 @@ OPENAPI_URL = "/api/v1/agent/openapi.json"
 def build(core: Core) -> FastAPI:
     """The reservations dialect: everything under ``/api/v1`` no other dialect claims first."""
     app = FastAPI(title=TITLE, version="1", docs_url=None, redoc_url=None, openapi_url=OPENAPI_URL,
-                  redirect_slashes=False)
+                  redirect_slashes=False, telemetry=NO_TELEMETRY)
     app.state.core = core
     errors.install(app)
     openapi.add_docs(app, DOCS_URL, TITLE, OPENAPI_URL)
