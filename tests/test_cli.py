@@ -162,23 +162,9 @@ def test_make_run_serves_on_the_port_it_is_given() -> None:
 
 def serve_until_healthy(cwd: Path, port: int) -> str:
     """Run `errand serve --port` until /healthz answers, stop it with SIGINT; its output."""
-    proc = subprocess.Popen([ERRAND, "serve", "--port", str(port)], env=fresh_env(cwd), cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "errand serve did not start"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        return proc.communicate(timeout=30)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    with running(["serve"], fresh_env(cwd), cwd, port) as proc:
+        pass
+    return proc.communicate(timeout=30)[0]
 
 
 BOOKING = {"restaurantName": "Balthazar", "city": "New York", "partySize": 2, "datetime": "2027-06-01T12:00:00",

@@ -16,13 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from errand.bookings import service as bookings_service
 from errand.kit import clock
 from errand.composition import build_core
 from errand.models import Organization, Transaction
 from tests.api.conftest import Book, BookingRequest
+from tests.api.reservations import triggers
 from tests.conftest import Org, Server
 from tests.sandbox.api_support import server_credentials
 
@@ -45,31 +46,9 @@ def failing_writes(server: Server, org: Org) -> Failing:
     async def install(event: str, condition: str, times: int | None = None) -> AsyncIterator[None]:
         async with server.db.unit_of_work(read_only=True) as session:
             org_id = (await session.execute(select(Organization.id).where(Organization.name == org.name))).scalar_one()
-        name = f"fail_{secrets.token_hex(4)}"
-        when = f"NEW.organization_id = '{org_id}' AND ({condition})"
-        if server.backend == "sqlite":
-            if times is not None:
-                pytest.skip("SQLite cannot count failures across rolled-back transactions")
-            create = [f"CREATE TRIGGER {name} BEFORE {event} ON transactions WHEN {when} "
-                      "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
-            drop = [f"DROP TRIGGER {name}"]
-        else:
-            fail = "TRUE" if times is None else f"nextval('{name}_count') <= {times}"
-            create = [f"CREATE SEQUENCE {name}_count",
-                      f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
-                      f"$$ BEGIN IF {fail} THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$",
-                      f"CREATE TRIGGER {name} BEFORE {event} ON transactions FOR EACH ROW WHEN ({when}) "
-                      f"EXECUTE FUNCTION {name}()"]
-            drop = [f"DROP TRIGGER {name} ON transactions", f"DROP FUNCTION {name}()", f"DROP SEQUENCE {name}_count"]
-        async with server.db.unit_of_work() as session:
-            for statement in create:
-                await session.execute(text(statement))
-        try:
+        async with triggers.failing_writes(server, "transactions", event,
+                                           f"NEW.organization_id = '{org_id}' AND ({condition})", times):
             yield
-        finally:
-            async with server.db.unit_of_work() as session:
-                for statement in drop:
-                    await session.execute(text(statement))
 
     return install
 

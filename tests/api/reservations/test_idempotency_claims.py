@@ -8,17 +8,17 @@ capacity at the provider (Le Bernardin seats 10 covers a slot) witnesses how oft
 
 import asyncio
 import json
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 
 from errand.kit import clock
 from errand.models import IdempotencyRecord, Organization, Transaction
 from tests.api.reservations.test_idempotency import BOOK, booking, key, remaining
+from tests.api.reservations import triggers
 from tests.conftest import Org, Server
 
 
@@ -49,26 +49,8 @@ async def age_record(server: Server, org: Org, k: str, **values: Any) -> None:
 async def failing_completions(server: Server, org: Org) -> AsyncIterator[None]:
     """While inside, storing any answer under this organization's keys fails in the database."""
     when = f"NEW.organization_id = '{await org_id(server, org)}' AND NEW.state = 'completed'"
-    name = f"fail_{secrets.token_hex(4)}"
-    if server.backend == "sqlite":
-        create = [f"CREATE TRIGGER {name} BEFORE UPDATE ON idempotency_records WHEN {when} "
-                  "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
-        drop = [f"DROP TRIGGER {name}"]
-    else:
-        create = [f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
-                  "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
-                  f"CREATE TRIGGER {name} BEFORE UPDATE ON idempotency_records FOR EACH ROW WHEN ({when}) "
-                  f"EXECUTE FUNCTION {name}()"]
-        drop = [f"DROP TRIGGER {name} ON idempotency_records", f"DROP FUNCTION {name}()"]
-    async with server.db.unit_of_work() as session:
-        for statement in create:
-            await session.execute(text(statement))
-    try:
+    async with triggers.failing_writes(server, "idempotency_records", "UPDATE", when):
         yield
-    finally:
-        async with server.db.unit_of_work() as session:
-            for statement in drop:
-                await session.execute(text(statement))
 
 
 async def test_fifty_parallel_requests_with_one_key_book_once_and_the_rest_replay_or_conflict(
