@@ -28,7 +28,7 @@ def build_core(settings: Settings) -> Core:
         rate_limits=RateLimits(settings.redis_url),
         authenticator=Authenticator(db, cache_seconds=settings.auth_cache_seconds,
                                     flush_seconds=settings.last_used_flush_seconds),
-        policy_cache=PolicyCache(db, ttl_seconds=settings.policy_cache_seconds),
+        policy_cache=PolicyCache(db),
     )
 
 

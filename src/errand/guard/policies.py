@@ -101,7 +101,7 @@ async def create(session: AsyncSession, organization_id: str, data: PolicyCreate
     await trial(policy.type, policy.config)
     session.add(policy)
     await session.flush()
-    policy_cache.forget(session, organization_id)
+    await policy_cache.forget(session, organization_id)
     return _view(policy)
 
 
@@ -135,14 +135,14 @@ async def update(session: AsyncSession, organization_id: str, policy_id: str, da
         policy.enabled = data.enabled
     policy.updated_at = clock.now()
     await session.flush()
-    policy_cache.forget(session, organization_id)
+    await policy_cache.forget(session, organization_id)
     return _view(policy)
 
 
 async def delete(session: AsyncSession, organization_id: str, policy_id: str) -> None:
     await session.delete(await _get(session, organization_id, policy_id))
     await session.flush()
-    policy_cache.forget(session, organization_id)
+    await policy_cache.forget(session, organization_id)
 
 
 async def _judge(policy: Rule, ctx: ActionContext) -> tuple[str, str | None]:

@@ -1,16 +1,17 @@
-"""Each organization's enabled policies, read once and kept for at most a second.
+"""Each organization's enabled policies, read again only when they have changed.
 
 Bookings and job steps judge every action against the organization's policies; most
 organizations have none, and those that have rarely change them. :class:`PolicyCache` keeps
-each organization's enabled policies as immutable :class:`Rule` values (no ORM objects, no
-session needed on a hit), an empty tuple included, so an organization without policies costs
-no query.
+each organization's enabled policies as immutable :class:`Rule` values (no ORM objects), an
+empty tuple included, with the organization's ``policies_version`` they were read at.
 
-A create, change or delete in this process (:mod:`errand.guard.policies`) drops the
-organization's entry from every cache of the process at once, and again when its
-transaction commits, so the next action is judged by the new policies. Another process's
-change is seen within ``ERRAND_POLICY_CACHE_SECONDS`` (≤ 1 s), when the entry expires.
-Compiled CEL programs are cached separately, by rule text, in :mod:`errand.guard.cel`.
+Every policy change (:mod:`errand.guard.policies`) bumps ``organizations.policies_version``
+in its own transaction. Before each use the cache reads that one integer (a primary-key
+lookup in a read-only transaction) and reads the policies again only when it has moved, so
+the next action in *any* process is judged by the committed policies: a new spending limit
+holds from the very next booking on every worker. In the changing process the entry is also
+dropped at once, and again when the change commits. Compiled CEL programs are cached
+separately, by rule text, in :mod:`errand.guard.cel`.
 """
 
 import weakref
@@ -19,12 +20,12 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from cachetools import TTLCache
-from sqlalchemy import event, select
+from cachetools import LRUCache
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.kit.db import Database
-from errand.models import Policy
+from errand.models import Organization, Policy
 
 _live: "weakref.WeakSet[PolicyCache]" = weakref.WeakSet()
 
@@ -47,9 +48,12 @@ def _frozen(value: Any) -> Any:
     return value
 
 
-def forget(session: AsyncSession, organization_id: str) -> None:
-    """Drop ``organization_id``'s policies from every cache of this process, now and again when
-    ``session``'s transaction commits (a read racing the change cannot re-cache the old ones)."""
+async def forget(session: AsyncSession, organization_id: str) -> None:
+    """Record in ``session``'s transaction that ``organization_id``'s policies changed (every
+    process sees it before its next action), and drop them from this process's caches now and
+    again when the transaction commits (a read racing the change cannot keep the old ones)."""
+    await session.execute(update(Organization).where(Organization.id == organization_id)
+                          .values(policies_version=Organization.policies_version + 1))
 
     def drop(*_args: object) -> None:
         for cache in list(_live):
@@ -60,42 +64,37 @@ def forget(session: AsyncSession, organization_id: str) -> None:
 
 
 class PolicyCache:
-    """This process's view of the organizations' enabled policies in ``db``.
+    """This process's copy of the organizations' enabled policies in ``db``, each checked against
+    the organization's ``policies_version`` before use; at most ``max_organizations`` kept."""
 
-    ``ttl_seconds`` (0..1; 0 reads the database every time) bounds how stale a view may be
-    after another process changes a policy; ``max_organizations`` bounds its size.
-    """
-
-    def __init__(self, db: Database, *, ttl_seconds: float = 1.0, max_organizations: int = 10_000) -> None:
-        if not 0 <= ttl_seconds <= 1:
-            raise ValueError("ttl_seconds must be within 0..1")
+    def __init__(self, db: Database, *, max_organizations: int = 10_000) -> None:
         self.db = db
-        self._cache: TTLCache[str, tuple[Rule, ...]] | None = (
-            TTLCache(maxsize=max_organizations, ttl=ttl_seconds) if ttl_seconds > 0 else None)
+        self._cache: LRUCache[str, tuple[int, tuple[Rule, ...]]] = LRUCache(maxsize=max_organizations)
         self._generation = 0
         _live.add(self)
 
     async def rules(self, organization_id: str) -> tuple[Rule, ...]:
-        """The organization's enabled policies, oldest first. Raises Unavailable when they must be
-        read and the database cannot be reached."""
-        if self._cache is not None and (hit := self._cache.get(organization_id)) is not None:
-            return hit
+        """The organization's enabled policies, oldest first, as committed now. Raises Unavailable
+        when the database cannot be reached."""
+        hit = self._cache.get(organization_id)
         generation = self._generation
         async with self.db.unit_of_work(read_only=True) as session:
-            rows = (
-                await session.execute(
-                    select(Policy.id, Policy.name, Policy.type, Policy.config)
-                    .where(Policy.organization_id == organization_id, Policy.enabled.is_(True))
-                    .order_by(Policy.created_at, Policy.id)
-                )
-            ).all()
+            version = (await session.execute(_VERSION, {"org": organization_id})).scalar_one_or_none() or 0
+            if hit is not None and hit[0] == version:
+                return hit[1]
+            rows = (await session.execute(_RULES, {"org": organization_id})).all()
         rules = tuple(Rule(r.id, r.name, r.type, _frozen(r.config)) for r in rows)
-        if self._cache is not None and generation == self._generation:
-            self._cache[organization_id] = rules
+        if generation == self._generation:
+            self._cache[organization_id] = (version, rules)
         return rules
 
     def drop(self, organization_id: str) -> None:
         """Forget ``organization_id``'s policies: the next action reads them from the database."""
         self._generation += 1
-        if self._cache is not None:
-            self._cache.pop(organization_id, None)
+        self._cache.pop(organization_id, None)
+
+
+_VERSION = select(Organization.policies_version).where(Organization.id == bindparam("org"))
+_RULES = (select(Policy.id, Policy.name, Policy.type, Policy.config)
+          .where(Policy.organization_id == bindparam("org"), Policy.enabled.is_(True))
+          .order_by(Policy.created_at, Policy.id))

@@ -66,12 +66,12 @@ class Settings(BaseSettings):
     browser_contexts: int = Field(default=4, ge=1, le=64)
     log_level: str = "INFO"
     default_rate_limit_per_day: int = Field(default=10_000, ge=1)
-    # How long this process trusts an API key, or an organization's policies, it read from the
-    # database without asking again. A change made in this process is seen at once; one made by
-    # another process (`errand revoke-api-key`, another worker) within this bound, at most 1 s
-    # as the contract promises for revoked keys. 0 turns the caches off.
+    # How long this process trusts an API key it read from the database without asking again. A
+    # revocation made in this process is seen at once; one made by another process (`errand
+    # revoke-api-key`, another worker) within this bound, at most 1 s as the contract promises for
+    # revoked keys. 0 turns the cache off. (Policies need no such bound: every process sees a
+    # change before its next action, errand.guard.policy_cache.)
     auth_cache_seconds: float = Field(default=1.0, ge=0, le=1)
-    policy_cache_seconds: float = Field(default=1.0, ge=0, le=1)
     # How often API keys' last-use times are written (in one transaction, off the request path).
     last_used_flush_seconds: float = Field(default=5.0, gt=0, le=300)
     # Per provider id, the Standard Webhooks secret (``whsec_…``) its provider events are

@@ -1,9 +1,14 @@
-"""Policies are cached per organization for at most a second, and a change made through the API is
-applied to the very next booking: the server that changes a policy forgets its cached copy at once.
+"""Policies are cached per organization, and a change is applied to the very next booking: made
+through the API, or written by another process (which bumps the organization's policies_version
+in the same transaction, as errand.guard.policies does everywhere).
 
 Golden Gate Grill costs 65 USD per person: party 2 → 130, 5 → 325.
 """
 
+from sqlalchemy import select, update
+
+from errand.kit.ids import new_id
+from errand.models import Organization, Policy
 from tests.api.reservations.test_policies import BOOK, POLICIES, assert_violation, booking, create_policy
 
 
@@ -44,3 +49,19 @@ async def test_custom_rule_change_applies_to_the_very_next_booking(org, day):
     assert changed.status_code == 200, changed.text
     assert (await org.agent.post(BOOK, json=booking(day, "18:15", 5))).status_code == 201
     assert_violation(await org.agent.post(BOOK, json=booking(day, "18:30", 7)), changed.json())
+
+
+async def test_a_policy_another_process_writes_applies_to_the_very_next_booking(server, org, day):
+    # The organization's empty set of policies is now cached by the server.
+    assert (await org.agent.post(BOOK, json=booking(day, "18:00", 5))).status_code == 201
+    # What another worker's policies.create commits, written here beside the server's caches.
+    async with server.db.unit_of_work() as session:
+        organization_id = (await session.execute(
+            select(Organization.id).where(Organization.name == org.name))).scalar_one()
+        session.add(Policy(id=new_id("pol"), organization_id=organization_id, name="Cap 300",
+                           type="SPENDING_LIMIT", config={"maxAmountUsd": 300}, enabled=True))
+        await session.execute(update(Organization).where(Organization.id == organization_id)
+                              .values(policies_version=Organization.policies_version + 1))
+    denied = await org.agent.post(BOOK, json=booking(day, "18:15", 5))
+    assert denied.status_code == 403, denied.text
+    assert denied.json()["error"]["code"] == "POLICY_VIOLATION"
