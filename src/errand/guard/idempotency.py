@@ -88,7 +88,7 @@ def _claim_statement(dialect: str) -> Executable:
     columns = ("id", "organization_id", "env", "scope", "key", "request_hash", "lock_token", "locked_at",
                "expires_at", "created_at", "updated_at")
     upsert = insert(_T).values({name: bindparam(name) for name in columns} | {"state": "in_progress",
-                                                                             "result": None})
+                                                                             "result": None, "generation": 0})
     new = upsert.excluded
     expired = _C.expires_at <= bindparam("now", type_=_C.expires_at.type)
     stale = and_(_C.state == "in_progress", _C.locked_at <= bindparam("stale_before", type_=_C.locked_at.type),
@@ -97,9 +97,10 @@ def _claim_statement(dialect: str) -> Executable:
               for name in ("request_hash", "state", "result", "expires_at", "created_at")}
     stmt = upsert.on_conflict_do_update(
         index_elements=[_C[name] for name in _KEY_COLUMNS],
-        set_={**afresh, "lock_token": new.lock_token, "locked_at": new.locked_at, "updated_at": new.updated_at},
+        set_={**afresh, "generation": case((expired, _C.generation + 1), else_=_C.generation),
+              "lock_token": new.lock_token, "locked_at": new.locked_at, "updated_at": new.updated_at},
         where=or_(expired, stale),
-    ).returning(_C.lock_token)
+    ).returning(_C.lock_token, _C.generation)
     _CLAIMS[dialect] = stmt
     return stmt
 
@@ -266,9 +267,9 @@ async def _look(db: Database, cache_key: tuple[str, str, str, str], digest: str)
 
 async def _claim(
     db: Database, settings: Settings, cache_key: tuple[str, str, str, str], digest: str
-) -> tuple[str | None, _Seen | None]:
-    """Try once to own the key: (token, None) when claimed, (None, record) when someone else has it,
-    (None, None) when the holder let it go meanwhile (look again).
+) -> tuple[tuple[str, int] | None, _Seen | None]:
+    """Try once to own the key: ((token, generation), None) when claimed, (None, record) when someone
+    else has it, (None, None) when the holder let it go meanwhile (look again).
 
     One statement claims: a new key is inserted; an existing one is taken only when it has
     expired (any body: the record is started afresh) or when it is a claim of the same request
@@ -285,8 +286,9 @@ async def _claim(
     }
     async with db.unit_of_work() as session:
         conn = await session.connection()
-        if (await conn.execute(_claim_statement(db.engine.dialect.name), params)).scalar_one_or_none() == token:
-            return token, None
+        claimed = (await conn.execute(_claim_statement(db.engine.dialect.name), params)).first()
+        if claimed is not None and claimed[0] == token:
+            return (token, claimed[1]), None
         row = (await conn.execute(_SEEN, _key_params(*cache_key))).first()
     return None, _judge(row, digest, now, cache_key)
 
@@ -317,9 +319,6 @@ async def run_idempotent(
     if not key.strip() or len(key) > 255:
         raise InvalidRequest("The Idempotency-Key header must be 1 to 255 characters.")
     digest = request_digest(request)
-    # Live keys derive as they did before modes existed, so a retry across the upgrade still matches.
-    mode = "" if env == "live" else f"{env}:"
-    downstream_key = crypto.sha256_hex(f"{mode}{organization_id}:{scope}:{key}:{digest}")[:48]
     cache_key = (organization_id, env, scope, key)
     with timing.phase("idempotency"):
         cached = _recall(cache_key, digest)
@@ -331,20 +330,34 @@ async def run_idempotent(
     busy_here = cache_key in _working
     _working[cache_key] += 1
     try:
-        token = await _own(db, settings, cache_key, digest, look_first=busy_here)
-        if isinstance(token, IdempotentResult):
-            return token
-        return await _run(db, Claim(downstream_key=downstream_key, organization_id=organization_id, env=env,
-                                    scope=scope, key=key, token=token), operation)
+        owned = await _own(db, settings, cache_key, digest, look_first=busy_here)
+        if isinstance(owned, IdempotentResult):
+            return owned
+        token, generation = owned
+        return await _run(db, Claim(downstream_key=_downstream_key(cache_key, digest, generation),
+                                    organization_id=organization_id, env=env, scope=scope, key=key, token=token),
+                          operation)
     finally:
         _working[cache_key] -= 1
         if not _working[cache_key]:
             del _working[cache_key]
 
 
+def _downstream_key(cache_key: tuple[str, str, str, str], digest: str, generation: int) -> str:
+    """The key providers see for this request: the same for every retry of one request (a stale
+    takeover included), so a provider replays what it did; another after the key expired and was
+    claimed again (``generation`` ≥ 1), so that later request books afresh instead of being handed
+    the first one's booking. Live keys of generation 0 derive as they did before modes existed, so
+    a retry across an upgrade still matches."""
+    organization_id, env, scope, key = cache_key
+    mode = "" if env == "live" else f"{env}:"
+    again = f":{generation}" if generation else ""
+    return crypto.sha256_hex(f"{mode}{organization_id}:{scope}:{key}:{digest}{again}")[:48]
+
+
 async def _own(db: Database, settings: Settings, cache_key: tuple[str, str, str, str], digest: str, *,
-               look_first: bool) -> str | IdempotentResult:
-    """The claim's token once this request owns the key, or the completed key's replay.
+               look_first: bool) -> tuple[str, int] | IdempotentResult:
+    """The claim's (token, generation) once this request owns the key, or the completed key's replay.
 
     Without ``look_first`` the first try claims at once: a new key costs one transaction, and a
     key someone else holds is read in that same transaction. A wait polls without the write
@@ -355,11 +368,11 @@ async def _own(db: Database, settings: Settings, cache_key: tuple[str, str, str,
         with timing.phase("idempotency"):
             seen = await _look(db, cache_key, digest) if look_first else None
             look_first = True
-            token = None
+            owned = None
             if seen is None or (seen.state == "in_progress" and seen.locked_at <= clock.now() - stale_after):
-                token, seen = await _claim(db, settings, cache_key, digest)
-        if token is not None:
-            return token
+                owned, seen = await _claim(db, settings, cache_key, digest)
+        if owned is not None:
+            return owned
         if seen is not None and seen.state == "completed":
             return _replay(seen.result)
         if asyncio.get_running_loop().time() >= deadline:

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from errand.kit.crypto import SealedJSON
@@ -28,3 +28,6 @@ class IdempotencyRecord(TimestampMixin, Base):
     # still replay until they expire (ERRAND_IDEMPOTENCY_TTL_HOURS).
     result: Mapped[dict[str, Any] | None] = mapped_column(SealedJSON)
     expires_at: Mapped[datetime]
+    # 0 for a key's first request; bumped when the key is claimed again after it expired, so that
+    # request gets a downstream key of its own (errand.guard.idempotency).
+    generation: Mapped[int] = mapped_column(Integer, server_default="0", default=0)

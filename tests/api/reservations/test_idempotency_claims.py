@@ -90,6 +90,24 @@ async def test_an_expired_key_is_claimed_afresh_even_with_another_body(server: S
     assert await remaining(org.agent, day, "20:00") == 8
 
 
+async def test_an_expired_key_with_the_same_body_books_anew_rather_than_recording_the_first_booking_twice(
+    server: Server, org: Org, day: date
+) -> None:
+    k = key()
+    first = await org.agent.post(BOOK, json=booking(day, "19:00", 2), headers={"Idempotency-Key": k})
+    assert first.status_code == 201, first.text
+    await age_record(server, org, k, expires_at=clock.now() - timedelta(seconds=1))
+
+    again = await org.agent.post(BOOK, json=booking(day, "19:00", 2), headers={"Idempotency-Key": k})
+
+    assert again.status_code == 201, again.text
+    assert "Idempotent-Replayed" not in again.headers
+    # A booking of its own at the provider: two transactions, two reservations, capacity taken twice.
+    assert again.json()["transactionId"] != first.json()["transactionId"]
+    assert again.json()["reservation"]["reservationId"] != first.json()["reservation"]["reservationId"]
+    assert await remaining(org.agent, day, "19:00") == 6
+
+
 async def test_a_stale_claim_is_taken_over_and_the_retry_finds_the_providers_booking(
     server: Server, org: Org, day: date
 ) -> None:
