@@ -237,13 +237,13 @@ def test_sandbox_served_alone_takes_the_bookings_of_a_serve_pointed_at_it(tmp_pa
             booked = httpx.post(f"http://127.0.0.1:{errand_port}/api/v1/agent/restaurant/book", json=BOOKING,
                                 headers={"Authorization": f"Bearer {test_key}", "Idempotency-Key": "cli-remote-1"},
                                 timeout=60)
-            # Errand mounts no sandbox of its own: its /sandbox leads to the remote one.
-            own = httpx.get(f"http://127.0.0.1:{errand_port}/sandbox/")
-            moved = httpx.get(f"http://127.0.0.1:{errand_port}/sandbox")
+            # Errand mounts no sandbox of its own: its /sandbox and /sandbox/ lead to the remote one.
+            own = httpx.get(f"http://127.0.0.1:{errand_port}/sandbox/api/sandbox-tables/restaurants")
+            moved = [httpx.get(f"http://127.0.0.1:{errand_port}{path}") for path in ("/sandbox", "/sandbox/")]
     assert booked.status_code == 201, booked.text
     assert booked.json()["providerId"] == "sandbox-tables"
     assert own.status_code == 404
-    assert moved.status_code == 308 and moved.headers["location"] == f"{sandbox_url}/"
+    assert [(m.status_code, m.headers["location"]) for m in moved] == [(308, f"{sandbox_url}/")] * 2
     # The sandbox keeps its own database: the booking is there, not in Errand's.
     assert rows(tmp_path / "var" / "sandbox.db", "sandbox_bookings") == 1
     assert rows(tmp_path / "var" / "errand.db", "sandbox_bookings") == 0

@@ -232,6 +232,8 @@ def add_root_routes(app: FastAPI, health: Any, sandbox: str = "/sandbox/") -> No
         return RedirectResponse(sandbox, status_code=308)
 
     app.add_route("/sandbox", sandbox_front_page, methods=["GET"], include_in_schema=False)
+    if sandbox != "/sandbox/":  # the sandbox is served elsewhere: its front page's usual address leads there too
+        app.add_route("/sandbox/", sandbox_front_page, methods=["GET"], include_in_schema=False)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:

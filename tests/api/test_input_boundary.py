@@ -175,6 +175,23 @@ async def test_idempotency_key_outside_printable_ascii_is_refused(org: Org, book
     assert error["details"][0]["field"] == "Idempotency-Key"
 
 
+@pytest.mark.parametrize("header", ["Idempotency-Key", "Authorization"])
+async def test_a_single_valued_header_sent_twice_is_refused_and_books_nothing(
+    org: Org, booking_request: Any, header: str
+) -> None:
+    auth = org.agent.headers["Authorization"]
+    twice = [("Idempotency-Key", "dup-a"), ("Idempotency-Key", "dup-b")] if header == "Idempotency-Key" else [
+        ("Authorization", auth), ("Authorization", auth)]
+    body = booking_request("12:00")
+    response = await org.agent.post(BOOK, json=body, headers=twice)
+
+    error = reservations_error(response)
+    assert error["details"] == [{"field": header, "message": "must be sent once"}]
+    # Nothing was booked or stored under the key: the same request now books afresh.
+    fresh = await org.agent.post(BOOK, json=body, headers={"Idempotency-Key": "dup-a"})
+    assert fresh.status_code == 201 and "Idempotent-Replayed" not in fresh.headers, fresh.text
+
+
 async def test_job_cancel_refuses_a_non_ascii_idempotency_key(org: Org) -> None:
     response = await org.agent.post(f"{JOBS}/job_x/cancel", headers={"Idempotency-Key": "clé".encode()})
 

@@ -77,6 +77,23 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+# Request headers that carry one value (RFC 9110 §5.3): sent twice, which one counts is ambiguous.
+_SINGLE_HEADERS = {b"authorization": "Authorization", b"idempotency-key": "Idempotency-Key",
+                   b"x-integration-key": "X-Integration-Key", b"content-type": "Content-Type"}
+
+
+def _check_headers(scope: Scope) -> None:
+    seen: set[bytes] = set()
+    for key, _value in scope.get("headers", ()):
+        name = key.lower()
+        if name in _SINGLE_HEADERS:
+            if name in seen:
+                label = _SINGLE_HEADERS[name]
+                raise _Refused(400, "invalid_request", f"The {label} header must be sent once.",
+                               [{"path": label, "message": "must be sent once"}])
+            seen.add(name)
+
+
 def _check_target(scope: Scope) -> None:
     if _CONTROL.search(scope.get("path", "")) or _CONTROL_BYTES.search(scope.get("raw_path") or b""):
         raise _Refused(400, "invalid_request", "The path contains control characters.",
@@ -118,6 +135,7 @@ class InputBoundary:
             return
         try:
             _check_target(scope)
+            _check_headers(scope)
             body = await self._body(scope, receive)
             if body is not None:
                 receive = replay(body, receive)

@@ -52,11 +52,12 @@ class Settings(BaseSettings):
     # Where the sandbox POSTs those provider events; by default this server's own
     # http://{host}:{port}/api/v1/provider-events. Never taken from a request.
     provider_events_url: str | None = None
-    idempotency_ttl_hours: int = 24
+    # How long an Idempotency-Key replays its first answer (Stripe keeps keys 24 h).
+    idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
     # How long a concurrent duplicate waits for the first request before answering 409.
-    idempotency_wait_seconds: float = 5.0
+    idempotency_wait_seconds: float = Field(default=5.0, ge=0, le=60)
     # An in-progress idempotency claim older than this is presumed dead and may be taken over.
-    idempotency_stale_seconds: float = 60.0
+    idempotency_stale_seconds: float = Field(default=60.0, ge=1)
     approval_ttl_minutes: int = 120
     provider_timeout_seconds: float = 10.0
     # The browser the web-site providers drive: Debian's Chromium, never a downloaded one.
