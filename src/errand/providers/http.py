@@ -2,9 +2,9 @@
 
 The adapters built from one settings object (a registry's) share one ``aiohttp.ClientSession``
 (aiohttp rather than httpx: the provider call is on every booking's path, and aiohttp took
-about 1.3 ms less of Errand's CPU per booking in bench/book.py), so its keep-alive connections are reused whichever provider a request is
-for. The session carries no credentials: each adapter sends its own ``Authorization`` header
-with every request.
+about 1.3 ms less of Errand's CPU per booking in bench/book.py), so its keep-alive
+connections are reused whichever provider a request is for. The session carries no
+credentials: each adapter sends its own ``Authorization`` header with every request.
 
 An adapter :func:`acquire` s the session on first use and :func:`release` s it in its
 ``aclose`` (which the registry's ``aclose`` calls); the last release closes the session. A
