@@ -7,7 +7,7 @@ adapter presents its provider's credential (``Authorization: Bearer
 settings.sandbox_api_token(id)``), which the sandbox requires of every API call.
 
 :class:`SandboxApiProvider` holds what every sandbox adapter shares: the registry's pooled
-``httpx.AsyncClient`` (:mod:`errand.providers.http`), the job API
+``aiohttp.ClientSession`` (:mod:`errand.providers.http`; redirects are not followed), the job API
 (:class:`~errand.providers.base.JobProvider`: search, alternatives, describe, checkout) and
 the mapping of the sandbox's answers onto the core's errors:
 
@@ -33,11 +33,12 @@ which venues meet which obstacle (card gate: sandbox-tables, -stays, -air, -fare
 fallback chain should try them in, lowest first, when nothing better is known.
 """
 
+import json as jsonlib
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 from pydantic import TypeAdapter, ValidationError
 
 from errand.kit import timing
@@ -75,6 +76,12 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+def _query(params: dict[str, Any]) -> dict[str, str | int | float]:
+    """``params`` as aiohttp takes them: None dropped, booleans as ``true``/``false`` (as httpx sent them)."""
+    return {key: ("true" if value else "false") if isinstance(value, bool) else value
+            for key, value in params.items() if value is not None}
+
+
 # A traveler as JSON: dates, decimals and the like become strings and numbers.
 _TRAVELER = TypeAdapter(dict[str, Any])
 
@@ -98,8 +105,8 @@ class SandboxApiProvider:
         self._shared: http.SharedClient | None = None
         self._auth: dict[str, str] | None = None
 
-    def _http(self) -> tuple[httpx.AsyncClient, dict[str, str]]:
-        """The pooled client and this provider's credential header."""
+    def _http(self) -> tuple[aiohttp.ClientSession, dict[str, str]]:
+        """The pooled session and this provider's credential header."""
         # Taken on first use, inside the event loop that will use it; deriving the token
         # may read (or create) the data dir's key, so it waits until then too.
         if self._shared is None:
@@ -117,39 +124,43 @@ class SandboxApiProvider:
         self, method: str, path: str, *, json: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None, idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        client, auth = self._http()
+        session, auth = self._http()
         headers = {**auth, "Idempotency-Key": idempotency_key} if idempotency_key else auth
         try:
             with timing.phase(timing.PROVIDER):
-                response = await client.request(method, self._base_url + path, json=json, params=params,
-                                                headers=headers)
-        except httpx.TimeoutException as exc:
+                async with session.request(
+                    method, self._base_url + path, json=json, params=_query(params) if params else None,
+                    headers=headers, allow_redirects=False,
+                ) as response:
+                    content = await response.read()
+        except TimeoutError as exc:  # the session's total timeout, connecting or reading
             raise ProviderUnavailable(self.id, f"no answer within {self._timeout:g} s") from exc
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             # Named, with the setting that moves it: a process started apart from `errand serve`
             # (`errand mcp`, `errand worker`) looks for the sandbox at this server's default port.
             raise ProviderUnavailable(self.id, f"could not reach the sandbox at {self._base_url} "
                                                f"({type(exc).__name__}); set ERRAND_SANDBOX_URL to the "
                                                "sandbox of a running `errand serve`") from exc
-        if not response.is_success:
-            raise self._error(response)
+        if not 200 <= response.status < 300:
+            raise self._error(response, content)
         try:
-            body = response.json()
+            body = jsonlib.loads(content)
         except ValueError as exc:
             raise ProviderUnavailable(self.id, "answered with something other than JSON") from exc
         if not isinstance(body, dict):
             raise ProviderUnavailable(self.id, "answered with an unexpected JSON shape")
         return body
 
-    def _error(self, response: httpx.Response) -> DomainError:
+    def _error(self, response: aiohttp.ClientResponse, content: bytes) -> DomainError:
+        """The core's error for a non-2xx ``response`` whose body is ``content``."""
         try:
-            body = response.json()
+            body = jsonlib.loads(content)
         except ValueError:
             body = {}
         body = body if isinstance(body, dict) else {}
-        code = str(body.get("error") or f"http_{response.status_code}")
-        message = str(body.get("message") or response.reason_phrase)
-        status = response.status_code
+        code = str(body.get("error") or f"http_{response.status}")
+        message = str(body.get("message") or response.reason or "")
+        status = response.status
         if status >= 500 or status == 429:
             retry_after = response.headers.get("Retry-After", "")
             wait = int(retry_after) if retry_after.isdigit() else None
