@@ -24,6 +24,10 @@ if TYPE_CHECKING:  # FastAPI is imported where an app is built: `errand mcp` sta
 
 _log = get_logger("errand.api")
 
+# Retry-After on a 503 whose cause did not say how long to wait (a provider unreachable or timing out,
+# a busy database): every 503 tells the client when to come back (RFC 9110 §10.2.3).
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
 STATUS_BY_KIND = {
     "invalid": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
     "rate_limited": 429, "unavailable": 503, "internal": 500,
@@ -85,7 +89,8 @@ def install_error_handlers(app: FastAPI, *, render: Render, code_for: Callable[[
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
         if exc.kind == "internal":
             return render(500, code_for("internal_error"), "An unexpected server error occurred.", None, None)
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+        wait = exc.retry_after or (UNAVAILABLE_RETRY_AFTER_SECONDS if exc.kind == "unavailable" else None)
+        headers = {"Retry-After": str(wait)} if wait else {}
         if exc.replayed:
             headers["Idempotent-Replayed"] = "true"
         details = issue_details(exc.details, issue_key)

@@ -140,7 +140,7 @@ class SandboxApiProvider:
             # (`errand mcp`, `errand worker`) looks for the sandbox at this server's default port.
             raise ProviderUnavailable(self.id, f"could not reach the sandbox at {self._base_url} "
                                                f"({type(exc).__name__}); set ERRAND_SANDBOX_URL to the "
-                                               "sandbox of a running `errand serve`") from exc
+                                               "sandbox of a running `errand serve` or `errand sandbox`") from exc
         if not 200 <= response.status < 300:
             raise self._error(response, content)
         try:

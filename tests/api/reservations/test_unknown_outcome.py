@@ -27,6 +27,7 @@ async def test_a_503_from_an_unreachable_provider_is_not_cached_and_the_retry_bo
         failed = await broken.post(BOOK, json=booking(day, 6), headers={"Idempotency-Key": "retry-me"})
     assert failed.status_code == 503, failed.text
     assert failed.json()["error"]["code"] == "PROVIDER_UNAVAILABLE"
+    assert int(failed.headers["Retry-After"]) > 0
 
     retried = await org.agent.post(BOOK, json=booking(day, 6), headers={"Idempotency-Key": "retry-me"})
     assert retried.status_code == 201, retried.text
