@@ -78,10 +78,12 @@ class PolicyCache:
         when the database cannot be reached."""
         hit = self._cache.get(organization_id)
         generation = self._generation
+        row = await self.db.read_one(_VERSION, {"org": organization_id})
+        version = row[0] if row is not None else 0
+        if hit is not None and hit[0] == version:
+            return hit[1]
         async with self.db.unit_of_work(read_only=True) as session:
             version = (await session.execute(_VERSION, {"org": organization_id})).scalar_one_or_none() or 0
-            if hit is not None and hit[0] == version:
-                return hit[1]
             rows = (await session.execute(_RULES, {"org": organization_id})).all()
         rules = tuple(Rule(r.id, r.name, r.type, _frozen(r.config)) for r in rows)
         if generation == self._generation:

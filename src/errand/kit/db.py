@@ -7,9 +7,9 @@ into errors rather than into queueing.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,25 @@ _UNREACHABLE = ("unable to open", "connection", "connect", "terminat", "shutdown
                 "server closed", "starting up", "recovery mode")
 
 
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Database failures a client cannot fix as :class:`Unavailable` (503): unreachable, or busy."""
+    try:
+        yield
+    except (OSError, ConnectionError) as exc:
+        raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
+    except DBAPIError as exc:
+        text = str(exc.orig).lower()
+        if "locked" in text or "busy" in text:
+            raise Unavailable("database_busy", "The database is busy; retry shortly.") from exc
+        if exc.connection_invalidated or isinstance(exc, InterfaceError) or isinstance(exc.orig, OSError) or (
+            not isinstance(exc, IntegrityError | ProgrammingError | DataError)
+            and any(m in text for m in _UNREACHABLE)
+        ):
+            raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
+        raise
+
+
 class Database:
     """The process's engine and session factory, created once by the composition root."""
 
@@ -160,25 +179,21 @@ class Database:
         A database that cannot be reached surfaces as :class:`Unavailable`, so callers
         fail closed with a 503 rather than a 500.
         """
-        try:
+        with _reachable():
             if read_only:
                 async with self.read_sessionmaker() as session, session.begin():
                     yield session
             else:
                 async with self._writer(), self.sessionmaker() as session, session.begin():
                     yield session
-        except (OSError, ConnectionError) as exc:
-            raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
-        except DBAPIError as exc:
-            text = str(exc.orig).lower()
-            if "locked" in text or "busy" in text:
-                raise Unavailable("database_busy", "The database is busy; retry shortly.") from exc
-            if exc.connection_invalidated or isinstance(exc, InterfaceError) or isinstance(exc.orig, OSError) or (
-                not isinstance(exc, IntegrityError | ProgrammingError | DataError)
-                and any(m in text for m in _UNREACHABLE)
-            ):
-                raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
-            raise
+
+    async def read_one(self, statement: Any, params: dict[str, Any]) -> Any:
+        """The first row of one read-only ``statement`` (None when there is none), read on a bare
+        connection: for a hot path's single look-up, without an ORM session's cost. Raises
+        Unavailable as :meth:`unit_of_work` does."""
+        with _reachable():
+            async with self.read_engine.connect() as conn:
+                return (await conn.execute(statement, params)).first()
 
     @asynccontextmanager
     async def _writer(self) -> AsyncIterator[None]:
