@@ -12,6 +12,8 @@ second registry built from the same settings (a CLI command beside a server, a t
 shares the connections without closing them under the first one's feet.
 """
 
+import asyncio
+
 import aiohttp
 
 from errand.kit.config import Settings
@@ -31,13 +33,17 @@ class SharedClient:
     def __init__(self, timeout_seconds: float) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.users = 0
 
     def client(self) -> aiohttp.ClientSession:
-        """The open session, created on first use inside the event loop that will use it."""
-        if self._session is None or self._session.closed:
+        """The open session, created on first use inside the event loop that will use it (and anew
+        for another loop: a session's connections belong to the loop that opened them)."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
             connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._loop = loop
         return self._session
 
     async def aclose(self) -> None:
