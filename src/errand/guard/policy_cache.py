@@ -21,10 +21,10 @@ from types import MappingProxyType
 from typing import Any
 
 from cachetools import LRUCache
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from errand.kit.db import Database
+from errand.kit.db import Database, now_and_after_commit
 from errand.models import Organization, Policy
 
 _live: "weakref.WeakSet[PolicyCache]" = weakref.WeakSet()
@@ -55,12 +55,11 @@ async def forget(session: AsyncSession, organization_id: str) -> None:
     await session.execute(update(Organization).where(Organization.id == organization_id)
                           .values(policies_version=Organization.policies_version + 1))
 
-    def drop(*_args: object) -> None:
+    def drop() -> None:
         for cache in list(_live):
             cache.drop(organization_id)
 
-    drop()
-    event.listen(session.sync_session, "after_commit", drop, once=True)
+    now_and_after_commit(session, drop)
 
 
 class PolicyCache:

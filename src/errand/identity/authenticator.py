@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cachetools import TTLCache
-from sqlalchemy import bindparam, event, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.identity.schemas import Principal
 from errand.kit import clock, crypto
-from errand.kit.db import Database
+from errand.kit.db import Database, now_and_after_commit
 from errand.kit.errors import Unauthorized
 from errand.kit.logging import get_logger
 from errand.models import ApiKey, Organization
@@ -65,12 +65,11 @@ def forget(session: AsyncSession, key_hash: str) -> None:
     """Drop the key of ``key_hash`` from every authenticator of this process, now and again when
     ``session``'s transaction commits (a lookup racing the revocation cannot re-cache it)."""
 
-    def drop(*_args: object) -> None:
+    def drop() -> None:
         for authenticator in list(_live):
             authenticator.drop(key_hash)
 
-    drop()
-    event.listen(session.sync_session, "after_commit", drop, once=True)
+    now_and_after_commit(session, drop)
 
 
 async def lookup(db: Database, digest: str, now: datetime) -> _Entry:

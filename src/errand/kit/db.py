@@ -7,7 +7,7 @@ into errors rather than into queueing.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import ContextVar
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -133,6 +133,14 @@ _in_write: ContextVar[bool] = ContextVar("errand_in_write_unit", default=False)
 # Driver messages that mean "cannot reach the database", as opposed to a bad statement.
 _UNREACHABLE = ("unable to open", "connection", "connect", "terminat", "shutdown", "shutting down", "disk i/o",
                 "server closed", "starting up", "recovery mode")
+
+
+def now_and_after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
+    """Run ``action`` now and again when ``session``'s transaction commits: how a process-local
+    cache forgets what a change makes stale, so that a read racing the change cannot put the old
+    value back before the change is visible."""
+    action()
+    event.listen(session.sync_session, "after_commit", lambda *_args: action(), once=True)
 
 
 @contextmanager
