@@ -10,7 +10,7 @@ from typing import Literal
 from sqlalchemy import select, update
 
 from errand.guard import service as guard_service
-from errand.jobs import events
+from errand.jobs import journal
 from errand.kit import clock
 from errand.kit.core import Core
 from errand.kit.errors import Conflict
@@ -39,10 +39,10 @@ async def decide(core: Core, approval_id: str, organization_id: str, decision: L
                           pending_action=None, completed_at=now, updated_at=now)
             message, type_ = f"Denied by {actor}", "action_denied"
         await session.execute(update(Job).where(Job.id == job.id, Job.status == "awaiting_approval").values(**values))
-        await events.record(session, organization_id=organization_id, job_id=job.id, type=type_, message=message,
+        await journal.record(session, organization_id=organization_id, job_id=job.id, type=type_, message=message,
                             actor=actor, approvalId=approval.id, decision=decision)
         if decision == "denied":
-            await events.record(session, organization_id=organization_id, job_id=job.id, type="job_failed",
+            await journal.record(session, organization_id=organization_id, job_id=job.id, type="job_failed",
                                 message="error: approval denied", actor=actor, status="error")
     if decision == "approved" and core.dispatch is not None:
         await core.dispatch(job.id)
@@ -63,6 +63,6 @@ async def expire(core: Core, approval: Approval) -> None:
                                       "without a decision.",
                 summary="The approval expired", pending_action=None, completed_at=now, updated_at=now))
         if changed.rowcount == 1:
-            await events.record(session, organization_id=approval.organization_id, job_id=approval.subject_id,
+            await journal.record(session, organization_id=approval.organization_id, job_id=approval.subject_id,
                                 type="job_failed", message="error: approval expired", actor="system",
                                 status="error", approvalId=approval.id, decision="expired")

@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 
 from errand.guard import service as guard_service
 from errand.guard.schemas import ActionContext, Decision
-from errand.jobs import events, planner, snapshots
+from errand.jobs import journal, planner, snapshots
 from errand.jobs.selection import Choice, Likeness, choose, likeness, query_for
 from errand.kit import clock, crypto, names
 from errand.kit.core import Core
@@ -89,7 +89,7 @@ class Run:
 
     async def event(self, type: str, message: str, **extra: Any) -> None:
         async with self.core.db.unit_of_work() as session:
-            await events.record(session, organization_id=self.job.organization_id, job_id=self.job.id, type=type,
+            await journal.record(session, organization_id=self.job.organization_id, job_id=self.job.id, type=type,
                                 message=message, actor=ACTOR, step_index=self.step, **extra)
 
     async def outcome(self, provider_id: str, outcome: str, reason: str | None = None) -> None:
@@ -169,12 +169,12 @@ async def _request_approval(run: Run, offer: Offer, decision: Decision) -> Outco
     async with run.core.db.unit_of_work() as session:
         approval = await guard_service.approvals.request(
             session, organization_id=run.job.organization_id, env=run.job.key_env, scenario=run.job.scenario,
-            subject_type=events.SUBJECT, subject_id=run.job.id,
+            subject_type=journal.SUBJECT, subject_id=run.job.id,
             action=action, amount_usd=Decimal(offer.total_price_usd), policy_id=decision.policy_id,
             message=f"Job {run.job.id}: book {_describe(offer)} for ${offer.total_price_usd}. {decision.reason or ''}".strip(),
             ttl=timedelta(minutes=run.core.settings.approval_ttl_minutes),
         )
-        await events.record(session, organization_id=run.job.organization_id, job_id=run.job.id,
+        await journal.record(session, organization_id=run.job.organization_id, job_id=run.job.id,
                             type="awaiting_approval", message=f"Waiting for a human decision on {_describe(offer)}",
                             actor=ACTOR, step_index=run.step, approvalId=approval.id, decision="requires_approval")
     return Outcome("awaiting_approval", f"Awaiting approval to book {_describe(offer)}", provider_id=offer.provider_id,

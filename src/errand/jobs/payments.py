@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from errand.jobs import events
+from errand.jobs import journal
 from errand.jobs.schemas import Payment
 from errand.kit import clock
 from errand.kit.core import Core
@@ -117,7 +117,7 @@ async def record_paid(session: AsyncSession, job: Job, *, provider_id: str, hold
         .execution_options(synchronize_session=False))
     if changed.rowcount != 1:
         return False
-    await events.record(session, organization_id=job.organization_id, job_id=job.id, type="payment_completed",
+    await journal.record(session, organization_id=job.organization_id, job_id=job.id, type="payment_completed",
                         message=f"The end user paid at {provider_id}: confirmation {confirmation}", actor=actor,
                         providerId=provider_id, holdId=hold_id, confirmation=confirmation, **audit)
     return True
@@ -140,7 +140,7 @@ async def record_expired(session: AsyncSession, job: Job, *, actor: str, message
         ))
     if changed.rowcount != 1:
         return False
-    await events.record(session, organization_id=job.organization_id, job_id=job.id, type="hold_expired",
+    await journal.record(session, organization_id=job.organization_id, job_id=job.id, type="hold_expired",
                         message=message, actor=actor,
                         **{"providerId": provider_id, "holdId": result.get("holdId"), "expiresAt": expires, **audit})
     return True

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from errand.jobs import events, payments
+from errand.jobs import journal, payments
 from errand.kit import clock, crypto, inputs, webhooks
 from errand.kit.core import Core
 from errand.kit.errors import Conflict, InvalidRequest, Unauthorized
@@ -209,7 +209,7 @@ async def _apply(session: Any, job: Job, event: ProviderEventIn) -> None:
                                         provider_id=event.provider_id, job_id=job.id, outcome="manual_override",
                                         reason="end_user_finished"))
     elif event.type == "human_takeover":
-        await events.record(session, organization_id=job.organization_id, job_id=job.id, type="human_takeover",
+        await journal.record(session, organization_id=job.organization_id, job_id=job.id, type="human_takeover",
                             message=f"The end user took over at {event.provider_id} through the session link",
                             actor=actor, providerId=event.provider_id, holdId=event.hold_id, **data)
     elif event.type == "hold_expired":

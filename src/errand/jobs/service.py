@@ -22,7 +22,7 @@ from errand.audit import service as audit_service
 from errand.guard import service as guard_service
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
-from errand.jobs import events, payments, validation
+from errand.jobs import journal, payments, validation
 from errand.jobs.schemas import JobCreate, JobEvent, JobView, Profile, ProviderMetrics
 from errand.kit import clock, crypto, inputs
 from errand.kit.core import Core
@@ -74,7 +74,7 @@ async def create_job(core: Core, principal: Principal, data: JobCreate) -> tuple
             )
             session.add(job)
             await session.flush()
-            await events.record(session, organization_id=principal.organization_id, job_id=job.id,
+            await journal.record(session, organization_id=principal.organization_id, job_id=job.id,
                                 type="job_created", message=f"Job created for a {data.scenario} booking",
                                 actor=principal.actor)
     except IntegrityError:
@@ -116,9 +116,9 @@ async def _get(session: Any, principal: Principal, job_id: str) -> Job:
 
 
 async def _events(session: Any, organization_id: str, job_id: str, limit: int = 2000) -> list[JobEvent]:
-    rows = await audit_service.events_for(session, organization_id=organization_id, subject_type=events.SUBJECT,
+    rows = await audit_service.events_for(session, organization_id=organization_id, subject_type=journal.SUBJECT,
                                           subject_id=job_id, limit=limit)
-    return [events.view(e) for e in rows]
+    return [journal.view(e) for e in rows]
 
 
 def _view(job: Job, organization_name: str, log: list[JobEvent]) -> JobView:
@@ -129,7 +129,7 @@ def _view(job: Job, organization_name: str, log: list[JobEvent]) -> JobView:
         id=job.id, status=job.status, scenario=job.scenario, organization_name=organization_name,
         handoff_url=payments.handoff_url(job, payment), session_url=job.session_url, summary=job.summary,
         error=job.error, payment=payment,
-        decision_log=[e for e in log if e.type in events.DECISION_LOG], attempt_count=job.attempt_count,
+        decision_log=[e for e in log if e.type in journal.DECISION_LOG], attempt_count=job.attempt_count,
         used_fallback=job.used_fallback, provider_id=job.provider_id, result=job.result,
         client_metadata=job.client_metadata,
         approval_id=(job.pending_action or {}).get("approval_id") if job.status == "awaiting_approval" else None,
@@ -222,10 +222,10 @@ async def _cancel_job(core: Core, principal: Principal, job_id: str, claim: guar
         )
         if changed.rowcount != 1:
             raise Conflict("invalid_state", f"Job {job_id} finished while it was being cancelled; read it again.")
-        approval = await guard_service.approvals.pending_for(session, principal.organization_id, events.SUBJECT, job_id)
+        approval = await guard_service.approvals.pending_for(session, principal.organization_id, journal.SUBJECT, job_id)
         if approval is not None:
             await guard_service.approvals.transition(session, approval, "void")
-        await events.record(session, organization_id=principal.organization_id, job_id=job_id, type="job_aborted",
+        await journal.record(session, organization_id=principal.organization_id, job_id=job_id, type="job_aborted",
                             message=f"Cancelled by the client while {job.status}", actor=principal.actor)
         # The answer is read, and stored for replays, in the same unit of work: a cancel has no step
         # that could fail after it committed.

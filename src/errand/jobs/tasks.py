@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from errand.jobs import events, payments
+from errand.jobs import journal, payments
 from errand.jobs.executor import Outcome, Run, execute
 from errand.kit import clock
 from errand.kit.core import Core
@@ -80,7 +80,7 @@ async def _finish(core: Core, run: Run, token: str, outcome: Outcome) -> None:
         if finished.rowcount != 1:
             return  # cancelled meanwhile, or the claim was recovered by another runner
         if outcome.status in ("no_availability", "needs_login", "captcha", "error"):
-            await events.record(session, organization_id=job.organization_id, job_id=job.id, type="job_failed",
+            await journal.record(session, organization_id=job.organization_id, job_id=job.id, type="job_failed",
                                 message=f"{outcome.status}: {outcome.error or outcome.summary}", actor="executor",
                                 step_index=run.step, status=outcome.status)
 
@@ -147,7 +147,7 @@ async def recover_jobs(core: Core) -> list[str]:
                                                               Job.status == "running")
                                             .values(run_token=None, heartbeat_at=None, updated_at=now, **values))
             if changed.rowcount == 1 and type_ == "job_failed":
-                await events.record(session, organization_id=job.organization_id, job_id=job.id, type=type_,
+                await journal.record(session, organization_id=job.organization_id, job_id=job.id, type=type_,
                                     message=message, actor="runner", status="error")
             elif changed.rowcount == 1:
                 log.warning("job_recovered", job_id=job.id, run_count=job.run_count)

@@ -26,7 +26,7 @@ from mcp_types import INVALID_REQUEST, PARSE_ERROR, CallToolResult, TextContent
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
-from errand.api import agentreserve
+from errand.api.reservations import vocabulary
 from errand.api.common import STATUS_BY_KIND, issue_details
 from errand.kit import inputs
 from errand.kit.errors import DomainError
@@ -38,7 +38,7 @@ _INTERNAL = ("INTERNAL_ERROR", "An unexpected server error occurred.")
 
 
 def code_for(exc: DomainError) -> str:
-    return _INTERNAL[0] if exc.kind == "internal" else agentreserve.code_for(exc.code)
+    return _INTERNAL[0] if exc.kind == "internal" else vocabulary.code_for(exc.code)
 
 
 def body(exc: DomainError, *, with_retry_after: bool = True) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def protocol_error(code: str, message: str, details: Any = None, *, request_id: 
     error (-32700), anything else an invalid request (-32600). ``data`` carries the
     reservations dialect's code and the ``[{field, message}]`` details. ``request_id`` is the
     message's id when it could be read, else ``null`` as JSON-RPC prescribes."""
-    data: dict[str, Any] = {"code": agentreserve.code_for(code)}
+    data: dict[str, Any] = {"code": vocabulary.code_for(code)}
     if details:
         data["details"] = issue_details(details, "field")
     rpc_code = PARSE_ERROR if code == "invalid_json" else INVALID_REQUEST

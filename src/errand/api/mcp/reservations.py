@@ -21,8 +21,8 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from errand.api.mcp import schemas
-from errand.api.agentreserve import CustomerIn, CustomerPatchIn, DateTime, Name, PartySize, Reason
-from errand.api.agentreserve import TransactionId as TransactionIdText
+from errand.api.reservations.vocabulary import CustomerIn, CustomerPatchIn, DateTime, Name, PartySize, Reason
+from errand.api.reservations.vocabulary import TransactionId as TransactionIdText
 from errand.api.mcp.schemas import IdempotencyKey, TimeSlot, Transaction, Updates, either
 from errand.bookings import service as bookings_service
 from errand.bookings.schemas import BookingChanges, BookingCreate, Customer, CustomerPatch

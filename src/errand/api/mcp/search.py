@@ -7,7 +7,7 @@ from mcp.server.mcpserver import Context
 from pydantic import AliasChoices, Field, StringConstraints
 
 from errand.api.mcp import schemas
-from errand.api.agentreserve import Name
+from errand.api.reservations.vocabulary import Name
 from errand.api.mcp.schemas import Availability, either
 from errand.jobs import search as search_service
 from errand.kit import limits

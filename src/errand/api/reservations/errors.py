@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from errand.api import agentreserve
+from errand.api.reservations import vocabulary
 from errand.api.common import install_error_handlers
 
 def _render(status: int, code: str, message: str, details: Any, headers: dict[str, str] | None) -> JSONResponse:
@@ -16,4 +16,4 @@ def _render(status: int, code: str, message: str, details: Any, headers: dict[st
 
 
 def install(app: FastAPI) -> None:
-    install_error_handlers(app, render=_render, code_for=agentreserve.code_for)
+    install_error_handlers(app, render=_render, code_for=vocabulary.code_for)

@@ -1,4 +1,4 @@
-"""Job events: the contract's audit log of lifecycle steps and autonomous decisions.
+"""The job journal: the contract's job events, a log of lifecycle steps and autonomous decisions.
 
 They live in the one append-only audit log, as events of subject ``job``; messages carry
 ids, times and reasons, never the traveler's personal data.
