@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from errand import __version__
 from errand.api import openapi
 from errand.api.automations import app as automations_app
-from errand.api.common import NO_TELEMETRY, JSONBody, routing_error
+from errand.api.common import NO_TELEMETRY, JSONBody, render_nested, routing_error
 from errand.api.execution import app as execution_app
 from errand.api.mcp import app as mcp_app
 from errand.api.reservations import app as reservations_app
@@ -238,7 +238,7 @@ def add_root_routes(app: FastAPI, health: Any, sandbox: str = "/sandbox/") -> No
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         status, code, message, headers = routing_error(request, exc)
-        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+        return render_nested(status, code, message, None, headers)
 
     openapi.install(app, error_model=openapi.NestedError, auth_header=None, security_scheme=None,
                     description=_ROOT_DESCRIPTION, defaults=())

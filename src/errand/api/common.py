@@ -66,6 +66,16 @@ class JSONBody(JSONResponse):
 Render = Callable[[int, str, str, Any, "dict[str, str] | None"], "JSONResponse"]
 
 
+def render_nested(status: int, code: str, message: str, details: Any,
+                  headers: "dict[str, str] | None") -> "JSONResponse":
+    """``{"error": {"code", "message", "details"?}}``: the body of the execution and reservations
+    dialects (and of the root's own paths), ``details`` left out when empty."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI, *, render: Render, code_for: Callable[[str], str],
                            issue_key: str = "field") -> None:
     """One dialect's error handling: every failure in its own body shape and code words.

@@ -14,17 +14,12 @@ from typing import Literal
 from errand.bookings import service as bookings_service
 from errand.guard import service as guard_service
 from errand.guard.schemas import ApprovalView
+from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.jobs import approvals as job_approvals
 from errand.kit import clock
 from errand.kit.core import Core
 from errand.kit.errors import Conflict, Forbidden, InvalidRequest
-
-
-def _require_admin(principal: Principal) -> None:
-    if not principal.is_admin:
-        raise Forbidden("forbidden",
-                        "Approvals are for people: use an admin key (errand create-api-key --role admin).")
 
 
 async def expire_due_approvals(core: Core, principal: Principal | None = None) -> int:
@@ -44,7 +39,7 @@ async def expire_due_approvals(core: Core, principal: Principal | None = None) -
 
 
 async def list_approvals(core: Core, principal: Principal, status: str | None) -> list[ApprovalView]:
-    _require_admin(principal)
+    identity_service.require_admin(principal, "Deciding approvals")
     if status is not None and status not in guard_service.approvals.STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(guard_service.approvals.STATUSES)}.")
     await expire_due_approvals(core, principal)
@@ -56,7 +51,7 @@ async def list_approvals(core: Core, principal: Principal, status: str | None) -
 async def decide_approval(core: Core, principal: Principal, approval_id: str,
                           decision: Literal["approved", "denied"], note: str | None) -> tuple[ApprovalView, str | None]:
     """Approve or deny; returns the approval and the new status of what it gated."""
-    _require_admin(principal)
+    identity_service.require_admin(principal, "Deciding approvals")
     async with core.db.unit_of_work(read_only=True) as session:
         approval = await guard_service.approvals.get_for(session, principal, approval_id)
     if approval.subject_type != "job":

@@ -50,6 +50,13 @@ def require_scenario(principal: Principal, scenario: str) -> None:
         )
 
 
+def require_admin(principal: Principal, doing: str = "This") -> None:
+    """Refuse a caller without the admin role: ``doing`` names what was asked ("Approvals",
+    "Managing policies"). Raises Forbidden ``forbidden`` (403 in every dialect)."""
+    if not principal.is_admin:
+        raise Forbidden("forbidden", f"{doing} needs an admin key (errand create-api-key --role admin).")
+
+
 async def get_or_create_organization(session: AsyncSession, name: str) -> Organization:
     name = name.strip()
     if not name:

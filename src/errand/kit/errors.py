@@ -18,7 +18,7 @@ idempotency key (:mod:`errand.guard.idempotency`), answered again; each dialect 
 it says it for a replayed success (REST: ``Idempotent-Replayed: true``; MCP: ``replayed``).
 """
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 Kind = Literal[
     "invalid", "unauthorized", "forbidden", "not_found", "conflict",
@@ -27,18 +27,51 @@ Kind = Literal[
 
 
 class DomainError(Exception):
+    """A failure the core reports: ``code`` (stable snake_case), ``kind`` (which decides the status),
+    a human ``message``, optional ``details`` (JSON) and ``retry_after`` (seconds).
+
+    Each domain declares its errors in its ``errors.py`` as small subclasses that name their
+    code (and inherit their kind), and raises those::
+
+        class JobNotFound(NotFound):
+            code = "job_not_found"
+
+        raise JobNotFound(f"Job {job_id} not found.")
+
+    Every declared code is listed in :attr:`declared` (one class per code), which the dialects'
+    code tables are checked against (``tests/kit/test_declared_errors.py``). The two-argument form
+    ``DomainError(code, message)`` remains for an error rebuilt from its stored form
+    (:meth:`from_dict`) and for the generic classes below.
+    """
+
     kind: Kind = "internal"
+    code: str = "internal_error"
     replayed: bool = False
+    declared: ClassVar[dict[str, type["DomainError"]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        code = cls.__dict__.get("code")
+        if code is None:
+            return
+        other = DomainError.declared.setdefault(code, cls)
+        if other is not cls and other.__qualname__ != cls.__qualname__:
+            raise TypeError(f"Error code {code!r} is declared twice: {other.__module__}.{other.__qualname__} "
+                            f"and {cls.__module__}.{cls.__qualname__}.")
 
     def __init__(
         self,
-        code: str,
-        message: str,
-        *,
+        *args: str,
         kind: Kind | None = None,
         details: Any = None,
         retry_after: int | None = None,
     ) -> None:
+        if len(args) == 2:
+            code, message = args
+        elif len(args) == 1:
+            code, message = type(self).code, args[0]
+        else:
+            raise TypeError("DomainError takes (message) when its class declares a code, else (code, message).")
         super().__init__(message)
         self.code = code
         self.message = message
@@ -55,7 +88,7 @@ class DomainError(Exception):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DomainError":
-        return cls(
+        return DomainError(
             data["code"], data["message"], kind=data["kind"],
             details=data.get("details"), retry_after=data.get("retry_after"),
         )
@@ -63,30 +96,37 @@ class DomainError(Exception):
 
 class InvalidRequest(DomainError):
     kind = "invalid"
+    code = "invalid_request"
 
-    def __init__(self, message: str, *, details: Any = None, code: str = "invalid_request") -> None:
-        super().__init__(code, message, details=details)
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+        super().__init__(code or type(self).code, message, details=details)
 
 
 class NotFound(DomainError):
     kind = "not_found"
+    code = "not_found"
 
 
 class Conflict(DomainError):
     kind = "conflict"
+    code = "conflict"
 
 
 class Forbidden(DomainError):
     kind = "forbidden"
+    code = "forbidden"
 
 
 class Unauthorized(DomainError):
     kind = "unauthorized"
+    code = "unauthorized"
 
 
 class RateLimited(DomainError):
     kind = "rate_limited"
+    code = "rate_limited"
 
 
 class Unavailable(DomainError):
     kind = "unavailable"
+    code = "unavailable"

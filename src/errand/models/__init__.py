@@ -3,7 +3,7 @@
 from errand.models.api_key import ApiKey
 from errand.models.approval import Approval
 from errand.models.audit_event import AuditEvent
-from errand.models.base import Base
+from errand.models.base import Base, get_owned
 from errand.models.booking_profile import BookingProfile
 from errand.models.idempotency_record import IdempotencyRecord
 from errand.models.job import Job
@@ -19,5 +19,5 @@ from errand.models.transaction import Transaction
 __all__ = [
     "ApiKey", "Approval", "AuditEvent", "Base", "BookingProfile", "IdempotencyRecord", "Job", "JobSnapshot",
     "Organization", "Policy", "ProviderEvent", "ProviderOutcome", "SandboxBooking", "SandboxSlot",
-    "SandboxWebSession", "Transaction",
+    "SandboxWebSession", "Transaction", "get_owned",
 ]

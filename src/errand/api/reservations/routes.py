@@ -16,9 +16,9 @@ from errand.bookings import service as bookings_service
 from errand.bookings.schemas import TransactionView
 from errand.guard import service as guard_service
 from errand.guard.schemas import PolicyCreate, PolicyUpdate
-from errand.identity.schemas import Principal
+from errand.identity import service as identity_service
 from errand.kit import inputs
-from errand.kit.errors import Forbidden, InvalidRequest
+from errand.kit.errors import InvalidRequest
 
 router = APIRouter()
 # 1 to 255 printable ASCII characters, as over MCP (errand.kit.inputs.IdempotencyKey).
@@ -72,11 +72,6 @@ async def get_transaction(transaction_id: str, request: Request, caller: Caller)
     return JSONBody(transaction_detail_body(detail))
 
 
-def _require_admin(caller: Principal) -> None:
-    if not caller.is_admin:
-        raise Forbidden("forbidden", "Changing policies needs an admin key (errand create-api-key --role admin).")
-
-
 @router.get("/policies", summary="List policies", **doc.describe(bodies.PolicyList))
 async def list_policies(request: Request, caller: Caller) -> JSONBody:
     """Your organization's policies, oldest first."""
@@ -90,7 +85,7 @@ async def list_policies(request: Request, caller: Caller) -> JSONBody:
 async def create_policy(body: PolicyIn, request: Request, caller: Caller) -> JSONBody:
     """Create a policy. Its config is validated for its type; a CUSTOM rule is compiled and
     trial-evaluated now, so a broken rule is refused here rather than at booking time."""
-    _require_admin(caller)
+    identity_service.require_admin(caller, "Changing policies")
     try:
         data = PolicyCreate(name=body.name, type=body.type, config=body.config, enabled=body.enabled)
     except ValueError:
@@ -106,7 +101,7 @@ async def create_policy(body: PolicyIn, request: Request, caller: Caller) -> JSO
 @router.patch("/policies/{policy_id}", summary="Change a policy", **doc.describe(bodies.Policy, 403, 404))
 async def update_policy(policy_id: str, body: PolicyPatch, request: Request, caller: Caller) -> JSONBody:
     """Change a policy's name, config or enabled flag (its type is fixed)."""
-    _require_admin(caller)
+    identity_service.require_admin(caller, "Changing policies")
     data = PolicyUpdate(**body.model_dump(exclude_unset=True))
     async with core_of(request).db.unit_of_work() as session:
         policy = await guard_service.policies.update(session, caller.organization_id, policy_id, data)
@@ -117,7 +112,7 @@ async def update_policy(policy_id: str, body: PolicyPatch, request: Request, cal
                **doc.describe(None, 403, 404, status=204))
 async def delete_policy(policy_id: str, request: Request, caller: Caller) -> Response:
     """Delete a policy."""
-    _require_admin(caller)
+    identity_service.require_admin(caller, "Changing policies")
     async with core_of(request).db.unit_of_work() as session:
         await guard_service.policies.delete(session, caller.organization_id, policy_id)
     return Response(status_code=204)
