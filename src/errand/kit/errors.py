@@ -130,3 +130,10 @@ class RateLimited(DomainError):
 class Unavailable(DomainError):
     kind = "unavailable"
     code = "unavailable"
+
+
+class InvalidState(Conflict):
+    """The object is not in a state that allows this (a decided approval, a finished job or
+    booking): the one code every domain uses for it, 409."""
+
+    code = "invalid_state"
