@@ -20,8 +20,11 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from errand.kit import files
+from errand.kit import files, tasks
+from errand.kit.logging import get_logger
 from errand.kit.errors import Unavailable
+
+log = get_logger("errand.db")
 
 # What SQLite keeps beside a database file; each holds the database's data.
 _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
@@ -176,6 +179,8 @@ class Database:
         # On PostgreSQL readers and writers share one engine; SQLite needs a non-locking BEGIN for reads.
         self.read_engine = create_engine(url, read_only=True) if self.is_sqlite else self.engine
         self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        # Where committed task calls go (errand.kit.tasks): the in-process runner or the queue.
+        self.task_sender: tasks.Sender | None = None
 
 
     @asynccontextmanager
@@ -191,9 +196,26 @@ class Database:
             if read_only:
                 async with self.read_sessionmaker() as session, session.begin():
                     yield session
-            else:
-                async with self._writer(), self.sessionmaker() as session, session.begin():
-                    yield session
+                return
+            async with self._writer(), self.sessionmaker() as session:
+                try:
+                    async with session.begin():
+                        yield session
+                except BaseException:
+                    tasks.take_enqueued(session)  # rolled back: what it enqueued never happened
+                    raise
+                enqueued = tasks.take_enqueued(session)
+        if enqueued:
+            await self.send_tasks(enqueued)
+
+    async def send_tasks(self, calls: "list[tasks.TaskCall]") -> None:
+        """Hand committed task calls to this process's runner (``task_sender``, set by the composition
+        root). A process without a runner logs and drops them: every domain's recovery sweep
+        finds the work again (e.g. a job left ``pending``)."""
+        if self.task_sender is None:
+            log.warning("tasks_dropped_no_runner", tasks=[call.name for call in calls])
+            return
+        await self.task_sender(calls)
 
     async def read_one(self, statement: Any, params: dict[str, Any]) -> Any:
         """The first row of one read-only ``statement`` (None when there is none), read on a bare
