@@ -358,6 +358,13 @@ def create_app(settings: Settings | None = None) -> DialectsFirst:
                 await queue.close()
             await core.aclose()
 
+    async def send_tasks(calls: list[Any]) -> None:
+        # Bridge until the task registry lands: committed run_job calls go to the job runner.
+        for call in calls:
+            if call.name == "errand.run_job" and core.dispatch is not None:
+                await core.dispatch(call.args["job_id"])
+
+    core.db.task_sender = send_tasks
     app = FastAPI(title="Errand", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   redirect_slashes=False, telemetry=NO_TELEMETRY)
     app.state.core = core
