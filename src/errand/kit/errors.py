@@ -137,3 +137,21 @@ class InvalidState(Conflict):
     booking): the one code every domain uses for it, 409."""
 
     code = "invalid_state"
+
+
+class InvalidJson(InvalidRequest):
+    """A body that is not a JSON document this API accepts: bad syntax, invalid UTF-8, nesting too deep (400)."""
+
+    code = "invalid_json"
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached (503, Retry-After)."""
+
+    code = "database_unavailable"
+
+
+class DatabaseBusy(Unavailable):
+    """The database is busy (SQLite's writer lock held past the busy timeout); retry shortly (503)."""
+
+    code = "database_busy"

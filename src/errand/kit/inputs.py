@@ -44,7 +44,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_snake as _to_snake
 
-from errand.kit.errors import InvalidRequest
+from errand.kit.errors import InvalidJson, InvalidRequest
 
 # A field name's snake_case spelling (pydantic's rule: a few regex passes); bodies repeat the same
 # few names, so the answers are kept (bounded: a client sending new names only churns the cache).
@@ -115,7 +115,7 @@ def _depth(text: str) -> int:
 
 
 def _invalid_json(message: str) -> InvalidRequest:
-    return InvalidRequest(message, code="invalid_json", details=[{"path": "body", "message": message}])
+    return InvalidJson(message, details=[{"path": "body", "message": message}])
 
 
 def parse_json(raw: bytes | str, *, max_depth: int = MAX_DEPTH, values: bool = True) -> Any:
