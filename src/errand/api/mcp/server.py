@@ -64,9 +64,9 @@ class ErrandMCP(MCPServer):
     (:func:`errand.kit.inputs.check_value`: no control characters, finite numbers, one
     spelling per field, bounded nesting), here rather than in the HTTP app so that stdio
     gives the same verdict. A call to a tool that does not exist is a NOT_FOUND tool result,
-    not the SDK's bare text. ``tools/list`` shows every input and output schema with its
-    definitions inlined (:meth:`errand.api.mcp.tooldef.ToolDef.listing`), since several MCP clients cannot resolve
-    ``$ref``."""
+    not the SDK's bare text. ``tools/list`` shows the tools' definitions
+    (:meth:`errand.api.mcp.tooldef.ToolDef.listing`): every input and output schema with its
+    definitions inlined, since several MCP clients cannot resolve ``$ref``."""
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)

@@ -95,10 +95,9 @@ class ToolDef:
 
     def listing(self) -> MCPTool:
         """The tool as ``tools/list`` shows it."""
-        sdk = self._sdk_tool
         return MCPTool(name=self.name, title=self.title, description=self.description,
                        input_schema=self.input_schema, output_schema=self.output_schema,
-                       annotations=self.annotations, icons=sdk.icons, _meta=sdk.meta)
+                       annotations=self.annotations)
 
     def register_options(self) -> dict[str, Any]:
         """The keywords of ``MCPServer.add_tool`` besides the function."""
