@@ -25,7 +25,7 @@ from errand.api.mcp.server import ErrandMCP, build_server
 from errand.kit.boundary import InputBoundary, replay
 from errand.kit.core import Core
 from errand.kit.inputs import MAX_DEPTH
-from errand.kit.errors import DomainError, NotFound
+from errand.kit.errors import DomainError, InvalidRequest, NotFound
 
 PATH = "/api/v1/mcp"
 PREFIXES = (PATH,)
@@ -60,8 +60,7 @@ class McpApp:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"].rstrip("/") != PATH:
-            await self._error(NotFound("not_found", f"No MCP endpoint at {scope['path']}; use {PATH}."))(
-                scope, receive, send)
+            await self._error(NotFound(f"No MCP endpoint at {scope['path']}; use {PATH}."))(scope, receive, send)
             return
         if scope["method"] != "POST":
             # Stateless JSON mode has no stream to open (GET) and no session to end (DELETE).
@@ -78,7 +77,7 @@ class McpApp:
         body = await _read_body(receive)
         message, error = vet(body)
         if error is not None or message is None:
-            error = error or errors.protocol_error("invalid_request", "A JSON-RPC 2.0 message is required.")
+            error = error or errors.protocol_error(InvalidRequest.code, "A JSON-RPC 2.0 message is required.")
             await JSONResponse(error, status_code=400)(scope, receive, send)
             return
         scope.setdefault("state", {})[auth.STATE_KEY] = principal

@@ -42,17 +42,17 @@ def vet(raw: bytes) -> tuple[str | None, dict[str, Any] | None]:
     except InvalidRequest as exc:
         return None, errors.protocol_error(exc.code, exc.message, exc.details)
     if isinstance(value, list):
-        return None, errors.protocol_error("invalid_request", "Batches are not supported: send one JSON-RPC "
+        return None, errors.protocol_error(InvalidRequest.code, "Batches are not supported: send one JSON-RPC "
                                                               "message per request.")
     if not isinstance(value, dict):
-        return None, errors.protocol_error("invalid_request", "A message must be a JSON-RPC 2.0 object.")
+        return None, errors.protocol_error(InvalidRequest.code, "A message must be a JSON-RPC 2.0 object.")
     request_id = value.get("id")
     readable_id = request_id if isinstance(request_id, (str, int)) and not isinstance(request_id, bool) else None
     if "id" in value and readable_id is None:
-        return None, errors.protocol_error("invalid_request", "id: must be a string or an integer.",
+        return None, errors.protocol_error(InvalidRequest.code, "id: must be a string or an integer.",
                                            [{"path": "id", "message": "must be a string or an integer"}])
     if isinstance(readable_id, str) and len(readable_id) > 200:
-        return None, errors.protocol_error("invalid_request", "id: must be at most 200 characters.",
+        return None, errors.protocol_error(InvalidRequest.code, "id: must be at most 200 characters.",
                                            [{"path": "id", "message": "must be at most 200 characters"}])
     try:
         inputs.check_value(_without_arguments(value))
@@ -63,7 +63,7 @@ def vet(raw: bytes) -> tuple[str | None, dict[str, Any] | None]:
     try:
         jsonrpc_message_adapter.validate_json(text, by_name=False)
     except ValidationError:
-        return None, errors.protocol_error("invalid_request", _SHAPE, request_id=readable_id)
+        return None, errors.protocol_error(InvalidRequest.code, _SHAPE, request_id=readable_id)
     return text, None
 
 

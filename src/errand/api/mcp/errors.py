@@ -17,6 +17,8 @@ MCP belongs to the reservations contract (it is served at ``/api/v1/mcp`` beside
   (:func:`protocol_error`);
 - a call to a tool that does not exist is a tool result like any failed call, NOT_FOUND
   (:func:`unknown_tool`).
+
+The one failure only MCP raises is :class:`MissingApiKey` (``errand mcp`` without a key).
 """
 
 import json
@@ -29,12 +31,18 @@ from starlette.responses import JSONResponse
 from errand.api.reservations import vocabulary
 from errand.api.common import STATUS_BY_KIND, issue_details
 from errand.kit import inputs
-from errand.kit.errors import DomainError
+from errand.kit.errors import DomainError, Unauthorized
 from errand.kit.logging import get_logger
 
 _log = get_logger("errand.api.mcp")
 
 _INTERNAL = ("INTERNAL_ERROR", "An unexpected server error occurred.")
+
+
+class MissingApiKey(Unauthorized):
+    """``errand mcp`` started without ``ERRAND_API_KEY``: there is no one to act as."""
+
+    code = "missing_api_key"
 
 
 def code_for(exc: DomainError) -> str:

@@ -34,18 +34,19 @@ from mcp_types import JSONRPCError
 from errand.api.common import principal_for
 from errand.api.mcp import auth
 from errand.api.mcp.envelope import vet
+from errand.api.mcp.errors import MissingApiKey
 from errand.api.mcp.server import build_server
 from errand.kit.core import Core
-from errand.kit.errors import Unauthorized
 
 
 async def serve_stdio(core: Core, api_key: str | None) -> None:
-    """Serve until stdin closes. Raises Unauthorized (or Unavailable) before serving when the key
-    is missing or does not authenticate, so the command can refuse to start with the reason."""
+    """Serve until stdin closes. Raises Unauthorized (:class:`~errand.api.mcp.errors.MissingApiKey`
+    without a key) or Unavailable before serving when the key is missing or does not authenticate,
+    so the command can refuse to start with the reason."""
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
     if not api_key or not api_key.strip():
-        raise Unauthorized("missing_api_key", "ERRAND_API_KEY is not set; export the API key the MCP tools "
-                                              "should act as (errand create-api-key mints one).")
+        raise MissingApiKey("ERRAND_API_KEY is not set; export the API key the MCP tools should act as "
+                            "(errand create-api-key mints one).")
     key = api_key.strip()
     await principal_for(core, f"Bearer {key}")
     server = build_server(core, auth.from_api_key(core, key))
