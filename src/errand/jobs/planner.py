@@ -8,12 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.kit import clock
 from errand.models import ProviderOutcome
+from errand.providers.registry import ProviderRegistry
 
 # Below this many recent attempts a success rate is noise, and registry order stands.
 MIN_EVIDENCE = 5
 
 
-async def plan(session: AsyncSession, providers: Any, *, organization_id: str, scenario: str, key_env: str,
+async def plan(session: AsyncSession, providers: ProviderRegistry, *, organization_id: str, scenario: str, key_env: str,
                consent: dict[str, Any]) -> list[Any]:
     """The providers of the ``providers`` registry that may serve the job, most successful first.
 

@@ -43,6 +43,7 @@ from errand.kit import clock, crypto, pagination, tasks
 from errand.kit.core import Core
 from errand.kit.errors import Conflict, InvalidRequest, InvalidState
 from errand.models import BookingProfile, Job, JobSnapshot, ProviderOutcome, get_owned
+from errand.providers.registry import ProviderRegistry
 
 __all__ = [
     "cancel_job", "create_job", "create_profile", "get_job", "job_audit", "list_jobs", "list_snapshots",
@@ -72,7 +73,7 @@ async def _profile_for(session: AsyncSession, principal: Principal, data: JobCre
 
 
 async def create_job(session: AsyncSession, principal: Principal, data: JobCreate,
-                     providers: Any) -> tuple[JobView, bool]:
+                     providers: ProviderRegistry) -> tuple[JobView, bool]:
     """Create a job (``created`` True) and enqueue its run, or return the one made earlier with the
     same idempotency key (``created`` False), as its GET shows it.
 
