@@ -397,8 +397,9 @@ async def _execute(run: Run) -> Outcome:
         resumed = await _resume_checkout(run)
         if resumed is not None:
             return resumed
-    chain = await planner.plan(run.core, organization_id=job.organization_id, scenario=job.scenario,
-                               key_env=job.key_env, consent=job.consent)
+    async with run.core.db.unit_of_work(read_only=True) as session:
+        chain = await planner.plan(session, run.core.providers, organization_id=job.organization_id,
+                                   scenario=job.scenario, key_env=job.key_env, consent=job.consent)
     if chain and not (chain := await _skip_unusable(run, chain)):
         return Outcome("error", "No browser for the providers that could serve this job", error=(
             "browser_unavailable: the only providers that may serve this job drive a browser, and none can be "

@@ -7,8 +7,8 @@ signature (:mod:`errand.kit.webhooks`) over the raw body under that provider's o
 ``settings.provider_events_signing_secret(provider_id)``; the ``errand-provider-id`` header
 names the provider, and the body's ``provider_id`` must be the same.
 
-:func:`receive` checks the headers' shape and the signature first (nothing is read or
-changed otherwise), keeps each ``webhook-id`` once (a redelivery changes nothing and answers
+:func:`verify` checks the headers' shape and the signature first, outside any unit of work
+(nothing is read or changed otherwise); :func:`receive`, in the caller's unit of work, keeps each ``webhook-id`` once (a redelivery changes nothing and answers
 ``duplicate``), and keeps one payment (or lapsed hold) per provider, type and reference
 (the same report under another ``webhook-id`` is a ``duplicate`` too). It finds the job the
 event concerns by provider AND reference — the checkout idempotency key the autopilot typed
@@ -22,63 +22,37 @@ when the job's result named another provider than the one paid (or none: the aut
 given up), the payment is counted for the paid provider as ``manual_override``.
 """
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.jobs import journal, payments
+from errand.jobs.errors import InvalidEvent, InvalidSignature, ProviderMismatch
+from errand.jobs.schemas import (
+    MAX_SIGNATURE_LENGTH, MAX_TIMESTAMP_LENGTH, PROVIDER_ID, WEBHOOK_ID, ProviderEventIn, Receipt, VerifiedEvent,
+)
 from errand.kit import clock, crypto, inputs, webhooks
-from errand.kit.core import Core
-from errand.kit.errors import Conflict, InvalidRequest, Unauthorized
+from errand.kit.config import Settings
+from errand.kit.errors import InvalidRequest
 from errand.kit.ids import new_id
 from errand.kit.logging import get_logger
 from errand.models import Job, ProviderEvent, ProviderOutcome
 
 log = get_logger("errand.jobs")
 
-# The headers' limits, checked before anything else: what is stored fits its column
-# (``webhook-id`` is the receipt's primary key), and nothing unbounded is hashed or compared.
-WEBHOOK_ID = re.compile(r"[!-~]{1,120}")  # printable ASCII without spaces, at most 120
-PROVIDER_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,59}")
-MAX_TIMESTAMP_LENGTH = 20
-MAX_SIGNATURE_LENGTH = 1000  # a few ``v1,<base64>`` signatures, during a key rotation
 # Events about one hold: the same report under another webhook-id is the same fact.
 DEDUPED_TYPES = ("payment_completed", "hold_expired")
-
-
-class ProviderEventIn(BaseModel):
-    """A provider event's body; fields beyond these are ignored and not stored: a provider may name
-    the guest in its events, and Errand stores no personal data it has no use for."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    type: Literal["payment_completed", "human_takeover", "hold_expired"]
-    provider_id: str = Field(min_length=1, max_length=60)
-    hold_id: str | None = Field(default=None, max_length=120)
-    reference: str | None = Field(default=None, max_length=255)
-    confirmation: str | None = Field(default=None, max_length=120)
-    occurred_at: datetime | None = None
-
-
-@dataclass
-class Receipt:
-    event_id: str
-    type: str
-    duplicate: bool = False
-    job_id: str | None = None
 
 
 def _checked_headers(headers: Mapping[str, str]) -> str:
     """The signing provider's id, once every header the receiver reads is within its limits.
 
     Raises InvalidRequest ``invalid_request`` for an over-long or malformed header, and
-    Unauthorized ``invalid_signature`` when no provider is named.
+    InvalidSignature ``invalid_signature`` when no provider is named.
     """
     msg_id = headers.get("webhook-id")
     if msg_id and not WEBHOOK_ID.fullmatch(msg_id):
@@ -89,7 +63,7 @@ def _checked_headers(headers: Mapping[str, str]) -> str:
         raise InvalidRequest(f"webhook-signature must be at most {MAX_SIGNATURE_LENGTH} characters.")
     provider_id = headers.get(webhooks.PROVIDER_HEADER) or ""
     if not provider_id:
-        raise Unauthorized("invalid_signature", f"The {webhooks.PROVIDER_HEADER} header must name the signing provider.")
+        raise InvalidSignature(f"The {webhooks.PROVIDER_HEADER} header must name the signing provider.")
     if not PROVIDER_ID.fullmatch(provider_id):
         raise InvalidRequest(f"{webhooks.PROVIDER_HEADER} must be a provider id: 1 to 60 lower-case letters, "
                              "digits, dots, dashes or underscores.")
@@ -99,15 +73,15 @@ def _checked_headers(headers: Mapping[str, str]) -> str:
 def _parse(body: bytes) -> ProviderEventIn:
     """The event in ``body``, through the one input boundary (:func:`errand.kit.inputs.parse_json`).
 
-    Raises InvalidRequest ``invalid_json`` for what is not safe JSON, ``invalid_event`` with one
+    Raises InvalidRequest ``invalid_json`` for what is not safe JSON, InvalidEvent with one
     ``{path, message}`` per field for JSON that is not a provider event."""
     data = inputs.parse_json(body)
     try:
         return ProviderEventIn.model_validate(data)
     except ValidationError as exc:
         details = inputs.issues(exc)
-        raise InvalidRequest(f"The body is not a provider event: {inputs.summarize(details)}.",
-                             code="invalid_event", details=details) from None
+        raise InvalidEvent(f"The body is not a provider event: {inputs.summarize(details)}.",
+                           details=details) from None
 
 
 def _dedupe_key(event: ProviderEventIn) -> str | None:
@@ -117,58 +91,66 @@ def _dedupe_key(event: ProviderEventIn) -> str | None:
     return crypto.sha256_hex(f"{event.provider_id}\n{event.type}\n{subject}")
 
 
-async def receive(core: Core, headers: Mapping[str, str], body: bytes) -> Receipt:
-    """Verify, deduplicate and apply one provider event.
+def verify(settings: Settings, headers: Mapping[str, str], body: bytes) -> VerifiedEvent:
+    """The event in ``body``, once its headers and signature check out; reads and changes nothing.
 
     Raises InvalidRequest ``invalid_request`` when a header is over-long or malformed;
-    Unauthorized ``invalid_signature`` when no provider is named, or the signature, its
+    InvalidSignature ``invalid_signature`` when no provider is named, or the signature, its
     headers or its timestamp do not check out under that provider's secret, or the body
-    names another provider than the one that signed it; InvalidRequest ``invalid_event``
-    when a well-signed body is not a provider event; Conflict ``provider_mismatch`` when its
-    reference names a job that checked out at another provider (nothing is recorded).
+    names another provider than the one that signed it; InvalidEvent ``invalid_event``
+    when a well-signed body is not a provider event.
     """
     provider_id = _checked_headers(headers)
     try:
-        event_id = webhooks.verify(core.settings.provider_events_signing_secret(provider_id), headers, body)
+        event_id = webhooks.verify(settings.provider_events_signing_secret(provider_id), headers, body)
     except webhooks.WebhookVerificationError as exc:
-        raise Unauthorized("invalid_signature", f"The provider event's signature does not verify: {exc}.") from None
+        raise InvalidSignature(f"The provider event's signature does not verify: {exc}.") from None
     event = _parse(body)
     if event.provider_id != provider_id:
-        raise Unauthorized("invalid_signature", f"The event names another provider than the one that signed it "
-                                                f"({provider_id}): a provider speaks only for itself.")
+        raise InvalidSignature(f"The event names another provider than the one that signed it "
+                               f"({provider_id}): a provider speaks only for itself.")
+    return VerifiedEvent(event_id, event)
+
+
+async def receive(session: AsyncSession, verified: VerifiedEvent) -> Receipt:
+    """Deduplicate and apply one verified provider event (:func:`verify`), in ``session``'s transaction.
+
+    Raises ProviderMismatch ``provider_mismatch`` when its reference names a job that checked out
+    at another provider (nothing is recorded).
+    """
+    event_id, event = verified.event_id, verified.event
+    if await session.get(ProviderEvent, event_id) is not None:
+        return Receipt(event_id, event.type, duplicate=True)
     dedupe_key = _dedupe_key(event)
+    if dedupe_key is not None:
+        same = (await session.execute(
+            select(ProviderEvent).where(ProviderEvent.dedupe_key == dedupe_key))).scalar_one_or_none()
+        if same is not None:
+            return Receipt(event_id, event.type, duplicate=True, job_id=same.job_id)
+    job = await _job_for(session, event)
     try:
-        async with core.db.unit_of_work() as session:
-            if await session.get(ProviderEvent, event_id) is not None:
-                return Receipt(event_id, event.type, duplicate=True)
-            if dedupe_key is not None:
-                same = (await session.execute(
-                    select(ProviderEvent).where(ProviderEvent.dedupe_key == dedupe_key))).scalar_one_or_none()
-                if same is not None:
-                    return Receipt(event_id, event.type, duplicate=True, job_id=same.job_id)
-            job = await _job_for(session, event)
+        async with session.begin_nested():
             session.add(ProviderEvent(
                 id=event_id, provider_id=event.provider_id, type=event.type, payload=event.model_dump(mode="json"),
                 organization_id=job.organization_id if job else None, job_id=job.id if job else None,
                 dedupe_key=dedupe_key,
             ))
-            await session.flush()
-            if job is not None:
-                await _apply(session, job, event)
     except IntegrityError:
         # The same webhook id or the same report, delivered twice at once: the other delivery applied it.
         return Receipt(event_id, event.type, duplicate=True)
     if job is None:
         log.warning("provider_event_unmatched", event_id=event_id, type=event.type, provider_id=event.provider_id)
-    return Receipt(event_id, event.type, job_id=job.id if job else None)
+        return Receipt(event_id, event.type)
+    await _apply(session, job, event)
+    return Receipt(event_id, event.type, job_id=job.id)
 
 
 def _reference_is(reference: str) -> Any:
     return Job.checkout_intent["key"].as_string() == reference
 
 
-async def _job_for(session: Any, event: ProviderEventIn) -> Job | None:
-    """The job of the event's provider with its reference, else with its hold; raises Conflict (see receive)."""
+async def _job_for(session: AsyncSession, event: ProviderEventIn) -> Job | None:
+    """The job of the event's provider with its reference, else with its hold; raises ProviderMismatch (see receive)."""
     if event.reference:
         found = (await session.execute(
             select(Job).where(_reference_is(event.reference),
@@ -187,8 +169,8 @@ async def _job_for(session: Any, event: ProviderEventIn) -> Job | None:
     if event.reference and (await session.execute(
         select(Job.id).where(_reference_is(event.reference)).limit(1)
     )).scalar_one_or_none() is not None:
-        raise Conflict("provider_mismatch", "The event's reference names a job that did not check out at "
-                                            f"{event.provider_id}; nothing was recorded.")
+        raise ProviderMismatch("The event's reference names a job that did not check out at "
+                               f"{event.provider_id}; nothing was recorded.")
     return None
 
 
@@ -196,7 +178,7 @@ def _provider_of(job: Job) -> str | None:
     return (job.result or {}).get("providerId") or job.provider_id
 
 
-async def _apply(session: Any, job: Job, event: ProviderEventIn) -> None:
+async def _apply(session: AsyncSession, job: Job, event: ProviderEventIn) -> None:
     """Apply a matched event to its job: the payment's state (errand.jobs.payments) and its audit event."""
     data = {"occurredAt": clock.iso(event.occurred_at) if event.occurred_at else None}
     actor = f"provider:{event.provider_id}"

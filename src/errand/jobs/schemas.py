@@ -1,12 +1,17 @@
-"""A job request as the execution contract defines it, validated per scenario.
+"""What the jobs domain takes and answers: every type and constant a dialect needs from it.
 
-These models are the core's, shared by every dialect that creates jobs (REST and MCP):
-the required and optional fields per scenario, the inline profile (flights also need
-passport details) and every consent option with its default.
+A job request as the execution contract defines it, validated per scenario: these models are
+the core's, shared by every dialect that creates jobs (REST and MCP): the required and
+optional fields per scenario, the inline profile (flights also need passport details) and
+every consent option with its default. Then what a job, its journal, its snapshots and its
+payment look like, the job statuses, a search's query and offers (the providers' own
+:class:`~errand.providers.base.SearchQuery` and :class:`~errand.providers.base.Offer`), and a
+provider event's body and headers' limits (:mod:`errand.jobs.provider_events`).
 """
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -16,6 +21,13 @@ from pydantic import (
 
 from errand.kit import limits
 from errand.kit.inputs import Date, IdempotencyKey, text
+# A search's query and answer are the providers' own, re-exported for the dialects.
+from errand.providers.base import Offer as Offer, SearchQuery as SearchQuery
+
+# Job statuses: a job is active until it reaches a terminal one (the execution contract's list).
+ACTIVE = ("pending", "running", "awaiting_approval")
+TERMINAL = ("paused_payment", "completed", "no_availability", "needs_login", "captcha", "error", "cancelled")
+STATUSES = ACTIVE + TERMINAL
 
 Scenario = Literal["restaurant", "hotel", "flight", "activity"]
 SCENARIOS: tuple[str, ...] = ("restaurant", "hotel", "flight", "activity")
@@ -243,3 +255,53 @@ class ProviderMetrics(BaseModel):
     failed_count: int
     last_event_at: datetime | None
     time_range_days: int
+
+
+@dataclass
+class SnapshotInfo:
+    """One screenshot of a job (errand.jobs.snapshots), without its image."""
+
+    id: str
+    step: str
+    url: str
+    created_at: datetime
+
+
+# A provider event's headers' limits, checked before anything else: what is stored fits its column
+# (``webhook-id`` is the receipt's primary key), and nothing unbounded is hashed or compared.
+WEBHOOK_ID = re.compile(r"[!-~]{1,120}")  # printable ASCII without spaces, at most 120
+PROVIDER_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,59}")
+MAX_TIMESTAMP_LENGTH = 20
+MAX_SIGNATURE_LENGTH = 1000  # a few ``v1,<base64>`` signatures, during a key rotation
+
+
+class ProviderEventIn(BaseModel):
+    """A provider event's body; fields beyond these are ignored and not stored: a provider may name
+    the guest in its events, and Errand stores no personal data it has no use for."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["payment_completed", "human_takeover", "hold_expired"]
+    provider_id: str = Field(min_length=1, max_length=60)
+    hold_id: str | None = Field(default=None, max_length=120)
+    reference: str | None = Field(default=None, max_length=255)
+    confirmation: str | None = Field(default=None, max_length=120)
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class VerifiedEvent:
+    """A provider event whose headers and signature checked out: its ``webhook-id`` and its body."""
+
+    event_id: str
+    event: ProviderEventIn
+
+
+@dataclass
+class Receipt:
+    """What became of a provider event: applied to ``job_id`` (None: no job matched), or a ``duplicate``."""
+
+    event_id: str
+    type: str
+    duplicate: bool = False
+    job_id: str | None = None

@@ -108,6 +108,6 @@ async def search_availability(core: Core, principal: Principal, query: SearchQue
         where = f" in {query.city}" if query.city and query.venue else ""
         suggestions = suggestions[:names.MAX_SUGGESTIONS]
         hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
-        raise NotFound("not_found", f"No provider available to this key serves {target!r}{where}.{hint}",
+        raise NotFound(f"No provider available to this key serves {target!r}{where}.{hint}",
                        details={"suggestions": suggestions} if query.venue else None)
     return sorted(offers, key=_order(query))

@@ -1,4 +1,5 @@
-"""Turning a raw job request into a :class:`JobCreate`, or a 400 listing every issue.
+"""Turning a raw job request into a :class:`JobCreate` (and a raw profile into a :class:`Profile`),
+or a 400 listing every issue.
 
 The issues are reported the way the contract's zod validation does: one entry per
 problem, each with the path into the body and a message (:func:`errand.kit.inputs.issues`).
@@ -76,3 +77,12 @@ def check_providers(consent: Consent, known: Iterable[str]) -> None:
         raise InvalidRequest(
             f"The job request is invalid: unknown provider id {names}; known providers: {', '.join(sorted(ids))}.",
             details=[{"path": path, "message": f"unknown provider id {value!r}"} for path, value in unknown])
+
+
+def validate_profile(body: Any) -> Profile:
+    """A traveler profile to store; raises InvalidRequest with ``details`` = the list of issues."""
+    try:
+        return Profile.model_validate(body)
+    except ValidationError as exc:
+        found = inputs.issues(exc)
+        raise InvalidRequest(f"The profile is invalid: {inputs.summarize(found)}.", details=found) from None

@@ -1,6 +1,6 @@
 """The execution dialect's request and response bodies as documented models (OpenAPI only).
 
-The routes read their bodies with the core's validation (:mod:`errand.jobs.validation`) and build
+The routes read their bodies with the core's validation (``errand.jobs.service.validate_*``) and build
 their answers with :mod:`errand.api.execution.schemas`; these models describe the same bytes for
 the OpenAPI document, and the schemathesis conformance test holds the two together. Request
 schemas come from the core's own models (``errand.jobs.schemas``), so a rule changes in one place.
@@ -12,11 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from errand.api import openapi
 from errand.jobs.schemas import (
-    ActivityParams, ClientMetadata, Consent, FlightParams, HotelParams, Profile, RestaurantParams,
+    MAX_SIGNATURE_LENGTH, MAX_TIMESTAMP_LENGTH, PROVIDER_ID, STATUSES, WEBHOOK_ID, ActivityParams, ClientMetadata,
+    Consent, FlightParams, HotelParams, Profile, ProviderEventIn, RestaurantParams,
 )
-from errand.jobs import provider_events
-from errand.jobs.provider_events import ProviderEventIn
-from errand.jobs.service import STATUSES
 from errand.kit import inputs, webhooks
 
 JobStatus = Literal[STATUSES]  # type: ignore[valid-type]
@@ -220,11 +218,11 @@ PROFILE = _profile_schema(COMPONENTS)
 PROVIDER_EVENT = openapi.model_schema(ProviderEventIn, COMPONENTS)
 PROVIDER_EVENT_HEADERS = [
     openapi.header("webhook-id", "Standard Webhooks message id: 1 to 120 printable ASCII characters, no spaces.",
-                   {"type": "string", "pattern": f"^{provider_events.WEBHOOK_ID.pattern}$"}, required=True),
+                   {"type": "string", "pattern": f"^{WEBHOOK_ID.pattern}$"}, required=True),
     openapi.header("webhook-timestamp", "Standard Webhooks timestamp: Unix seconds.",
-                   {"type": "string", "maxLength": provider_events.MAX_TIMESTAMP_LENGTH}, required=True),
+                   {"type": "string", "maxLength": MAX_TIMESTAMP_LENGTH}, required=True),
     openapi.header("webhook-signature", "Standard Webhooks signatures (`v1,<base64>`, space-separated).",
-                   {"type": "string", "maxLength": provider_events.MAX_SIGNATURE_LENGTH}, required=True),
+                   {"type": "string", "maxLength": MAX_SIGNATURE_LENGTH}, required=True),
     openapi.header(webhooks.PROVIDER_HEADER, "The provider that signed the event, whose secret verifies it.",
-                   {"type": "string", "pattern": f"^{provider_events.PROVIDER_ID.pattern}$"}, required=True),
+                   {"type": "string", "pattern": f"^{PROVIDER_ID.pattern}$"}, required=True),
 ]

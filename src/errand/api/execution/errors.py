@@ -1,10 +1,26 @@
-"""The execution dialect's errors: ``{"error": {"code", "message", "details"?}}``, snake_case codes."""
+"""The execution dialect's errors: ``{"error": {"code", "message", "details"?}}``, snake_case codes.
+
+Besides the core's errors, the dialect declares the two its paths can be missing.
+"""
 
 from fastapi import FastAPI
 
 from errand.api.common import install_error_handlers, render_nested
+from errand.kit.errors import InvalidRequest
 
 _CODES = {"database_unavailable": "service_unavailable", "database_busy": "service_unavailable"}
+
+
+class MissingJobId(InvalidRequest):
+    """A job path whose job id is blank (400)."""
+
+    code = "missing_job_id"
+
+
+class MissingProviderId(InvalidRequest):
+    """A provider metrics path without its provider id (400)."""
+
+    code = "missing_provider_id"
 
 
 def install(app: FastAPI) -> None:

@@ -1,24 +1,24 @@
-"""Routes of the execution dialect. Each only translates; the rules live in errand.jobs."""
+"""Routes of the execution dialect. Each only translates; the rules live in errand.jobs.
+
+A route opens the request's unit of work (read-only for reads) and hands its session to the jobs
+service; the service's orchestrators (cancel, search) open their own.
+"""
 
 import functools
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from errand.api import openapi as doc
 from errand.api.common import JSONBody, core_of
 from errand.api.execution import bodies
 from errand.api.execution.auth import Caller
+from errand.api.execution.errors import MissingJobId, MissingProviderId
 from errand.api.execution.schemas import (
     created_body, event_body, job_body, metrics_body, provider_body, snapshot_body,
 )
-from errand.jobs import provider_events as provider_events_service
 from errand.jobs import service as jobs_service
-from errand.jobs import snapshots as snapshots_service
-from errand.jobs.schemas import Profile
-from errand.jobs.validation import validate_job_request
 from errand.kit import inputs
 from errand.kit.boundary import PARSED_BODY
 from errand.kit.errors import InvalidRequest
@@ -39,6 +39,16 @@ async def _json(request: Request) -> Any:
     return inputs.parse_json(await request.body())
 
 
+def _reading(request: Request) -> Any:
+    """The request's read-only unit of work."""
+    return core_of(request).db.unit_of_work(read_only=True)
+
+
+def _writing(request: Request) -> Any:
+    """The request's unit of work, committed when the route's block succeeds."""
+    return core_of(request).db.unit_of_work()
+
+
 def _int_param(request: Request, name: str, default: int) -> int:
     value = request.query_params.get(name)
     if value is None or value == "":
@@ -56,8 +66,9 @@ async def create_job(request: Request, caller: Caller) -> JSONBody:
     """Create a booking job; the autopilot runs it in the background. Poll the job for its status.
 
     The same ``clientMetadata.idempotencyKey`` returns the job created first (200) instead of a second one."""
-    data = validate_job_request(await _json(request))
-    job, created = await jobs_service.create_job(core_of(request), caller, data)
+    data = jobs_service.validate_job_request(await _json(request))
+    async with _writing(request) as session:
+        job, created = await jobs_service.create_job(session, caller, data, core_of(request).providers)
     if created:
         return JSONBody(created_body(job), status_code=202)
     return JSONBody(created_body(job), status_code=200, headers={"Idempotent-Replayed": "true"})
@@ -70,22 +81,26 @@ async def create_job(request: Request, caller: Caller) -> JSONBody:
 ]}, **doc.describe(bodies.JobList))
 async def list_jobs(request: Request, caller: Caller) -> JSONBody:
     """Your organization's jobs, newest first: ``?status=&limit=`` (1–200, default 50) ``&cursor=``."""
-    views, cursor = await jobs_service.list_jobs(
-        core_of(request), caller, status=request.query_params.get("status") or None,
-        limit=_int_param(request, "limit", 50), cursor=request.query_params.get("cursor") or None)
+    status, limit = request.query_params.get("status") or None, _int_param(request, "limit", 50)
+    async with _reading(request) as session:
+        views, cursor = await jobs_service.list_jobs(session, caller, status=status, limit=limit,
+                                                     cursor=request.query_params.get("cursor") or None)
     return JSONBody({"jobs": [job_body(v) for v in views], "count": len(views), "nextCursor": cursor})
 
 
 def _job_id(job_id: str) -> str:
     if not job_id.strip():
-        raise InvalidRequest("The job id is missing from the path.", code="missing_job_id")
+        raise MissingJobId("The job id is missing from the path.")
     return job_id
 
 
 @jobs.get("/{job_id}", summary="Get a job", **doc.describe(bodies.Job, 404))
 async def get_job(job_id: str, request: Request, caller: Caller) -> JSONBody:
     """The job's current state, its decision log and, when it paused at payment, the handoff URL."""
-    return JSONBody(job_body(await jobs_service.get_job(core_of(request), caller, _job_id(job_id))))
+    job_id = _job_id(job_id)
+    async with _reading(request) as session:
+        job = await jobs_service.get_job(session, caller, job_id)
+    return JSONBody(job_body(job))
 
 
 @jobs.get("/{job_id}/audit", summary="A job's audit trail", openapi_extra={"parameters": [
@@ -93,8 +108,9 @@ async def get_job(job_id: str, request: Request, caller: Caller) -> JSONBody:
 ]}, **doc.describe(bodies.JobAudit, 404))
 async def job_audit(job_id: str, request: Request, caller: Caller) -> JSONBody:
     """Every event of the job, oldest first; ``limit`` defaults to 500 and is clamped to [1, 2000]."""
-    found = await jobs_service.job_audit(core_of(request), caller, _job_id(job_id),
-                                         _int_param(request, "limit", 500))
+    job_id, limit = _job_id(job_id), _int_param(request, "limit", 500)
+    async with _reading(request) as session:
+        found = await jobs_service.job_audit(session, caller, job_id, limit)
     return JSONBody({"jobId": job_id, "count": len(found), "events": [event_body(e) for e in found]})
 
 
@@ -116,7 +132,9 @@ async def job_snapshots(job_id: str, request: Request, caller: Caller) -> JSONBo
 
     Each has its ``step`` (provider and page, e.g. ``web-tables/results``), the page's ``url`` and
     its ``timestamp``; ``GET …/snapshots/{snapshotId}/image`` returns the PNG."""
-    found = await snapshots_service.list_snapshots(core_of(request), caller, _job_id(job_id))
+    job_id = _job_id(job_id)
+    async with _reading(request) as session:
+        found = await jobs_service.list_snapshots(session, caller, job_id)
     return JSONBody({"jobId": job_id, "count": len(found), "snapshots": [snapshot_body(s) for s in found]})
 
 
@@ -126,7 +144,9 @@ async def job_snapshots(job_id: str, request: Request, caller: Caller) -> JSONBo
                      **doc.errors(404)})
 async def job_snapshot_image(job_id: str, snapshot_id: str, request: Request, caller: Caller) -> Response:
     """One screenshot of the job, as ``image/png``. 404 ``snapshot_not_found`` for an id the job does not have."""
-    png = await snapshots_service.snapshot_image(core_of(request), caller, _job_id(job_id), snapshot_id)
+    job_id = _job_id(job_id)
+    async with _reading(request) as session:
+        png = await jobs_service.snapshot_png(session, caller, job_id, snapshot_id)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
 
 
@@ -136,15 +156,17 @@ async def job_snapshot_image(job_id: str, snapshot_id: str, request: Request, ca
 async def provider_metrics(provider_id: str, request: Request, caller: Caller) -> JSONBody:
     """Success rate of your jobs' attempts at one provider; ``timeRangeDays`` defaults to 30, clamped to [1, 365]."""
     if not provider_id.strip():
-        raise InvalidRequest("The provider id is missing from the path.", code="missing_provider_id")
+        raise MissingProviderId("The provider id is missing from the path.")
     days = _int_param(request, "timeRangeDays", 30)
-    return JSONBody(metrics_body(await jobs_service.provider_metrics(core_of(request), caller, provider_id, days)))
+    async with _reading(request) as session:
+        found = await jobs_service.provider_metrics(session, caller, provider_id, days)
+    return JSONBody(metrics_body(found))
 
 
 @metrics.get("/providers/", include_in_schema=False)
 @metrics.get("/providers", include_in_schema=False)
 async def provider_metrics_without_id(caller: Caller) -> dict:
-    raise InvalidRequest("The provider id is missing from the path.", code="missing_provider_id")
+    raise MissingProviderId("The provider id is missing from the path.")
 
 
 @providers.get("", summary="List providers", **doc.describe(bodies.ProviderList))
@@ -166,13 +188,10 @@ def _providers_json(registry: Any, env: str, scenarios: tuple[str, ...]) -> byte
     **doc.describe(bodies.ProfileCreated, status=201))
 async def create_profile(request: Request, caller: Caller) -> JSONBody:
     """Store a traveler profile (encrypted at rest) so jobs can send ``profileId`` instead of the data."""
-    body = await _json(request)
-    try:
-        profile = Profile.model_validate(body)
-    except ValidationError as exc:
-        found = inputs.issues(exc)
-        raise InvalidRequest(f"The profile is invalid: {inputs.summarize(found)}.", details=found) from None
-    return JSONBody({"profileId": await jobs_service.create_profile(core_of(request), caller, profile)}, status_code=201)
+    profile = jobs_service.validate_profile(await _json(request))
+    async with _writing(request) as session:
+        profile_id = await jobs_service.create_profile(session, caller, profile)
+    return JSONBody({"profileId": profile_id}, status_code=201)
 
 
 @provider_events.post("", summary="Receive a provider event", openapi_extra={
@@ -186,6 +205,8 @@ async def receive_provider_event(request: Request) -> JSONBody:
     Signed with Standard Webhooks (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``) under the
     provider events secret; a bad or stale signature is 401 ``invalid_signature`` and changes nothing. Each
     ``webhook-id`` is applied once: a redelivery answers 200 with ``duplicate: true``."""
-    receipt = await provider_events_service.receive(core_of(request), request.headers, await request.body())
+    event = jobs_service.verify_provider_event(core_of(request).settings, request.headers, await request.body())
+    async with _writing(request) as session:
+        receipt = await jobs_service.receive_provider_event(session, event)
     return JSONBody({"received": True, "eventId": receipt.event_id, "type": receipt.type,
                      "duplicate": receipt.duplicate, "jobId": receipt.job_id})

@@ -2,8 +2,7 @@
 
 from typing import Any
 
-from errand.jobs.schemas import JobEvent, JobView, Payment, ProviderMetrics
-from errand.jobs.snapshots import SnapshotInfo
+from errand.jobs.schemas import JobEvent, JobView, Payment, ProviderMetrics, SnapshotInfo
 from errand.kit import clock
 
 PREFIX = "/api/v1/execution-jobs"
