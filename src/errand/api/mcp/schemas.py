@@ -13,10 +13,8 @@ from pydantic.alias_generators import to_camel
 
 from errand.api.reservations.vocabulary import CamelIn, CustomerPatchIn, DateTime, PartySize
 from errand.bookings.schemas import TransactionView
-from errand.jobs.schemas import JobEvent, JobView
-from errand.jobs.service import TERMINAL
+from errand.jobs.schemas import TERMINAL, JobEvent, JobView, Offer
 from errand.kit import clock, inputs
-from errand.providers.base import Offer
 
 # --- inputs ------------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from errand.api.mcp.schemas import ExecutionJob, IdempotencyKey, JobAudit, eithe
 from errand.api.mcp.tooldef import Call, ToolDef
 from errand.jobs import service as jobs_service
 from errand.jobs.schemas import PARAMS_MODELS, SCENARIOS, ClientMetadata, Consent, Profile
-from errand.jobs.validation import validate_job_request
 from errand.kit.errors import InvalidRequest
 from errand.kit.inputs import StrictInt, text
 
@@ -109,7 +108,9 @@ async def create_execution_job(
     """
     body = _rest_body(request=request, profile=profile, profile_id=profile_id, consent=consent,
                       client_metadata=client_metadata, idempotency_key=idempotency_key)
-    job, created = await jobs_service.create_job(call.core, call.principal, validate_job_request(body))
+    data = jobs_service.validate_job_request(body)
+    async with call.core.db.unit_of_work() as session:
+        job, created = await jobs_service.create_job(session, call.principal, data, call.core.providers)
     return schemas.execution_job(job, replayed=not created)
 
 
@@ -128,7 +129,9 @@ async def get_execution_job(call: Call, job_id: JobId) -> ExecutionJob:
 
     Errors: NOT_FOUND when no job with that id exists in your organization.
     """
-    return schemas.execution_job(await jobs_service.get_job(call.core, call.principal, job_id))
+    async with call.core.db.unit_of_work(read_only=True) as session:
+        job = await jobs_service.get_job(session, call.principal, job_id)
+    return schemas.execution_job(job)
 
 
 async def get_execution_job_audit(
@@ -145,7 +148,9 @@ async def get_execution_job_audit(
 
     Errors: NOT_FOUND when no job with that id exists in your organization.
     """
-    return schemas.job_audit(job_id, await jobs_service.job_audit(call.core, call.principal, job_id, limit))
+    async with call.core.db.unit_of_work(read_only=True) as session:
+        events = await jobs_service.job_audit(session, call.principal, job_id, limit)
+    return schemas.job_audit(job_id, events)
 
 
 async def cancel_execution_job(

@@ -9,10 +9,10 @@ from errand.api.mcp import schemas
 from errand.api.mcp.schemas import Availability, either
 from errand.api.mcp.tooldef import Call, ToolDef
 from errand.api.reservations.vocabulary import Name
-from errand.jobs import search as search_service
+from errand.jobs import service as jobs_service
+from errand.jobs.schemas import SearchQuery
 from errand.kit import limits
 from errand.kit.inputs import StrictInt, Text
-from errand.providers.base import SearchQuery
 
 HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 
@@ -74,7 +74,7 @@ async def search_availability(
         scenario=scenario, city=city, venue=venue, origin=origin, dest=dest, date=date.isoformat(), time=time,
         end_date=end_date.isoformat() if end_date else None, quantity=quantity, preferences=preferences or {},
     )
-    offers = await search_service.search_availability(call.core, call.principal, query)
+    offers = await jobs_service.search_availability(call.core, call.principal, query)
     return schemas.availability(scenario, date.isoformat(), time, offers, limit)
 
 
