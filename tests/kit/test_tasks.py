@@ -80,3 +80,21 @@ async def test_one_call_waits_per_lock() -> None:
     finally:
         await runner.stop()
     assert runs == ["a", "b", "a"]
+
+
+async def test_the_queue_registers_the_declared_tasks_with_their_retry_and_lock() -> None:
+    from procrastinate.testing import InMemoryConnector
+
+    from errand.jobs import tasks as job_tasks
+    from errand.runtime.queue import create_queue_app, defer
+
+    registry = TaskRegistry.collect(job_tasks)
+    connector = InMemoryConnector()
+    app = create_queue_app(connector, registry)
+    async with app.open_async():
+        assert await defer(app, registry["errand.run_job"], {"job_id": "job_1"})
+        assert not await defer(app, registry["errand.run_job"], {"job_id": "job_1"})  # one delivery waits
+    retry = app.tasks["errand.run_job"].retry_strategy
+    assert (retry.max_attempts, retry.exponential_wait) == (5, 2)
+    assert [(j["task_name"], j["queueing_lock"], j["args"]) for j in connector.jobs.values()] == [
+        ("errand.run_job", "job:job_1", {"job_id": "job_1"})]

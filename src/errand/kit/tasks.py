@@ -2,8 +2,9 @@
 
 A domain declares its tasks in its ``tasks.py`` (:class:`Task`: a dotted name, the coroutine
 function that does the work, and how a failed run is retried) and its periodic work
-(:class:`Periodic`). Both runners (the in-process one and the procrastinate worker) register
-them from there.
+(:class:`Periodic`), as ``TASKS`` and ``PERIODIC``. The composition root collects them in a
+:class:`TaskRegistry` (``core.tasks``), and both runners (the in-process one and the
+procrastinate worker) register them from there; the runner a process uses is its sender.
 
 Inside a unit of work, :func:`enqueue` buffers a call on the session; :meth:`errand.kit.db.Database.unit_of_work`
 hands the buffer to the process's sender only after the transaction commits, and drops it on a
