@@ -5,20 +5,33 @@ desktop MCP client starts for every session, imports no web framework, no other 
 sandbox marketplace and no queue, and answers ``initialize`` fast (``bench/mcp_stdio_startup.py``).
 """
 
+from errand.approvals import tasks as approval_tasks
+from errand.approvals.subjects import ApprovalSubjects
+from errand.bookings import decisions as booking_decisions
+from errand.bookings import tasks as booking_tasks
 from errand.guard.policy_cache import PolicyCache
 from errand.guard.rate_limits import RateLimits
 from errand.identity.authenticator import Authenticator
+from errand.jobs import approvals as job_approvals
+from errand.jobs import tasks as job_tasks
 from errand.kit import crypto, logging
 from errand.kit.config import Settings
 from errand.kit.core import Core
 from errand.kit.db import Database
+from errand.kit.tasks import TaskRegistry
 from errand.providers.registry import ProviderRegistry
 
 
 def build_core(settings: Settings) -> Core:
     """The core of one process: its database, provider registry, rate limits, API-key and policy
-    caches, with the personal-data key loaded (created 0600 under ``data_dir`` on first start).
-    Close it with ``await core.aclose()`` when the process stops serving."""
+    caches, every domain's tasks and periodic work (:mod:`errand.kit.tasks`) and the approval
+    subjects (:mod:`errand.approvals.subjects`), with the personal-data key loaded (created 0600
+    under ``data_dir`` on first start). Close it with ``await core.aclose()`` when the process
+    stops serving.
+
+    Its database has no task sender: a process that runs background work sets one
+    (:mod:`errand.main`); elsewhere (``errand mcp``, the CLI) enqueued calls are dropped and the
+    domains' recovery sweeps find the work again (a job left ``pending``)."""
     crypto.configure(crypto.load_or_create_key(settings.secret_key, settings.data_dir))
     db = Database(settings.effective_database_url)
     return Core(
@@ -29,6 +42,8 @@ def build_core(settings: Settings) -> Core:
         authenticator=Authenticator(db, cache_seconds=settings.auth_cache_seconds,
                                     flush_seconds=settings.last_used_flush_seconds),
         policy_cache=PolicyCache(db),
+        tasks=TaskRegistry.collect(job_tasks, booking_tasks, approval_tasks),
+        approval_subjects=ApprovalSubjects(booking_decisions, job_approvals),
     )
 
 

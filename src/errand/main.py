@@ -25,15 +25,13 @@ from errand.api.common import NO_TELEMETRY, JSONBody, render_nested, routing_err
 from errand.api.execution import app as execution_app
 from errand.api.mcp import app as mcp_app
 from errand.api.reservations import app as reservations_app
-from errand.approvals import service as approvals_service
-from errand.bookings import service as bookings_service
 from errand.composition import build_core
-from errand.jobs import tasks as job_tasks
 from errand.kit import crypto, logging, timing
 from errand.kit.config import Settings, get_settings
 from errand.kit.core import Core
 from errand.kit.db import Database
-from errand.runtime.inprocess import InProcessRunner, JobRunner, PeriodicTask
+from errand.kit.tasks import Periodic
+from errand.runtime.inprocess import InProcessRunner, TaskRunner
 from errand.sandbox import notify as sandbox_notify
 from errand.sandbox.app import build_sandbox_app
 
@@ -244,48 +242,39 @@ def add_root_routes(app: FastAPI, health: Any, sandbox: str = "/sandbox/") -> No
                     description=_ROOT_DESCRIPTION, defaults=())
 
 
-def sandbox_sweep(db: Database, events: sandbox_notify.ProviderEvents) -> PeriodicTask:
-    """The sandbox's own periodic work: release lapsed holds, and tell Errand of them as a real provider would."""
+def sandbox_sweep(db: Database, events: sandbox_notify.ProviderEvents) -> Periodic:
+    """The sandbox's own periodic work: release lapsed holds, and tell Errand of them as a real provider would.
 
-    async def release_sandbox_holds() -> None:
+    Not a core domain's declaration: built here, with what it needs, for whichever process serves the sandbox."""
+
+    async def release_sandbox_holds(_core: object) -> None:
         await sandbox_notify.sweep_holds(db, events)
 
-    return PeriodicTask("release_sandbox_holds", 30, release_sandbox_holds)
+    return Periodic("release_sandbox_holds", 30, release_sandbox_holds)
 
 
-def periodic_tasks(core: Core, *, recovery: bool = True, sandbox: bool = True) -> list[PeriodicTask]:
-    """The periodic work of a process that runs background work.
+def periodic_work(core: Core, *, queue: bool = False, sandbox: bool = True) -> list[Periodic]:
+    """The periodic work of a process that runs background work: every domain's declarations
+    (``core.tasks.periodic``).
 
-    ``recovery`` adds the embedded runner's job recovery sweep; a procrastinate worker leaves
-    it out, since the queue's own periodic task recovers jobs once per tick for all workers.
-    ``sandbox`` adds the hold sweep of the sandbox in Errand's database; a server whose sandbox
-    is served apart (``errand sandbox``) leaves it to that process.
+    ``queue`` (a procrastinate worker) leaves out the work the queue's own maintenance task does
+    once per tick for all workers (job recovery). ``sandbox`` adds the hold sweep of the sandbox
+    in Errand's database; a server whose sandbox is served apart (``errand sandbox``) leaves it
+    to that process.
     """
-
-    async def recover_jobs() -> None:
-        for job_id in await job_tasks.recover_jobs(core):
-            await core.dispatch(job_id)
-
-    tasks = [
-        PeriodicTask("expire_approvals", 15, lambda: approvals_service.expire_due_approvals(core)),
-        PeriodicTask("finish_decided_approvals", 30, lambda: bookings_service.finish_decided_approvals(core)),
-        PeriodicTask("finish_interrupted_cancels", 30, lambda: bookings_service.finish_interrupted_cancels(core)),
-        PeriodicTask("expire_handoffs", 5, lambda: job_tasks.expire_handoffs(core)),
-    ]
+    work = [periodic for periodic in core.tasks.periodic if not (queue and periodic.queue_maintained)]
     if sandbox:
-        tasks.append(sandbox_sweep(core.db, sandbox_notify.ProviderEvents(
+        work.append(sandbox_sweep(core.db, sandbox_notify.ProviderEvents(
             core.settings.provider_events_signing_secret, core.settings.effective_provider_events_url)))
-    if recovery:
-        tasks.append(PeriodicTask("recover_jobs", 5, recover_jobs))
-    return tasks
+    return work
 
 
 def build_queue(core: Core) -> "JobQueue":
-    """The procrastinate queue on the core's database, which ``core.dispatch`` now defers to."""
+    """The procrastinate queue on the core's database, now the database's task sender."""
     from errand.runtime.queue import JobQueue
 
     queue = JobQueue(core)
-    core.dispatch = queue.dispatch
+    core.db.task_sender = queue.send
     return queue
 
 
@@ -295,7 +284,7 @@ def build_queue_worker(core: Core, *, concurrency: int | None = None,
     settings = core.settings
     queue = build_queue(core)
     worker = queue.worker(concurrency=concurrency or settings.job_concurrency,
-                          periodic=periodic_tasks(core, recovery=False, sandbox=sandbox),
+                          periodic=periodic_work(core, queue=True, sandbox=sandbox),
                           shutdown_seconds=settings.worker_shutdown_seconds)
     return queue, worker
 
@@ -324,7 +313,7 @@ def create_app(settings: Settings | None = None) -> DialectsFirst:
     core = build_core(settings)
     mcp = mcp_app.build(core)
     embedded = settings.sandbox_embedded_here
-    jobs = periodic = queue = queue_worker = None
+    runner = periodic = queue = queue_worker = None
     if settings.runner == "procrastinate":
         # Jobs go to the queue; without --no-worker this process consumes it as well.
         if settings.worker:
@@ -332,9 +321,10 @@ def create_app(settings: Settings | None = None) -> DialectsFirst:
         else:
             queue = build_queue(core)
     elif settings.worker:
-        jobs = JobRunner(lambda job_id: job_tasks.run_job(core, job_id), concurrency=settings.job_concurrency)
-        core.dispatch = jobs.dispatch
-        periodic = InProcessRunner(periodic_tasks(core, sandbox=embedded))
+        # Committed task calls run on this event loop.
+        runner = TaskRunner(core.tasks, core, concurrency=settings.job_concurrency)
+        core.db.task_sender = runner.send
+        periodic = InProcessRunner(periodic_work(core, sandbox=embedded), core)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -342,29 +332,22 @@ def create_app(settings: Settings | None = None) -> DialectsFirst:
             await queue.open()
         if queue_worker is not None:
             queue_worker.start()
-        if jobs is not None and periodic is not None:
-            jobs.start()
+        if runner is not None and periodic is not None:
+            runner.start()
             periodic.start()
         try:
             async with mcp.lifespan():
                 yield
         finally:
-            if jobs is not None and periodic is not None:
+            if runner is not None and periodic is not None:
                 await periodic.stop()
-                await jobs.stop()
+                await runner.stop()
             if queue_worker is not None:
                 await queue_worker.stop()
             if queue is not None:
                 await queue.close()
             await core.aclose()
 
-    async def send_tasks(calls: list[Any]) -> None:
-        # Bridge until the task registry lands: committed run_job calls go to the job runner.
-        for call in calls:
-            if call.name == "errand.run_job" and core.dispatch is not None:
-                await core.dispatch(call.args["job_id"])
-
-    core.db.task_sender = send_tasks
     app = FastAPI(title="Errand", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   redirect_slashes=False, telemetry=NO_TELEMETRY)
     app.state.core = core

@@ -2,8 +2,10 @@
 
 A decision is recorded first (a conditional update, so two approvers cannot both win),
 then carried out at the provider, then written to the transaction. If the process dies in
-between, :func:`finish_decided_approvals` completes the work later; provider calls carry
-keys derived from the approval, so finishing twice books once.
+between, :func:`finish_decided` completes the work later; provider calls carry keys derived
+from the approval, so finishing twice books once.
+
+This module is the ``transaction`` approval subject (:class:`errand.approvals.subjects.SubjectHandler`).
 """
 
 from datetime import datetime
@@ -17,27 +19,31 @@ from errand.bookings.common import (
 )
 from errand.bookings.schemas import TransactionView
 from errand.guard import service as guard_service
-from errand.guard.schemas import ApprovalView
 from errand.identity.schemas import Principal
 from errand.kit import clock
 from errand.kit.core import Core
-from errand.kit.errors import Conflict
+from errand.kit.errors import Conflict, InvalidState
 from errand.models import Approval, Transaction
 from errand.providers.base import NoAvailability
 
 Decision = Literal["approved", "denied"]
+subject_type = SUBJECT
 
 
-async def decide_approval(core: Core, principal: Principal, approval_id: str, decision: Decision,
-                          note: str | None) -> tuple[ApprovalView, TransactionView | None]:
-    """Approve (the exact action asked for is executed, capacity re-checked) or deny.
+async def decide(core: Core, principal: Principal, approval: Approval, decision: Decision,
+                 note: str | None) -> str | None:
+    """Approve (the exact action asked for is executed, capacity re-checked) or deny ``approval``
+    (as loaded for ``principal``); returns the transaction's new status, None when there was
+    nothing left to carry out. InvalidState when it is not pending, has expired (it is expired
+    here) or no longer matches its transaction (it is voided); NoAvailability from the provider
+    puts the approval back to pending.
 
     Who may decide is checked by the caller (errand.approvals)."""
     expired = False
     async with core.db.unit_of_work() as session:
-        approval = await guard_service.approvals.get(session, principal.organization_id, approval_id)
+        approval = await guard_service.approvals.get(session, principal.organization_id, approval.id)
         if approval.status != "pending":
-            raise Conflict("invalid_state", f"Approval {approval.id} is already {approval.status}.")
+            raise InvalidState(f"Approval {approval.id} is already {approval.status}.")
         if approval.expires_at <= clock.now():
             expired = True
         else:
@@ -56,10 +62,10 @@ async def decide_approval(core: Core, principal: Principal, approval_id: str, de
                 await audit(session, txn, f"approval.{decision}", principal.actor, decision=decision, reason=note,
                             data={"approvalId": approval.id, "actionDigest": approval.action_digest})
     if expired:
-        await expire_approval(core, approval)
-        raise Conflict("invalid_state", f"Approval {approval.id} expired at {clock.iso(approval.expires_at)}.")
+        await expire(core, approval)
+        raise InvalidState(f"Approval {approval.id} expired at {clock.iso(approval.expires_at)}.")
     if not bound:
-        raise Conflict("invalid_state", f"Approval {approval.id} no longer matches its transaction and was voided.")
+        raise InvalidState(f"Approval {approval.id} no longer matches its transaction and was voided.")
     try:
         txn_view = await _carry_out(core, approval.id, principal.organization_id, principal.actor)
     except NoAvailability:
@@ -67,12 +73,10 @@ async def decide_approval(core: Core, principal: Principal, approval_id: str, de
             approval = await guard_service.approvals.get(session, principal.organization_id, approval.id)
             await guard_service.approvals.transition(session, approval, "pending", from_status="approved")
         raise
-    async with core.db.unit_of_work(read_only=True) as session:
-        approval = await guard_service.approvals.get(session, principal.organization_id, approval.id)
-        return guard_service.approvals.view(approval), txn_view
+    return txn_view.status if txn_view is not None else None
 
 
-async def expire_approval(core: Core, approval: Approval) -> None:
+async def expire(core: Core, approval: Approval) -> None:
     """Expire a pending approval and release what its transaction held."""
     async with core.db.unit_of_work() as session:
         # The caller loaded ``approval`` in a session that is closed now; work on this one's copy.
@@ -132,12 +136,13 @@ async def _carry_out(core: Core, approval_id: str, organization_id: str, actor: 
                     data={"approvalId": approval.id, "reservationId": row.reservation_id})
         return view(row, approval)
 
-    # Not recorded in the end: finish_decided_approvals carries the decision out again, under the same keys.
+    # Not recorded in the end: finish_decided carries the decision out again, under the same keys.
     return await record_after_provider(core, write, "decision")
 
 
-async def finish_decided_approvals(core: Core) -> int:
-    """Complete decisions whose carrying-out was interrupted (a crash after the decision)."""
+async def finish_decided(core: Core) -> int:
+    """Complete decisions whose carrying-out was interrupted (a crash after the decision); returns
+    how many were finished. Periodic, through :mod:`errand.approvals.tasks`."""
     async with core.db.unit_of_work(read_only=True) as session:
         rows = (
             await session.execute(
@@ -153,3 +158,10 @@ async def finish_decided_approvals(core: Core) -> int:
         if await _carry_out(core, approval_id, organization_id, SYSTEM_ACTOR) is not None:
             done += 1
     return done
+
+
+# The names errand.bookings.service re-exports today; gone once it stops (the approvals reach
+# this module through the registered subject, errand.approvals.subjects).
+decide_approval = decide
+expire_approval = expire
+finish_decided_approvals = finish_decided

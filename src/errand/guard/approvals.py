@@ -17,11 +17,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from errand.guard.errors import ApprovalNotFound
 from errand.guard.schemas import ApprovalView
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.kit import clock, crypto
-from errand.kit.errors import Conflict, NotFound
+from errand.kit.errors import InvalidState
 from errand.kit.ids import new_id
 from errand.models import Approval
 
@@ -77,7 +78,7 @@ async def get(session: AsyncSession, organization_id: str, approval_id: str) -> 
         )
     ).scalar_one_or_none()
     if approval is None:
-        raise NotFound("approval_not_found", f"Approval {approval_id} not found.")
+        raise ApprovalNotFound(f"Approval {approval_id} not found.")
     return approval
 
 
@@ -86,7 +87,7 @@ async def get_for(session: AsyncSession, principal: Principal, approval_id: str)
     or the other mode's, Forbidden ``scenario_not_allowed`` for a scenario the key is not scoped to."""
     approval = await get(session, principal.organization_id, approval_id)
     if approval.env != principal.env:
-        raise NotFound("approval_not_found", f"Approval {approval_id} not found.")
+        raise ApprovalNotFound(f"Approval {approval_id} not found.")
     identity_service.require_scenario(principal, approval.scenario)
     return approval
 
@@ -137,7 +138,7 @@ async def transition(
     note: str | None = None,
     from_status: str = "pending",
 ) -> None:
-    """Move an approval out of ``from_status``; Conflict if someone else moved it first."""
+    """Move an approval out of ``from_status``; InvalidState if someone else moved it first."""
     now = clock.now()
     values: dict[str, Any] = {"status": status, "updated_at": now}
     if decided_by is not None:
@@ -146,5 +147,5 @@ async def transition(
         update(Approval).where(Approval.id == approval.id, Approval.status == from_status).values(**values)
     )
     if result.rowcount != 1:
-        raise Conflict("invalid_state", f"Approval {approval.id} is no longer {from_status}.")
+        raise InvalidState(f"Approval {approval.id} is no longer {from_status}.")
     await session.refresh(approval)

@@ -12,6 +12,7 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from errand.jobs import journal, payments
 from errand.jobs.executor import Outcome, Run, execute
@@ -19,6 +20,7 @@ from errand.kit import clock
 from errand.kit.core import Core
 from errand.kit.errors import DomainError, Unavailable
 from errand.kit.logging import get_logger
+from errand.kit.tasks import Periodic, Retry, Task, enqueue
 from errand.models import Job
 
 log = get_logger("errand.jobs")
@@ -28,7 +30,7 @@ STALE_SECONDS = 30.0
 # A job that lost its runner this many times is ended as an error rather than run again.
 MAX_RUNS = 3
 FINISH_ATTEMPTS = 6
-
+RUN_JOB = "errand.run_job"
 
 
 async def _claim(core: Core, job_id: str) -> tuple[Job, str] | None:
@@ -123,9 +125,11 @@ async def expire_handoffs(core: Core) -> int:
 
 
 async def recover_jobs(core: Core) -> list[str]:
-    """Put jobs whose runner died back to ``pending`` (or end them after MAX_RUNS); return those to dispatch.
+    """Put jobs whose runner died back to ``pending`` (or end them after MAX_RUNS), and enqueue a
+    run of each (``errand.run_job``, sent once the sweep commits); returns their ids.
 
-    Also returns pending jobs nobody picked up within a few seconds (a dispatch lost to a crash).
+    Also runs pending jobs nobody picked up within a few seconds: a run lost to a crash, or
+    created by a process without a runner (``errand mcp``, the CLI).
     """
     now = clock.now()
     stale = now - timedelta(seconds=STALE_SECONDS)
@@ -154,4 +158,20 @@ async def recover_jobs(core: Core) -> list[str]:
                 requeued.append(job.id)
         waiting = (await session.execute(select(Job.id).where(
             Job.status == "pending", Job.updated_at < now - timedelta(seconds=2)).limit(200))).scalars().all()
-    return requeued + [job_id for job_id in waiting if job_id not in requeued]
+        to_run = requeued + [job_id for job_id in waiting if job_id not in requeued]
+        for job_id in to_run:
+            enqueue(session, RUN_JOB, job_id=job_id)
+    return to_run
+
+
+# The job's own failures never reach the runner: run_job ends the job with a reason. A database
+# error does (the claim or the finish could not be written): a retry claims the job if it is
+# still pending and does nothing otherwise; a job left `running` is recovered later.
+TASKS = [
+    Task(RUN_JOB, run_job, Retry(max_attempts=5, exponential_wait=2, retry_on=(Unavailable, DBAPIError, OSError)),
+         lock=lambda args: f"job:{args['job_id']}"),
+]
+PERIODIC = [
+    Periodic("recover_jobs", 5, recover_jobs, queue_maintained=True),
+    Periodic("expire_handoffs", 5, expire_handoffs),
+]

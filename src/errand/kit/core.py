@@ -5,6 +5,7 @@ from typing import Any
 
 from errand.kit.config import Settings
 from errand.kit.db import Database
+from errand.kit.tasks import TaskCall
 
 
 @dataclass
@@ -19,8 +20,15 @@ class Core:
     authenticator: Any
     # errand.guard.policies.PolicyCache: each organization's enabled policies, briefly cached.
     policy_cache: Any
-    # Hands a committed job to whichever runner this process uses: ``await dispatch(job_id)``.
-    dispatch: Any = None
+    # errand.kit.tasks.TaskRegistry: every domain's tasks and periodic work (the runners register them).
+    tasks: Any = None
+    # errand.approvals.subjects.ApprovalSubjects: what each kind of approval gates.
+    approval_subjects: Any = None
+
+    async def dispatch(self, job_id: str) -> None:
+        """Deprecated bridge, until ``errand.jobs.service`` enqueues ``errand.run_job`` in its unit of
+        work: sends a run of the committed job to this process's task sender."""
+        await self.db.send_tasks([TaskCall("errand.run_job", {"job_id": job_id})])
 
     async def aclose(self) -> None:
         """Release what the process holds, once, when it stops: write the keys' pending last-use

@@ -1,43 +1,46 @@
-"""The embedded runner: periodic work on the API process's own event loop.
+"""The embedded runner: tasks and periodic work on the API process's own event loop.
 
-Each task runs on its interval, one run at a time; a failure is logged and the task
-runs again next interval, so one bad run never stops the loop.
+:class:`TaskRunner` is the process's task sender (``Database.task_sender``): committed calls
+are queued in memory and run a bounded number at a time, each retried as its declaration says
+(:class:`errand.kit.tasks.Retry`). A call lost with the process (a crash before it ran) is
+found again by its domain's recovery sweep, e.g. a job still ``pending``.
+
+:class:`InProcessRunner` runs periodic work: each one on its interval, one run at a time; a
+failure is logged and the work runs again next interval, so one bad run never stops the loop.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import Any
 
 from errand.kit.logging import get_logger
+from errand.kit.tasks import Periodic, TaskCall, TaskRegistry
 
 log = get_logger("errand.runtime")
 
 
-@dataclass
-class PeriodicTask:
-    name: str
-    interval_seconds: float
-    run: Callable[[], Awaitable[object]]
-
-
 class InProcessRunner:
-    def __init__(self, tasks: list[PeriodicTask]) -> None:
-        self._tasks = tasks
+    """Periodic work on this event loop; each run gets ``context`` (the core, or None for the
+    sandbox served alone)."""
+
+    def __init__(self, periodic: Sequence[Periodic], context: Any = None) -> None:
+        self._periodic = list(periodic)
+        self._context = context
         self._running: list[asyncio.Task[None]] = []
 
-    async def _loop(self, task: PeriodicTask) -> None:
+    async def _loop(self, periodic: Periodic) -> None:
         while True:
             try:
-                await task.run()
+                await periodic.run(self._context)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep the loop alive, report the failure
                 # The exception class only: a message may quote the data it failed on (personal data stays out of logs).
-                log.warning("periodic_task_failed", task=task.name, error=type(exc).__name__)
-            await asyncio.sleep(task.interval_seconds)
+                log.warning("periodic_task_failed", task=periodic.name, error=type(exc).__name__)
+            await asyncio.sleep(periodic.interval_seconds)
 
     def start(self) -> None:
-        self._running = [asyncio.create_task(self._loop(t), name=f"errand:{t.name}") for t in self._tasks]
+        self._running = [asyncio.create_task(self._loop(p), name=f"errand:{p.name}") for p in self._periodic]
 
     async def stop(self) -> None:
         for task in self._running:
@@ -46,39 +49,57 @@ class InProcessRunner:
         self._running = []
 
 
-class JobRunner:
-    """Runs execution jobs on this process's event loop, a bounded number at a time.
+class TaskRunner:
+    """Runs committed task calls on this process's event loop, ``concurrency`` at a time.
 
-    ``dispatch`` is called after a job's row is committed; the periodic recovery sweep
-    dispatches anything that was missed (a crash between commit and dispatch, a runner
-    that died), and the claim inside ``run_job`` makes a duplicate dispatch harmless.
+    :meth:`send` is the database's task sender. A call whose task declares a ``lock`` is
+    dropped while another call under the same lock waits (the task's own claim, e.g. a job's,
+    makes a duplicate run harmless anyway).
     """
 
-    def __init__(self, run: Callable[[str], Awaitable[None]], concurrency: int = 8) -> None:
-        self._run = run
+    def __init__(self, registry: TaskRegistry, core: Any, concurrency: int = 8) -> None:
+        self._registry = registry
+        self._core = core
         self._concurrency = concurrency
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._queued: set[str] = set()
+        self._queue: asyncio.Queue[TaskCall] = asyncio.Queue()
+        self._waiting: set[str] = set()
         self._workers: list[asyncio.Task[None]] = []
 
-    async def dispatch(self, job_id: str) -> None:
-        if job_id not in self._queued:
-            self._queued.add(job_id)
-            self._queue.put_nowait(job_id)
+    async def send(self, calls: list[TaskCall]) -> None:
+        for call in calls:
+            lock = self._registry[call.name].lock_for(call.args)
+            if lock is not None:
+                if lock in self._waiting:
+                    continue
+                self._waiting.add(lock)
+            self._queue.put_nowait(call)
+
+    async def _run(self, call: TaskCall) -> None:
+        task = self._registry[call.name]
+        attempt = 1
+        while True:
+            try:
+                await task.run(self._core, **call.args)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a task ends its own work; this is a last resort
+                if not task.retry.retries(attempt, exc):
+                    log.warning("task_failed", task=call.name, attempt=attempt, error=type(exc).__name__)
+                    return
+                await asyncio.sleep(task.retry.wait(attempt))
+                attempt += 1
 
     async def _work(self) -> None:
         while True:
-            job_id = await self._queue.get()
-            self._queued.discard(job_id)
-            try:
-                await self._run(job_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - run_job ends jobs itself; this is a last resort
-                log.warning("job_run_failed", job_id=job_id, error=type(exc).__name__)
+            call = await self._queue.get()
+            lock = self._registry[call.name].lock_for(call.args)
+            if lock is not None:
+                self._waiting.discard(lock)
+            await self._run(call)
 
     def start(self) -> None:
-        self._workers = [asyncio.create_task(self._work(), name=f"errand:job-worker-{i}")
+        self._workers = [asyncio.create_task(self._work(), name=f"errand:task-worker-{i}")
                          for i in range(self._concurrency)]
 
     async def stop(self) -> None:

@@ -1,19 +1,22 @@
 """The scaled-out runner: execution jobs on a procrastinate queue in Errand's own PostgreSQL.
 
-API processes (``errand serve --no-worker``) defer the ``errand.run_job`` task once a job's
-row has committed; ``errand worker`` processes, on any machine, consume the queue and hand
-each job to :func:`errand.jobs.tasks.run_job`, whose claim makes a duplicate delivery
-harmless. A queueing lock per job id keeps at most one delivery of a job waiting at a time.
+Every task the domains declare (:class:`errand.kit.tasks.Task`, collected on ``core.tasks``) is
+registered here under its name, with its retry policy. :meth:`JobQueue.send` is the process's
+task sender: API processes (``errand serve --no-worker``) defer each call once its unit of work
+has committed (e.g. ``errand.run_job`` for a new job); ``errand worker`` processes, on any
+machine, consume the queue and run the task (:func:`errand.jobs.tasks.run_job`, whose claim
+makes a duplicate delivery harmless). A task's declared lock becomes the call's queueing lock,
+so at most one delivery of a job waits at a time.
 
 procrastinate's defaults lack three things a gateway needs; they are added here.
 
 **Dead workers.** Workers heartbeat every 10 s, but nothing retries the job of a worker
 that died (SIGKILL, out of memory, a lost machine). The ``errand.maintain_queue`` periodic
-task (every 15 s, once per tick across all workers) runs :func:`recover`: Errand jobs whose
-heartbeat is stale go back to ``pending`` (or end as ``error`` after too many lost runs),
-procrastinate jobs whose worker stopped heartbeating are retried, and pending jobs that no
-delivery is waiting for (a crash between commit and defer, a recovered job) are deferred
-again.
+task (every 15 s, once per tick across all workers) runs :func:`recover`: the periodic work
+declared ``queue_maintained`` (job recovery: Errand jobs whose heartbeat is stale go back to
+``pending``, or end as ``error`` after too many lost runs, and pending jobs no delivery is
+waiting for, a crash between commit and defer or a recovered job, are enqueued again), and
+procrastinate jobs whose worker stopped heartbeating are retried.
 
 **A listener that does not notice it is deaf.** Pickup is instant through LISTEN/NOTIFY and
 falls back to polling every ``fetch_job_polling_interval`` (5 s). A LISTEN connection can
@@ -55,21 +58,19 @@ from procrastinate.job_context import JobContext
 from procrastinate.jobs import Status
 from procrastinate.manager import JobManager
 from psycopg import sql
-from sqlalchemy.exc import DBAPIError
 
-from errand.jobs import tasks as job_tasks
 from errand.kit.core import Core
 from errand.kit.db import libpq_conninfo
-from errand.kit.errors import DomainError, Unavailable
+from errand.kit.errors import DomainError
 from errand.kit.logging import get_logger
-from errand.runtime.inprocess import InProcessRunner, PeriodicTask
+from errand.kit.tasks import Periodic, Task, TaskCall, TaskRegistry
+from errand.runtime.inprocess import InProcessRunner
 
 log = get_logger("errand.runtime")
 
 JOBS_QUEUE = "errand_jobs"
 MAINTENANCE_QUEUE = "errand_maintenance"
 QUEUES = (JOBS_QUEUE, MAINTENANCE_QUEUE)
-RUN_JOB = "errand.run_job"
 MAINTAIN_QUEUE = "errand.maintain_queue"
 # Six fields: the last one is seconds.
 MAINTENANCE_CRON = "* * * * * */15"
@@ -277,19 +278,24 @@ def _core(context: JobContext) -> Core:
     return context.additional_context["core"]
 
 
-def create_queue_app(connector: procrastinate.PsycopgConnector) -> QueueApp:
-    """The procrastinate App with Errand's tasks; the worker passes the core in its context."""
-    app = QueueApp(connector=connector)
+def _register(app: QueueApp, task: Task) -> None:
+    """``task`` as a procrastinate task of the same name, retried as it declares."""
+    retry = procrastinate.RetryStrategy(max_attempts=task.retry.max_attempts,
+                                        exponential_wait=task.retry.exponential_wait,
+                                        retry_exceptions=set(task.retry.retry_on))
 
-    # The job's own failures never reach here: run_job ends the job with a reason. A database
-    # error does (the claim or the finish could not be written): a retry claims the job if it
-    # is still pending and does nothing otherwise; a job left `running` is recovered later.
-    @app.task(name=RUN_JOB, queue=JOBS_QUEUE, pass_context=True,
-              retry=procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2,
-                                                retry_exceptions={Unavailable, DBAPIError, OSError}))
-    async def run_job(context: JobContext, job_id: str) -> None:
-        """Run one execution job; a delivery of a job that is not pending anymore does nothing."""
-        await job_tasks.run_job(_core(context), job_id)
+    async def run(context: JobContext, **args: Any) -> None:
+        await task.run(_core(context), **args)
+
+    app.task(name=task.name, queue=JOBS_QUEUE, pass_context=True, retry=retry)(run)
+
+
+def create_queue_app(connector: procrastinate.PsycopgConnector, registry: TaskRegistry) -> QueueApp:
+    """The procrastinate App with every task of ``registry`` and the queue's maintenance; the
+    worker passes the core in its context."""
+    app = QueueApp(connector=connector)
+    for task in registry.tasks.values():
+        _register(app, task)
 
     @app.periodic(cron=MAINTENANCE_CRON, periodic_id="every-15s")
     @app.task(name=MAINTAIN_QUEUE, queue=MAINTENANCE_QUEUE, pass_context=True, queueing_lock=MAINTAIN_QUEUE)
@@ -300,10 +306,10 @@ def create_queue_app(connector: procrastinate.PsycopgConnector) -> QueueApp:
     return app
 
 
-async def defer_job(app: procrastinate.App, job_id: str) -> bool:
-    """Queue a delivery of ``job_id``; False when one is already waiting (its queueing lock)."""
+async def defer(app: procrastinate.App, task: Task, args: dict[str, Any]) -> bool:
+    """Queue a delivery of ``task`` with ``args``; False when one is already waiting (its lock)."""
     try:
-        await app.tasks[RUN_JOB].configure(queueing_lock=f"job:{job_id}").defer_async(job_id=job_id)
+        await app.tasks[task.name].configure(queueing_lock=task.lock_for(args)).defer_async(**args)
     except queue_errors.AlreadyEnqueued:
         return False
     return True
@@ -313,20 +319,21 @@ async def defer_job(app: procrastinate.App, job_id: str) -> bool:
 class Recovery:
     retried_deliveries: int = 0
     redundant_deliveries: int = 0
-    deferred: int = 0
 
 
 async def recover(app: procrastinate.App, core: Core) -> Recovery:
     """One maintenance pass; safe to run on several workers at once.
 
-    1. Errand jobs whose runner stopped heartbeating go back to ``pending`` or end as
-       ``error`` (:func:`errand.jobs.tasks.recover_jobs`).
+    1. The periodic work declared ``queue_maintained`` runs (:func:`errand.jobs.tasks.recover_jobs`:
+       Errand jobs whose runner stopped heartbeating go back to ``pending`` or end as ``error``,
+       and pending jobs no delivery picked up are enqueued again, deferred once it commits).
     2. procrastinate jobs of workers that stopped heartbeating are put back in the queue; one
        whose job already has another delivery waiting is closed as failed instead.
-    3. Pending jobs no delivery picked up are deferred again.
     """
     done = Recovery()
-    waiting = await job_tasks.recover_jobs(core)
+    for periodic in core.tasks.periodic:
+        if periodic.queue_maintained:
+            await periodic.run(core)
     for stalled in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_WORKER_SECONDS):
         try:
             await app.job_manager.retry_job(stalled)
@@ -334,8 +341,6 @@ async def recover(app: procrastinate.App, core: Core) -> Recovery:
         except queue_errors.UniqueViolation:
             await app.job_manager.finish_job(stalled, status=Status.FAILED, delete_job=False)
             done.redundant_deliveries += 1
-    for job_id in waiting:
-        done.deferred += await defer_job(app, job_id)
     if done != Recovery():
         log.warning("queue_recovered", **asdict(done))
     return done
@@ -356,8 +361,8 @@ class QueueSchemaMissing(DomainError):
 class JobQueue:
     """The queue as one process uses it: created and opened by the composition root.
 
-    ``dispatch`` is what ``core.dispatch`` points to in every process of a procrastinate
-    deployment; :meth:`worker` makes this process consume the queue too.
+    :meth:`send` is the task sender (``Database.task_sender``) of every process of a
+    procrastinate deployment; :meth:`worker` makes this process consume the queue too.
     """
 
     def __init__(self, core: Core, *, pool_size: int = 10) -> None:
@@ -365,7 +370,8 @@ class JobQueue:
         self.core = core
         self.connector = ListeningConnector(conninfo=libpq_conninfo(core.settings.effective_database_url),
                                             min_size=1, max_size=pool_size, timeout=10)
-        self.app = create_queue_app(self.connector)
+        self.registry: TaskRegistry = core.tasks
+        self.app = create_queue_app(self.connector, self.registry)
         self._open = False
 
     async def open(self) -> None:
@@ -378,16 +384,18 @@ class JobQueue:
             await self.app.close_async()
             self._open = False
 
-    async def dispatch(self, job_id: str) -> None:
-        """Queue a committed job. Never fails the caller: a lost deferral is redone by :func:`recover`."""
-        try:
-            await self.open()
-            await defer_job(self.app, job_id)
-        except (queue_errors.ConnectorException, psycopg.Error, OSError) as exc:
-            log.warning("job_dispatch_failed", job_id=job_id, error=type(exc).__name__,
-                        detail="the recovery sweep will queue it")
+    async def send(self, calls: list[TaskCall]) -> None:
+        """Queue committed task calls. Never fails the caller: a lost deferral is redone by the
+        domain's recovery sweep (:func:`recover`)."""
+        for call in calls:
+            try:
+                await self.open()
+                await defer(self.app, self.registry[call.name], call.args)
+            except (queue_errors.ConnectorException, psycopg.Error, OSError) as exc:
+                log.warning("task_send_failed", task=call.name, error=type(exc).__name__,
+                            detail="the recovery sweep will queue it")
 
-    def worker(self, *, concurrency: int, periodic: Sequence[PeriodicTask] = (),
+    def worker(self, *, concurrency: int, periodic: Sequence[Periodic] = (),
                shutdown_seconds: float = 30.0) -> "QueueWorker":
         return QueueWorker(self, concurrency=concurrency, periodic=periodic, shutdown_seconds=shutdown_seconds)
 
@@ -404,12 +412,12 @@ class QueueWorker:
     suits ``errand worker``.
     """
 
-    def __init__(self, queue: JobQueue, *, concurrency: int, periodic: Sequence[PeriodicTask],
+    def __init__(self, queue: JobQueue, *, concurrency: int, periodic: Sequence[Periodic],
                  shutdown_seconds: float) -> None:
         self.queue = queue
         self.concurrency = concurrency
         self.shutdown_seconds = shutdown_seconds
-        self._periodic = InProcessRunner(list(periodic))
+        self._periodic = InProcessRunner(periodic, queue.core)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.restarts = 0

@@ -22,14 +22,15 @@ class DecisionIn(BaseModel):
 
 def approval_body(a: ApprovalView) -> dict[str, Any]:
     """The contract's approval record. A booking or job approval has no execution, agent or
-    step; it names its transaction or job and shows the exact action and amount to approve."""
-    return {
+    step; it names its subject under ``<subject_type>_id`` (``transaction_id``, ``job_id``) and
+    shows the exact action and amount to approve."""
+    body: dict[str, Any] = {
         "id": a.id,
         "execution_id": None,
         "agent_id": None,
         "step_id": None,
-        "transaction_id": a.subject_id if a.subject_type == "transaction" else None,
-        "job_id": a.subject_id if a.subject_type == "job" else None,
+        "transaction_id": None,
+        "job_id": None,
         "policy_id": a.policy_id,
         "message": a.message,
         "status": a.status,
@@ -42,6 +43,8 @@ def approval_body(a: ApprovalView) -> dict[str, Any]:
         "decided_at": clock.iso(a.decided_at),
         "note": a.note,
     }
+    body[f"{a.subject_type}_id"] = a.subject_id
+    return body
 
 
 @router.get("/approvals", summary="List approvals", **doc.describe(bodies.ApprovalList))
@@ -63,5 +66,5 @@ async def decide(approval_id: str, body: DecisionIn, request: Request, caller: C
                                                                       body.decision, body.note)
     result = approval_body(approval)
     if subject_status is not None:
-        result["job_status" if approval.subject_type == "job" else "transaction_status"] = subject_status
+        result[f"{approval.subject_type}_status"] = subject_status
     return JSONBody(result)
