@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import func, select
 
 from errand.identity import service as identity_service
-from errand.jobs.service import TERMINAL
+from errand.jobs.schemas import TERMINAL
 from errand.kit.db import Database
 from errand.models.sandbox_booking import SandboxBooking
 

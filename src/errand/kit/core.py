@@ -5,7 +5,6 @@ from typing import Any
 
 from errand.kit.config import Settings
 from errand.kit.db import Database
-from errand.kit.tasks import TaskCall
 
 
 @dataclass
@@ -24,11 +23,6 @@ class Core:
     tasks: Any = None
     # errand.approvals.subjects.ApprovalSubjects: what each kind of approval gates.
     approval_subjects: Any = None
-
-    async def dispatch(self, job_id: str) -> None:
-        """Deprecated bridge, until ``errand.jobs.service`` enqueues ``errand.run_job`` in its unit of
-        work: sends a run of the committed job to this process's task sender."""
-        await self.db.send_tasks([TaskCall("errand.run_job", {"job_id": job_id})])
 
     async def aclose(self) -> None:
         """Release what the process holds, once, when it stops: write the keys' pending last-use

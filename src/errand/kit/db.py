@@ -213,7 +213,7 @@ class Database:
         root). A process without a runner logs and drops them: every domain's recovery sweep
         finds the work again (e.g. a job left ``pending``)."""
         if self.task_sender is None:
-            log.warning("tasks_dropped_no_runner", tasks=[call.name for call in calls])
+            log.info("tasks_left_to_recovery", tasks=[call.name for call in calls])
             return
         await self.task_sender(calls)
 
