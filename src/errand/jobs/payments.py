@@ -32,7 +32,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from errand.jobs import journal
 from errand.jobs.schemas import Payment
 from errand.kit import clock
-from errand.kit.core import Core
 from errand.kit.logging import get_logger
 from errand.models import Job
 
@@ -146,7 +145,7 @@ async def record_expired(session: AsyncSession, job: Job, *, actor: str, message
     return True
 
 
-async def expire_due(core: Core) -> int:
+async def expire_due(session: AsyncSession) -> int:
     """Expire every awaited payment whose recorded hold expiry has passed; returns how many.
 
     Errand's own clock against the expiry it recorded at pause time, for every kind of
@@ -154,17 +153,16 @@ async def expire_due(core: Core) -> int:
     Safe to run in several processes at once (each payment flips once).
     """
     now = clock.now()
-    async with core.db.unit_of_work() as session:
-        due = (await session.execute(
-            select(Job).where(Job.payment_status == AWAITING, Job.payment_expires_at <= now)
-            .order_by(Job.payment_expires_at).limit(SWEEP_BATCH)
-        )).scalars().all()
-        expired = 0
-        for job in due:
-            at = clock.iso(job.payment_expires_at)
-            if await record_expired(session, job, actor=ACTOR,
-                                    message=f"The hold expired unpaid at {at}; the handoff link no longer works"):
-                expired += 1
+    due = (await session.execute(
+        select(Job).where(Job.payment_status == AWAITING, Job.payment_expires_at <= now)
+        .order_by(Job.payment_expires_at).limit(SWEEP_BATCH)
+    )).scalars().all()
+    expired = 0
+    for job in due:
+        at = clock.iso(job.payment_expires_at)
+        if await record_expired(session, job, actor=ACTOR,
+                                message=f"The hold expired unpaid at {at}; the handoff link no longer works"):
+            expired += 1
     if expired:
         log.info("handoffs_expired", count=expired)
     return expired

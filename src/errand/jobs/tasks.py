@@ -121,7 +121,8 @@ async def run_job(core: Core, job_id: str) -> None:
 
 async def expire_handoffs(core: Core) -> int:
     """Periodic: record every handoff whose hold expired unpaid (errand.jobs.payments.expire_due)."""
-    return await payments.expire_due(core)
+    async with core.db.unit_of_work() as session:
+        return await payments.expire_due(session)
 
 
 async def recover_jobs(core: Core) -> list[str]:
