@@ -34,7 +34,7 @@ from errand.kit.errors import Conflict, InvalidRequest
 from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import inventory
 from errand.sandbox.catalog import NotServed, Provider
-from errand.sandbox.events import Events
+from errand.sandbox.tickets import Tickets
 from errand.sandbox.flights import Flights
 from errand.sandbox.hotels import Hotels
 from errand.sandbox.inventory import release_expired_holds
@@ -46,7 +46,7 @@ __all__ = [
     "search", "summary", "target",
 ]
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (Restaurants(), Hotels(), Flights(), Events())}
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (Restaurants(), Hotels(), Flights(), Tickets())}
 TEST_CARD = "4242424242424242"
 # A venue switch needs a few good candidates, not the whole city.
 ALTERNATIVE_VENUES = 5

@@ -1,4 +1,4 @@
-"""Events: tickets of one seat type for one performance.
+"""Event tickets: tickets of one seat type for one performance (the scenario "activity").
 
 Tickets are counted per seat type per performance date (``sandbox_slots`` rows keyed by
 the event id, the seat type and the date), only on the weekdays the event plays. A venue
@@ -23,7 +23,7 @@ def _seat_type(event: Event, code: str) -> SeatType:
     return seat_type
 
 
-class Events(Scenario):
+class Tickets(Scenario):
     name = "activity"
 
     def target(self, provider: Provider, query: Query) -> Target:
