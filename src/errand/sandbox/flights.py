@@ -10,10 +10,10 @@ search, so a venue switch has nothing to add.
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from errand.kit.errors import InvalidRequest
 from errand.sandbox import inventory
-from errand.sandbox.catalog import NotServed, Provider
-from errand.sandbox.inventory import Claim, Unbookable
+from errand.sandbox.catalog import Provider
+from errand.sandbox.errors import Invalid, NotServed, Unbookable
+from errand.sandbox.inventory import Claim
 from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, require_time
 from errand.sandbox.world import WEEKDAY_NAMES, Cabin, Flight, load_world, local_now
 
@@ -35,7 +35,7 @@ class Flights(Scenario):
 
     def target(self, provider: Provider, query: Query) -> Target:
         if not query.origin or not query.dest:
-            raise InvalidRequest("A flight search needs an origin and a destination.", code="invalid")
+            raise Invalid("A flight search needs an origin and a destination.")
         scheduled = load_world().flights_between(query.origin, query.dest)
         label = f"flights from {query.origin} to {query.dest}"
         if not scheduled:

@@ -15,8 +15,9 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.kit.names import same
-from errand.sandbox.catalog import Provider, UnknownVenue
-from errand.sandbox.inventory import Claim, Unbookable
+from errand.sandbox.catalog import Provider
+from errand.sandbox.errors import Unbookable, UnknownVenue
+from errand.sandbox.inventory import Claim
 from errand.sandbox.world import suggest
 
 

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.sandbox import inventory
 from errand.sandbox.catalog import Provider
-from errand.sandbox.inventory import Claim, Unbookable
+from errand.sandbox.errors import Unbookable
+from errand.sandbox.inventory import Claim
 from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, differs, require_time, unknown
 from errand.sandbox.world import WEEKDAY_NAMES, Event, SeatType, load_world, local_now
 

@@ -19,8 +19,8 @@ the sites' DOM contract (``docs/sandbox-web.md``): pages are told apart by their
   and stops at the checkout page without touching a card field: ``paused_payment`` with
   that page as the handoff URL. A login wall or CAPTCHA is NeedsLogin / CaptchaRequired
   with the site's takeover link; an offer that vanished meanwhile, or a hold of this
-  reference that lapsed, is NoAvailability; details the site refuses are a DomainError
-  ``provider_rejected`` (the chain stops: another site would be given the same data).
+  reference that lapsed, is NoAvailability; details the site refuses are ProviderRejected
+  (``provider_rejected``) (the chain stops: another site would be given the same data).
 
 Every page load and action leaves a screenshot through the job's snapshot sink. Each step
 (one search, one checkout) runs in a browser context of its own, borrowed from the
@@ -37,11 +37,8 @@ from typing import Any
 from playwright._impl._errors import Error as PlaywrightError  # = playwright.async_api.Error, without the whole API (see pool.py)
 
 from errand.kit.config import Settings
-from errand.kit.errors import DomainError
-from errand.providers.base import (
-    Checkout, NoAvailability, Offer, ProviderUnavailable, SearchQuery, VenueListing, VenueNotServed, VenueQuery,
-    VenueUnknown,
-)
+from errand.providers.base import Checkout, Offer, SearchQuery, VenueListing, VenueQuery
+from errand.providers.errors import NoAvailability, ProviderRejected, ProviderUnavailable, VenueNotServed, VenueUnknown
 from errand.providers.browser.pool import BrowserPool, BrowserUnavailable, forget_shared_pool, shared_pool
 from errand.providers.browser.site import Visit
 from errand.providers.sandbox import SandboxVenueFeed
@@ -230,8 +227,8 @@ class WebProvider:
             raise NoAvailability(f"{self.id}: the hold made under this reference has lapsed")
         if marker == "details":
             problems = "; ".join(await visit.form_errors()) or "no reason given"
-            raise DomainError("provider_rejected", f"{self.id} refused the traveler details: {problems}",
-                              kind="invalid", details={"provider": self.id, "provider_error": "invalid_details"})
+            raise ProviderRejected(f"{self.id} refused the traveler details: {problems}",
+                                   details={"provider": self.id, "provider_error": "invalid_details"})
         if marker == "session-expired":
             raise ProviderUnavailable(self.id, "the site's session expired during checkout")
         raise ProviderUnavailable(self.id, f"the details led to an unexpected {marker!r} page")

@@ -18,10 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from errand.kit import clock, limits
 from errand.kit.crypto import canonical_json
 from errand.kit.db import Database
-from errand.kit.errors import InvalidRequest
 from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import catalog, inventory, service
-from errand.sandbox.catalog import Flaky
+from errand.sandbox.errors import Flaky, Invalid
 from errand.sandbox.common import Clock, Day, IdempotencyKey, LocalStart, absolute_url
 from errand.sandbox.faults import FaultInjector
 from errand.sandbox.offers import Pick, Query
@@ -175,7 +174,7 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
         try:
             after = clock.as_utc(datetime.fromisoformat(since)) if since else None
         except ValueError:
-            raise InvalidRequest("since: must be an ISO 8601 date-time.", code="invalid") from None
+            raise Invalid("since: must be an ISO 8601 date-time.") from None
         async with db.unit_of_work(read_only=True) as session:
             counts = await service.ledger(session, provider_id, after)
         return {"provider_id": provider_id, "since": clock.iso(after), "counts": counts, "total": sum(counts.values())}

@@ -37,7 +37,7 @@ def routes(db: Database, faults: FaultInjector, events: ProviderEvents) -> APIRo
     async def hold(on: Visit, session: AsyncSession, token: str, *, lock: bool) -> SandboxBooking:
         booking = await inventory.load_by_handoff(session, token, lock=lock)
         if booking.provider_id != on.provider.id:
-            raise NotFound("not_found", "There is no checkout at this address.")
+            raise NotFound("There is no checkout at this address.")
         return booking
 
     async def report_if_expired(booking: SandboxBooking) -> None:

@@ -19,10 +19,10 @@ from errand.kit.errors import Conflict, InvalidRequest
 from errand.models.sandbox_web_session import SandboxWebSession
 from errand.sandbox import catalog
 from errand.sandbox.cards import read_form
-from errand.sandbox.catalog import NotServed, Provider
+from errand.sandbox.catalog import Provider
 from errand.sandbox.common import absolute_url
 from errand.sandbox.faults import FaultInjector
-from errand.sandbox.inventory import Unbookable
+from errand.sandbox.errors import Unbookable, VenueNotServed
 from errand.sandbox.web import pages, sessions
 from errand.sandbox.web.pages import Urls
 from errand.sandbox.web.sites import SITES, Site, first, read_details, read_search, traveler
@@ -164,7 +164,7 @@ def routes(db: Database, faults: FaultInjector, hold_ttl_seconds: int) -> APIRou
                     booking = await sessions.place_hold(
                         session, on.provider, row, traveler(row.guest), hold_ttl_seconds
                     )
-            except (Unbookable, NotServed):
+            except (Unbookable, VenueNotServed):
                 return _sell_out(on, row, vanished=False)
             except InvalidRequest as exc:
                 return pages.details(on.site, on.urls, row, values, {"form": exc.message}, status=400)
