@@ -26,9 +26,7 @@ from errand.providers.errors import (  # noqa: F401  re-exported: what a provide
     CaptchaRequired,
     NeedsLogin,
     NoAvailability,
-    ProviderConflict,
     ProviderNotFound,
-    ProviderRejected,
     ProviderUnavailable,
     VenueNotServed,
     VenueUnknown,
@@ -64,6 +62,24 @@ class Reservation(BaseModel):
     status: str
     start: str  # venue-local "YYYY-MM-DDTHH:MM"
     party_size: int
+
+
+class ProviderAdapter:
+    """What every provider adapter says about itself: the attributes the provider Protocols read.
+
+    A subclass sets them as class attributes (plain annotations here, not ClassVar, so that
+    subclasses satisfy the Protocols): ``id`` (what ``allowedProviders`` and metrics name),
+    ``display_name``, the ``scenarios`` it sells, ``kind`` (``"api"`` or ``"browser"``),
+    ``sandbox``, and ``priority``, the order a fallback chain tries providers in when nothing
+    better is known (lowest first).
+    """
+
+    id: str
+    display_name: str
+    scenarios: tuple[str, ...]
+    priority: int
+    kind: str
+    sandbox: bool = True
 
 
 @runtime_checkable

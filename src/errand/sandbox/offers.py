@@ -18,7 +18,7 @@ from errand.kit.names import same
 from errand.sandbox.catalog import Provider
 from errand.sandbox.errors import Unbookable, UnknownVenue
 from errand.sandbox.inventory import Claim
-from errand.sandbox.world import suggest
+from errand.sandbox.world import WEEKDAY_NAMES, suggest
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,33 @@ def unknown(provider: Provider, kind: str, query: Query, venues: Iterable[Any]) 
     where = f" in {query.city}" if query.city else ""
     hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
     return UnknownVenue(f"There is no {kind} named {query.venue!r}{where}.{hint}", suggestions)
+
+
+def dated_claim(
+    scenario: str, pick: Pick, *, venue_id: str, label: str, runs: bool, verb: str, scheduled: time,
+    start: datetime, now: datetime, past: str, unit: str, capacity: int, unit_price_usd: int,
+) -> Claim:
+    """What ``pick`` takes of one dated run (a flight's departure, an event's performance).
+
+    ``runs`` says whether it runs on the pick's weekday (``verb``: "fly", "play"), ``start`` is
+    that day's start, ``now`` the local time there. Raises :class:`Unbookable` when it does not
+    run that day, the pick names another time than ``scheduled``, or it has already ``past``.
+    """
+    if not runs:
+        raise Unbookable(f"{label} does not {verb} on {WEEKDAY_NAMES[pick.day.weekday()]}s.")
+    require_time(pick, scheduled, label)
+    if start <= now:
+        raise Unbookable(f"{label} of {pick.day.isoformat()} has already {past}.")
+    return Claim(
+        scenario=scenario, venue_id=venue_id, unit=unit, capacity=capacity,
+        slots={pick.day.isoformat(): pick.quantity}, start=start.isoformat(timespec="minutes"),
+        quantity=pick.quantity, price_usd=unit_price_usd * pick.quantity,
+    )
+
+
+def fewer_left(label: str, claim: Claim, what: str, slot: str) -> Unbookable:
+    """The sold-out error of a dated run: fewer than the claim's quantity of ``what`` left on ``slot``."""
+    return Unbookable(f"{label} has fewer than {claim.quantity} {what} left on {slot}.")
 
 
 def require_time(pick: Pick, scheduled: time, label: str) -> None:
