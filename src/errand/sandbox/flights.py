@@ -14,7 +14,7 @@ from errand.sandbox import inventory
 from errand.sandbox.catalog import Provider
 from errand.sandbox.errors import Invalid, NotServed, Unbookable
 from errand.sandbox.inventory import Claim
-from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, dated_claim, fewer_left
+from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, dated_claim, fewer_left, sold_unit
 from errand.sandbox.world import Cabin, Flight, load_world, local_now
 
 
@@ -23,10 +23,7 @@ def _name(flight: Flight) -> str:
 
 
 def _cabin(flight: Flight, code: str) -> Cabin:
-    cabin = flight.cabin(code)
-    if cabin is None:
-        raise Unbookable(f"{flight.number} does not sell {code!r} seats.")
-    return cabin
+    return sold_unit(flight.cabin(code), f"{flight.number} does not sell {code!r} seats.")
 
 
 class Flights(Scenario):

@@ -15,7 +15,7 @@ from errand.sandbox import inventory
 from errand.sandbox.catalog import Provider
 from errand.sandbox.errors import Invalid, Unbookable
 from errand.sandbox.inventory import Claim
-from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, differs, require_time, unknown
+from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, differs, require_time, sold_unit, unknown
 from errand.sandbox.world import Hotel, RoomType, load_world, local_now
 
 MAX_NIGHTS = 30
@@ -31,10 +31,7 @@ def _nights(check_in: date, checkout: date | None) -> list[str]:
 
 
 def _room(hotel: Hotel, code: str) -> RoomType:
-    room = hotel.room_type(code)
-    if room is None:
-        raise Unbookable(f"{hotel.name} has no room type {code!r}.")
-    return room
+    return sold_unit(hotel.room_type(code), f"{hotel.name} has no room type {code!r}.")
 
 
 def _stars(value: object) -> float | None:

@@ -10,7 +10,7 @@ else (obstacles, idempotency, holds, payment) is the same for all four and lives
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,8 @@ from errand.sandbox.catalog import Provider
 from errand.sandbox.errors import Unbookable, UnknownVenue
 from errand.sandbox.inventory import Claim
 from errand.sandbox.world import WEEKDAY_NAMES, suggest
+
+U = TypeVar("U")  # a venue's unit: a room type, a cabin, a seat type
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,13 @@ def dated_claim(
 def fewer_left(label: str, claim: Claim, what: str, slot: str) -> Unbookable:
     """The sold-out error of a dated run: fewer than the claim's quantity of ``what`` left on ``slot``."""
     return Unbookable(f"{label} has fewer than {claim.quantity} {what} left on {slot}.")
+
+
+def sold_unit(unit: U | None, refusal: str) -> U:
+    """A venue's unit of one code (a room type, a cabin, a seat type); Unbookable ``refusal`` when it has none."""
+    if unit is None:
+        raise Unbookable(refusal)
+    return unit
 
 
 def require_time(pick: Pick, scheduled: time, label: str) -> None:

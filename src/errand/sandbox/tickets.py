@@ -13,15 +13,12 @@ from errand.sandbox import inventory
 from errand.sandbox.catalog import Provider
 from errand.sandbox.errors import Unbookable
 from errand.sandbox.inventory import Claim
-from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, dated_claim, differs, fewer_left, unknown
+from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, dated_claim, differs, fewer_left, sold_unit, unknown
 from errand.sandbox.world import Event, SeatType, load_world, local_now
 
 
 def _seat_type(event: Event, code: str) -> SeatType:
-    seat_type = event.seat_type(code)
-    if seat_type is None:
-        raise Unbookable(f"{event.name} has no seat type {code!r}.")
-    return seat_type
+    return sold_unit(event.seat_type(code), f"{event.name} has no seat type {code!r}.")
 
 
 class Tickets(Scenario):
