@@ -41,11 +41,14 @@ class NoAvailability(Conflict):
 
 
 class ProviderUnavailable(Unavailable):
-    """The provider could not be reached or answered nonsense; ``retry_after`` seconds when it said so."""
+    """The provider could not be reached or answered nonsense; ``retry_after`` seconds when it said so.
+
+    ``provider_id`` prefixes the message when given (None: the message names the provider itself).
+    """
 
     code = "provider_unavailable"
 
-    def __init__(self, provider_id: str, message: str, retry_after: int | None = None) -> None:
+    def __init__(self, provider_id: str | None, message: str, retry_after: int | None = None) -> None:
         super().__init__(_from(provider_id, message), retry_after=retry_after)
         self.provider_id = provider_id
 
