@@ -2,13 +2,13 @@
 
 Errand owns no inventory. A provider adapter talks to the system that does (the sandbox
 marketplace over HTTP, or a real restaurant system) and reports outcomes in the core's
-words. Errors split the way a fallback chain needs them:
-
-- :class:`NoAvailability` (a logical "no": capacity, closed, too large a party) stops the
-  chain for that venue and carries the nearest bookable times when the provider knows them;
-- :class:`ProviderUnavailable` (timeout, 5xx, connection refused) is technical: the outcome
-  is unknown, the caller may retry with the same idempotency key, and a chain may move on;
-- :class:`ProviderNotFound` names a reservation or hold the provider does not know.
+words. Its errors (:mod:`errand.providers.errors`, re-exported here) split the way a
+fallback chain needs them: :class:`NoAvailability` (a logical "no": capacity, closed, too
+large a party) stops the chain for that venue and carries the nearest bookable times when
+the provider knows them; :class:`ProviderUnavailable` (timeout, 5xx, connection refused) is
+technical: the outcome is unknown, the caller may retry with the same idempotency key, and
+a chain may move on; :class:`ProviderNotFound` names a reservation or hold the provider does
+not know.
 
 Every call that changes something carries an idempotency key, and providers must honour it:
 the same key and body returns the first result instead of booking twice.
@@ -22,7 +22,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from errand.kit.errors import Conflict, DomainError, NotFound, Unavailable
+from errand.providers.errors import (  # noqa: F401  re-exported: what a provider raises is part of what it is
+    CaptchaRequired,
+    NeedsLogin,
+    NoAvailability,
+    ProviderNotFound,
+    ProviderUnavailable,
+    VenueNotServed,
+    VenueUnknown,
+)
 
 
 class Venue(BaseModel):
@@ -56,21 +64,22 @@ class Reservation(BaseModel):
     party_size: int
 
 
-class NoAvailability(Conflict):
-    def __init__(self, message: str, nearest: list[str] | None = None) -> None:
-        super().__init__("capacity_exceeded", message, details={"nearestAvailableTimes": nearest or []})
-        self.nearest = nearest or []
+class ProviderAdapter:
+    """What every provider adapter says about itself: the attributes the provider Protocols read.
 
+    A subclass sets them as class attributes (plain annotations here, not ClassVar, so that
+    subclasses satisfy the Protocols): ``id`` (what ``allowedProviders`` and metrics name),
+    ``display_name``, the ``scenarios`` it sells, ``kind`` (``"api"`` or ``"browser"``),
+    ``sandbox``, and ``priority``, the order a fallback chain tries providers in when nothing
+    better is known (lowest first).
+    """
 
-class ProviderUnavailable(Unavailable):
-    def __init__(self, provider_id: str, message: str, retry_after: int | None = None) -> None:
-        super().__init__("provider_unavailable", f"{provider_id}: {message}", retry_after=retry_after)
-        self.provider_id = provider_id
-
-
-class ProviderNotFound(NotFound):
-    def __init__(self, message: str) -> None:
-        super().__init__("not_found", message)
+    id: str
+    display_name: str
+    scenarios: tuple[str, ...]
+    priority: int
+    kind: str
+    sandbox: bool = True
 
 
 @runtime_checkable
@@ -169,31 +178,6 @@ class Checkout(BaseModel):
     expires_at: datetime | None = None
 
 
-class VenueNotServed(DomainError):
-    """This provider does not sell that venue (or route); another provider may."""
-
-    kind = "not_found"
-
-    def __init__(self, provider_id: str, message: str) -> None:
-        super().__init__("venue_not_served", f"{provider_id}: {message}")
-        self.provider_id = provider_id
-
-
-class VenueUnknown(VenueNotServed):
-    """The provider knows no venue of that name at all (not merely one it does not sell).
-
-    ``suggestions`` are the nearest names it knows, best first ("did you mean …?"). A job
-    whose venue every provider calls unknown ends without a venue switch
-    (:func:`errand.jobs.executor._unknown_venue`); the bookings service answers 404 with them.
-    """
-
-    def __init__(self, provider_id: str, message: str, suggestions: list[str] | None = None) -> None:
-        super().__init__(provider_id, message)
-        self.code = "unknown_venue"
-        self.suggestions = list(suggestions or [])
-        self.details = {"suggestions": self.suggestions}
-
-
 class VenueFacts(BaseModel):
     """What a provider says about the venue a query names: what a venue switch compares alternatives with.
 
@@ -209,28 +193,6 @@ class VenueFacts(BaseModel):
     city: str
     attributes: dict[str, Any] = {}
     price_usd: Decimal | None = None
-
-
-class NeedsLogin(DomainError):
-    """The provider's site wants an account the autopilot does not have."""
-
-    kind = "forbidden"
-
-    def __init__(self, provider_id: str, message: str, session_url: str | None = None) -> None:
-        super().__init__("needs_login", f"{provider_id}: {message}")
-        self.provider_id = provider_id
-        self.session_url = session_url
-
-
-class CaptchaRequired(DomainError):
-    """The provider's site put up a CAPTCHA the autopilot will not solve."""
-
-    kind = "forbidden"
-
-    def __init__(self, provider_id: str, message: str, session_url: str | None = None) -> None:
-        super().__init__("captcha", f"{provider_id}: {message}")
-        self.provider_id = provider_id
-        self.session_url = session_url
 
 
 @runtime_checkable

@@ -4,12 +4,12 @@ It is a separate origin in spirit: mounted at ``/sandbox`` by the composition ro
 its own error body (:mod:`errand.sandbox.common`) and nothing shared with Errand's
 dialects. It serves, per provider under ``/api/{provider_id}/``:
 
-- the partner reservations API of ``sandbox-tables`` (:mod:`errand.sandbox.tables_api`);
-- the job API of every provider with one (:mod:`errand.sandbox.jobs_api`);
-- the venues feed of every provider, web-only ones included (:mod:`errand.sandbox.venues_api`);
+- the partner reservations API of ``sandbox-tables`` (:mod:`errand.sandbox.api.tables`);
+- the job API of every provider with one (:mod:`errand.sandbox.api.jobs`);
+- the venues feed of every provider, web-only ones included (:mod:`errand.sandbox.api.venues`);
 
-its front page at ``/`` listing providers, sites and venues (:mod:`errand.sandbox.index_page`),
-the checkout page that the job API's handoff URLs open (:mod:`errand.sandbox.checkout_page`),
+its front page at ``/`` listing providers, sites and venues (:mod:`errand.sandbox.api.index_page`),
+the checkout page that the job API's handoff URLs open (:mod:`errand.sandbox.api.checkout_page`),
 and under ``/web/{provider_id}/`` the booking web sites of the web-only providers
 (:mod:`errand.sandbox.web`, which answer errors as HTML pages). Payments and takeovers are
 told to Errand as signed provider events (:mod:`errand.sandbox.notify`). A provider id the
@@ -37,7 +37,8 @@ from errand.kit.boundary import InputBoundary
 from errand.kit.config import Settings, get_settings
 from errand.kit.db import Database
 from errand.kit.errors import DomainError
-from errand.sandbox import checkout_page, index_page, jobs_api, tables_api, venues_api, web
+from errand.sandbox import web
+from errand.sandbox.api import checkout_page, index_page, jobs, tables, venues
 from errand.sandbox.common import STATUS_BY_KIND, SecurityHeaders, caller_check, error_response
 from errand.sandbox.faults import FaultInjector
 from errand.sandbox.notify import ProviderEvents
@@ -65,9 +66,9 @@ def build_sandbox_app(
         "systems: capacity, holds, idempotency keys, payment pages, login walls, CAPTCHAs and injectable "
         "faults. Times are local to the venue.",
     )
-    app.include_router(tables_api.routes(db, injector, authenticated))
-    app.include_router(jobs_api.routes(db, injector, authenticated))
-    app.include_router(venues_api.routes(injector, authenticated))
+    app.include_router(tables.routes(db, injector, authenticated))
+    app.include_router(jobs.routes(db, injector, authenticated))
+    app.include_router(venues.routes(injector, authenticated))
     app.include_router(checkout_page.routes(db, events))
     app.include_router(web.routes(db, injector, events, settings.sandbox_hold_ttl_seconds))
     app.include_router(index_page.routes())

@@ -46,44 +46,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.kit.crypto import sha256_hex
-from errand.kit.errors import Forbidden, NotFound, Unauthorized, Unavailable
+from errand.kit.errors import NotFound
 from errand.sandbox import inventory
+from errand.sandbox.errors import CaptchaRequired, LoginRequired, NotServed
 from errand.sandbox.world import load_world
 
 SCENARIOS = ("restaurant", "hotel", "flight", "activity")
-
-
-class NotServed(NotFound):
-    def __init__(self, message: str) -> None:
-        super().__init__("venue_not_served", message)
-
-
-class UnknownVenue(NotServed):
-    """No venue of that name (in that city) exists at all, as opposed to one this provider does not sell.
-
-    Code ``unknown_venue``; ``details["suggestions"]`` holds the nearest names the provider sells, best first.
-    """
-
-    def __init__(self, message: str, suggestions: list[str]) -> None:
-        super().__init__(message)
-        self.code = "unknown_venue"
-        self.details = {"suggestions": suggestions}
-        self.suggestions = suggestions
-
-
-class LoginRequired(Unauthorized):
-    def __init__(self, message: str) -> None:
-        super().__init__("login_required", message)
-
-
-class CaptchaRequired(Forbidden):
-    def __init__(self, message: str) -> None:
-        super().__init__("captcha_required", message)
-
-
-class Flaky(Unavailable):
-    def __init__(self, message: str) -> None:
-        super().__init__("provider_flaky", message, retry_after=1)
 
 
 @dataclass(frozen=True)
@@ -182,7 +150,7 @@ def load_catalog() -> dict[str, Provider]:
 def require(provider_id: str) -> Provider:
     provider = load_catalog().get(provider_id)
     if provider is None:
-        raise NotFound("not_found", f"There is no sandbox provider {provider_id!r}.")
+        raise NotFound(f"There is no sandbox provider {provider_id!r}.")
     return provider
 
 
@@ -190,7 +158,7 @@ def require_api(provider_id: str) -> Provider:
     """A provider with a job API: the web-only ones answer 404, as a site without an API would."""
     provider = require(provider_id)
     if provider.is_browser:
-        raise NotFound("not_found", f"{provider.display_name} has no API; book on its web site at /web/{provider_id}/.")
+        raise NotFound(f"{provider.display_name} has no API; book on its web site at /web/{provider_id}/.")
     return provider
 
 
@@ -198,7 +166,7 @@ def require_browser(provider_id: str) -> Provider:
     """A provider that runs a booking web site."""
     provider = require(provider_id)
     if not provider.is_browser:
-        raise NotFound("not_found", f"There is no sandbox web site {provider_id!r}.")
+        raise NotFound(f"There is no sandbox web site {provider_id!r}.")
     return provider
 
 
@@ -206,5 +174,5 @@ def require_reservations(provider_id: str) -> Provider:
     """A provider that also runs the partner reservations API (restaurants, no obstacles)."""
     provider = require(provider_id)
     if not provider.reservations_api:
-        raise NotFound("not_found", f"There is no sandbox restaurant provider {provider_id!r}.")
+        raise NotFound(f"There is no sandbox restaurant provider {provider_id!r}.")
     return provider

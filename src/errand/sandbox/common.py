@@ -17,8 +17,9 @@ from pydantic import BeforeValidator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errand.kit.crypto import constant_time_equal
-from errand.kit.errors import InvalidRequest, Unauthorized
+from errand.kit.errors import Unauthorized
 from errand.sandbox.catalog import load_catalog
+from errand.sandbox.errors import Invalid
 
 STATUS_BY_KIND = {
     "invalid": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "conflict": 409, "unavailable": 503,
@@ -41,7 +42,7 @@ def error_response(
 
 async def _idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str:
     if not idempotency_key or len(idempotency_key) > 128:
-        raise InvalidRequest("An Idempotency-Key header of 1 to 128 characters is required.", code="invalid")
+        raise Invalid("An Idempotency-Key header of 1 to 128 characters is required.")
     return idempotency_key
 
 
@@ -90,7 +91,7 @@ def caller_check(token_for: Callable[[str], str]) -> Callable[..., Awaitable[Non
     async def authenticated(provider_id: str, authorization: Annotated[str | None, Header()] = None) -> None:
         scheme, _, presented = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not constant_time_equal(presented.strip(), token(provider_id)):
-            raise Unauthorized("unauthorized", "This API needs the provider's credential: Authorization: Bearer <token>.")
+            raise Unauthorized("This API needs the provider's credential: Authorization: Bearer <token>.")
 
     return authenticated
 

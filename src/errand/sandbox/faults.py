@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from errand.kit.errors import Unavailable
-from errand.sandbox.catalog import CaptchaRequired, LoginRequired, load_catalog
+from errand.sandbox.catalog import load_catalog
+from errand.sandbox.errors import CaptchaRequired, InjectedFault, LoginRequired
 
 EXAMPLE = '{"sandbox-tables": {"latency_ms": 200, "error_rate": 0.1}}'
 
@@ -58,7 +58,7 @@ class FaultInjector:
             await asyncio.sleep(faults.latency_ms / 1000)
         # Not security-sensitive: a share of requests fails, on average.
         if faults.error_rate and random.random() < faults.error_rate:  # noqa: S311
-            raise Unavailable("injected_fault", f"{provider_id} failed on purpose (sandbox faults).", retry_after=1)
+            raise InjectedFault(f"{provider_id} failed on purpose (sandbox faults).")
         if job_api and faults.captcha_rate and random.random() < faults.captcha_rate:  # noqa: S311
             raise CaptchaRequired(f"{provider_id} shows a CAPTCHA on purpose (sandbox faults).")
         if job_api and faults.login_rate and random.random() < faults.login_rate:  # noqa: S311

@@ -10,12 +10,12 @@ search, so a venue switch has nothing to add.
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from errand.kit.errors import InvalidRequest
 from errand.sandbox import inventory
-from errand.sandbox.catalog import NotServed, Provider
-from errand.sandbox.inventory import Claim, Unbookable
-from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, require_time
-from errand.sandbox.world import WEEKDAY_NAMES, Cabin, Flight, load_world, local_now
+from errand.sandbox.catalog import Provider
+from errand.sandbox.errors import Invalid, NotServed, Unbookable
+from errand.sandbox.inventory import Claim
+from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, dated_claim, fewer_left, sold_unit
+from errand.sandbox.world import Cabin, Flight, load_world, local_now
 
 
 def _name(flight: Flight) -> str:
@@ -23,10 +23,7 @@ def _name(flight: Flight) -> str:
 
 
 def _cabin(flight: Flight, code: str) -> Cabin:
-    cabin = flight.cabin(code)
-    if cabin is None:
-        raise Unbookable(f"{flight.number} does not sell {code!r} seats.")
-    return cabin
+    return sold_unit(flight.cabin(code), f"{flight.number} does not sell {code!r} seats.")
 
 
 class Flights(Scenario):
@@ -35,7 +32,7 @@ class Flights(Scenario):
 
     def target(self, provider: Provider, query: Query) -> Target:
         if not query.origin or not query.dest:
-            raise InvalidRequest("A flight search needs an origin and a destination.", code="invalid")
+            raise Invalid("A flight search needs an origin and a destination.")
         scheduled = load_world().flights_between(query.origin, query.dest)
         label = f"flights from {query.origin} to {query.dest}"
         if not scheduled:
@@ -74,21 +71,15 @@ class Flights(Scenario):
 
     async def claim(self, session: AsyncSession, flight: Flight, pick: Pick) -> Claim:
         cabin = _cabin(flight, pick.unit)
-        if not flight.operates_on(pick.day):
-            raise Unbookable(f"{flight.number} does not fly on {WEEKDAY_NAMES[pick.day.weekday()]}s.")
-        require_time(pick, flight.departs_local, flight.number)
-        departure = flight.departure(pick.day)
-        if departure <= local_now(flight.origin_timezone):
-            raise Unbookable(f"{flight.number} of {pick.day.isoformat()} has already departed.")
-        return Claim(
-            scenario="flight", venue_id=flight.number, unit=cabin.code, capacity=cabin.seats,
-            slots={pick.day.isoformat(): pick.quantity}, start=departure.isoformat(timespec="minutes"),
-            quantity=pick.quantity, price_usd=cabin.fare_usd * pick.quantity,
+        return dated_claim(
+            "flight", pick, venue_id=flight.number, label=flight.number, runs=flight.operates_on(pick.day),
+            verb="fly", scheduled=flight.departs_local, start=flight.departure(pick.day),
+            now=local_now(flight.origin_timezone), past="departed", unit=cabin.code, capacity=cabin.seats,
+            unit_price_usd=cabin.fare_usd,
         )
 
     async def sold_out(self, session: AsyncSession, flight: Flight, claim: Claim, slot: str) -> Unbookable:
-        cabin = _cabin(flight, claim.unit)
-        return Unbookable(f"{flight.number} has fewer than {claim.quantity} {cabin.name} seats left on {slot}.")
+        return fewer_left(flight.number, claim, f"{_cabin(flight, claim.unit).name} seats", slot)
 
     def names(self, venue_id: str, unit: str) -> tuple[str, str]:
         flight = load_world().flights[venue_id]

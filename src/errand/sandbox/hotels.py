@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from errand.kit.errors import InvalidRequest
 from errand.sandbox import inventory
 from errand.sandbox.catalog import Provider
-from errand.sandbox.inventory import Claim, Unbookable
-from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, differs, require_time, unknown
+from errand.sandbox.errors import Invalid, Unbookable
+from errand.sandbox.inventory import Claim
+from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, differs, require_time, sold_unit, unknown
 from errand.sandbox.world import Hotel, RoomType, load_world, local_now
 
 MAX_NIGHTS = 30
@@ -24,17 +24,14 @@ MAX_NIGHTS = 30
 def _nights(check_in: date, checkout: date | None) -> list[str]:
     """The nights of a stay, as the dates they begin on."""
     if checkout is None or not 0 < (checkout - check_in).days <= MAX_NIGHTS:
-        raise InvalidRequest(
-            f"A stay needs a checkout date 1 to {MAX_NIGHTS} nights after check-in.", code="invalid"
+        raise Invalid(
+            f"A stay needs a checkout date 1 to {MAX_NIGHTS} nights after check-in."
         )
     return [(check_in + timedelta(days=n)).isoformat() for n in range((checkout - check_in).days)]
 
 
 def _room(hotel: Hotel, code: str) -> RoomType:
-    room = hotel.room_type(code)
-    if room is None:
-        raise Unbookable(f"{hotel.name} has no room type {code!r}.")
-    return room
+    return sold_unit(hotel.room_type(code), f"{hotel.name} has no room type {code!r}.")
 
 
 def _stars(value: object) -> float | None:

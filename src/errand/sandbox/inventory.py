@@ -47,20 +47,13 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from errand.kit import clock
 from errand.kit.crypto import canonical_json, sha256_hex
-from errand.kit.errors import Conflict, DomainError, NotFound, Unavailable
+from errand.kit.errors import Conflict, DomainError, InvalidState, NotFound
 from errand.kit.ids import new_id
 from errand.models.sandbox_booking import SandboxBooking, SandboxSlot
+from errand.sandbox.errors import KeyInFlight
 
 DEFAULT_HOLD_TTL_SECONDS = 900
 _SYNC_OFF = {"synchronize_session": False}
-
-
-class Unbookable(Conflict):
-    """The request cannot be booked (full, closed, too large); ``nearest`` may suggest what could."""
-
-    def __init__(self, message: str, nearest: list[str] | None = None) -> None:
-        super().__init__("no_availability", message, details={"nearest": nearest or []})
-        self.nearest = nearest or []
 
 
 class SlotFull(Exception):
@@ -130,7 +123,7 @@ async def place(
     if (await session.execute(_statements(session).insert_booking, values)).first() is None:
         existing = await _by_key(session, provider_id, idempotency_key)
         if existing is None:  # the twin rolled back between our insert and this read
-            raise Unavailable("busy", "A concurrent request with this key did not finish; retry.")
+            raise KeyInFlight("A concurrent request with this key did not finish; retry.")
         return _replay(existing, request_hash)
     # The row is written: the session keeps the object as loaded, so later changes flush as UPDATEs.
     make_transient_to_detached(booking)
@@ -220,7 +213,7 @@ async def load(session: AsyncSession, provider_id: str, booking_id: str, *, lock
     stmt = select(SandboxBooking).where(SandboxBooking.id == booking_id, SandboxBooking.provider_id == provider_id)
     booking = (await session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
     if booking is None:
-        raise NotFound("not_found", f"There is no reservation or hold {booking_id!r}.")
+        raise NotFound(f"There is no reservation or hold {booking_id!r}.")
     return booking
 
 
@@ -228,7 +221,7 @@ async def load_by_handoff(session: AsyncSession, token: str, *, lock: bool) -> S
     stmt = select(SandboxBooking).where(SandboxBooking.handoff_token == token)
     booking = (await session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
     if booking is None:
-        raise NotFound("not_found", "There is no checkout at this address.")
+        raise NotFound("There is no checkout at this address.")
     return booking
 
 
@@ -237,7 +230,7 @@ async def confirm(session: AsyncSession, booking: SandboxBooking) -> SandboxBook
     if booking.status == "booked":
         return booking
     if public_status(booking) != "held":
-        raise Conflict("invalid_state", f"Hold {booking.id} is {public_status(booking)} and cannot be confirmed.")
+        raise InvalidState(f"Hold {booking.id} is {public_status(booking)} and cannot be confirmed.")
     booking.status, booking.confirmation, booking.hold_expires_at = "booked", _confirmation(), None
     await session.flush()
     return booking
@@ -246,7 +239,7 @@ async def confirm(session: AsyncSession, booking: SandboxBooking) -> SandboxBook
 async def release(session: AsyncSession, booking: SandboxBooking) -> SandboxBooking:
     """Give a hold's units back; a hold that holds nothing any more is returned unchanged."""
     if booking.status == "booked":
-        raise Conflict("invalid_state", f"{booking.id} is a confirmed reservation: cancel it instead.")
+        raise InvalidState(f"{booking.id} is a confirmed reservation: cancel it instead.")
     if booking.status == "held":
         await _give_back(session, booking)
         booking.status, booking.hold_expires_at = "released", None

@@ -39,6 +39,7 @@ import httpx
 from errand.kit import clock, logging, webhooks
 from errand.kit.crypto import canonical_json
 from errand.kit.db import Database
+from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import inventory
 
 RETRY_DELAYS_SECONDS = (0.5, 2.0, 5.0)
@@ -64,6 +65,13 @@ def event(
         "confirmation": confirmation, "occurred_at": clock.iso(occurred_at or clock.now()),
     }
     return f"pev_{kind}_{subject}", body
+
+
+def hold_event(kind: str, booking: SandboxBooking, occurred_at: datetime | None = None) -> tuple[str, dict[str, Any]]:
+    """:func:`event` ``kind`` (``payment_completed``, ``hold_expired``) about the hold ``booking``."""
+    return event(kind, booking.provider_id, subject=booking.id, hold_id=booking.id,
+                 reference=reference_of(booking.idempotency_key), confirmation=booking.confirmation,
+                 occurred_at=occurred_at)
 
 
 class ProviderEvents:

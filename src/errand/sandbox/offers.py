@@ -10,14 +10,17 @@ else (obstacles, idempotency, holds, payment) is the same for all four and lives
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.kit.names import same
-from errand.sandbox.catalog import Provider, UnknownVenue
-from errand.sandbox.inventory import Claim, Unbookable
-from errand.sandbox.world import suggest
+from errand.sandbox.catalog import Provider
+from errand.sandbox.errors import Unbookable, UnknownVenue
+from errand.sandbox.inventory import Claim
+from errand.sandbox.world import WEEKDAY_NAMES, suggest
+
+U = TypeVar("U")  # a venue's unit: a room type, a cabin, a seat type
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,40 @@ def unknown(provider: Provider, kind: str, query: Query, venues: Iterable[Any]) 
     where = f" in {query.city}" if query.city else ""
     hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
     return UnknownVenue(f"There is no {kind} named {query.venue!r}{where}.{hint}", suggestions)
+
+
+def dated_claim(
+    scenario: str, pick: Pick, *, venue_id: str, label: str, runs: bool, verb: str, scheduled: time,
+    start: datetime, now: datetime, past: str, unit: str, capacity: int, unit_price_usd: int,
+) -> Claim:
+    """What ``pick`` takes of one dated run (a flight's departure, an event's performance).
+
+    ``runs`` says whether it runs on the pick's weekday (``verb``: "fly", "play"), ``start`` is
+    that day's start, ``now`` the local time there. Raises :class:`Unbookable` when it does not
+    run that day, the pick names another time than ``scheduled``, or it has already ``past``.
+    """
+    if not runs:
+        raise Unbookable(f"{label} does not {verb} on {WEEKDAY_NAMES[pick.day.weekday()]}s.")
+    require_time(pick, scheduled, label)
+    if start <= now:
+        raise Unbookable(f"{label} of {pick.day.isoformat()} has already {past}.")
+    return Claim(
+        scenario=scenario, venue_id=venue_id, unit=unit, capacity=capacity,
+        slots={pick.day.isoformat(): pick.quantity}, start=start.isoformat(timespec="minutes"),
+        quantity=pick.quantity, price_usd=unit_price_usd * pick.quantity,
+    )
+
+
+def fewer_left(label: str, claim: Claim, what: str, slot: str) -> Unbookable:
+    """The sold-out error of a dated run: fewer than the claim's quantity of ``what`` left on ``slot``."""
+    return Unbookable(f"{label} has fewer than {claim.quantity} {what} left on {slot}.")
+
+
+def sold_unit(unit: U | None, refusal: str) -> U:
+    """A venue's unit of one code (a room type, a cabin, a seat type); Unbookable ``refusal`` when it has none."""
+    if unit is None:
+        raise Unbookable(refusal)
+    return unit
 
 
 def require_time(pick: Pick, scheduled: time, label: str) -> None:

@@ -3,7 +3,7 @@
 A party is seated at one slot start and takes that many covers of the slot's
 ``covers_per_slot`` (:mod:`errand.sandbox.inventory` keeps the count). A request the
 venue's rules refuse (too large a party, a past time, a closed day, outside hours,
-between slot starts) or a full slot is :class:`~errand.sandbox.inventory.Unbookable`
+between slot starts) or a full slot is :class:`~errand.sandbox.errors.Unbookable`
 (409 ``no_availability``) with up to three nearest starts that would fit.
 
 Two APIs reach it: the partner reservations API of ``sandbox-tables`` (find, hold,
@@ -17,11 +17,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from errand.kit.errors import Conflict, InvalidRequest, NotFound
+from errand.kit.errors import InvalidState, NotFound
 from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import inventory
 from errand.sandbox.catalog import Provider
-from errand.sandbox.inventory import Claim, SlotFull, Unbookable
+from errand.sandbox.errors import Invalid, Unbookable
+from errand.sandbox.inventory import Claim, SlotFull
 from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, differs, unknown
 from errand.sandbox.world import WEEKDAY_NAMES, Restaurant, load_world, local_now
 
@@ -49,7 +50,7 @@ class TableRequest:
 def get_restaurant(venue_id: str) -> Restaurant:
     venue = load_world().restaurants.get(venue_id)
     if venue is None:
-        raise NotFound("not_found", f"There is no restaurant {venue_id!r}.")
+        raise NotFound(f"There is no restaurant {venue_id!r}.")
     return venue
 
 
@@ -113,8 +114,8 @@ async def modify(
     """
     booking = await inventory.load(session, provider_id, booking_id, lock=True)
     if booking.status != "booked":
-        raise Conflict(
-            "invalid_state", f"{booking_id} is {inventory.public_status(booking)}; only a booking can be changed."
+        raise InvalidState(
+            f"{booking_id} is {inventory.public_status(booking)}; only a booking can be changed."
         )
     venue = get_restaurant(booking.venue_id)
     new_start = start if start is not None else datetime.fromisoformat(booking.slot)
@@ -204,7 +205,7 @@ class Restaurants(Scenario):
 
     async def claim(self, session: AsyncSession, venue: Restaurant, pick: Pick) -> Claim:
         if pick.unit != TABLE or pick.at is None:
-            raise InvalidRequest(f"A table is booked as unit {TABLE!r} at a start time.", code="invalid")
+            raise Invalid(f"A table is booked as unit {TABLE!r} at a start time.")
         start = datetime.combine(pick.day, pick.at)
         await _ensure_bookable(session, venue, start, pick.quantity)
         return _claim(venue, start, pick.quantity)

@@ -16,11 +16,11 @@ is declined. The number is compared and dropped, never stored or logged.
 Expired holds give their inventory back lazily and through :func:`release_expired_holds`,
 which the composition root runs periodically.
 
-Errors (``DomainError`` kinds; the app maps them to statuses): not_found
-``venue_not_served`` / ``not_found``, unauthorized ``login_required``, forbidden
-``captcha_required``, unavailable ``provider_flaky``, conflict ``no_availability`` /
-``idempotency_conflict`` / ``invalid_state`` / ``card_declined``, invalid ``invalid`` /
-``unsupported_scenario``.
+Errors are the sandbox's declared ones (:mod:`errand.sandbox.errors`; the app maps their
+kinds to statuses): not_found ``venue_not_served`` / ``unknown_venue`` / ``not_found``,
+unauthorized ``login_required``, forbidden ``captcha_required``, unavailable
+``provider_flaky``, conflict ``no_availability`` / ``idempotency_conflict`` /
+``invalid_state`` / ``card_declined``, invalid ``invalid`` / ``unsupported_scenario``.
 """
 
 from datetime import datetime
@@ -30,23 +30,24 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.kit import clock
-from errand.kit.errors import Conflict, InvalidRequest
+from errand.kit.errors import InvalidState
 from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import inventory
-from errand.sandbox.catalog import NotServed, Provider
-from errand.sandbox.events import Events
+from errand.sandbox.catalog import Provider
+from errand.sandbox.errors import CardDeclined, Invalid, NotServed, UnsupportedScenario
 from errand.sandbox.flights import Flights
 from errand.sandbox.hotels import Hotels
 from errand.sandbox.inventory import release_expired_holds
 from errand.sandbox.offers import Pick, Query, Scenario, Target
 from errand.sandbox.restaurants import Restaurants
+from errand.sandbox.tickets import Tickets
 
 __all__ = [
     "alternatives", "checkout", "describe", "get_hold", "hold_view", "ledger", "locate", "pay", "release_expired_holds",
     "search", "summary", "target",
 ]
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (Restaurants(), Hotels(), Flights(), Events())}
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (Restaurants(), Hotels(), Flights(), Tickets())}
 TEST_CARD = "4242424242424242"
 # A venue switch needs a few good candidates, not the whole city.
 ALTERNATIVE_VENUES = 5
@@ -54,7 +55,7 @@ ALTERNATIVE_VENUES = 5
 
 def _scenario(provider: Provider, name: str) -> Scenario:
     if name not in provider.scenarios:
-        raise InvalidRequest(f"{provider.display_name} does not sell {name} bookings.", code="unsupported_scenario")
+        raise UnsupportedScenario(f"{provider.display_name} does not sell {name} bookings.")
     return SCENARIOS[name]
 
 
@@ -121,7 +122,7 @@ async def checkout(
         f for f in scenario.traveler_fields if not traveler.get(f)
     ]
     if missing:
-        raise InvalidRequest(f"The traveler needs {', '.join(missing)}.", code="invalid")
+        raise Invalid(f"The traveler needs {', '.join(missing)}.")
     gated = provider.card_gate
     return await inventory.place(
         session, provider.id, idempotency_key=idempotency_key,
@@ -185,7 +186,7 @@ async def pay(session: AsyncSession, booking: SandboxBooking, card_number: str) 
     if booking.status == "booked":
         return booking
     if inventory.public_status(booking) != "held":
-        raise Conflict("invalid_state", f"This hold is {inventory.public_status(booking)}; it can no longer be paid.")
+        raise InvalidState(f"This hold is {inventory.public_status(booking)}; it can no longer be paid.")
     if card_number != TEST_CARD:
-        raise Conflict("card_declined", "The card was declined.")
+        raise CardDeclined("The card was declined.")
     return await inventory.confirm(session, booking)

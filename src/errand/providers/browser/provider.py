@@ -19,34 +19,33 @@ the sites' DOM contract (``docs/sandbox-web.md``): pages are told apart by their
   and stops at the checkout page without touching a card field: ``paused_payment`` with
   that page as the handoff URL. A login wall or CAPTCHA is NeedsLogin / CaptchaRequired
   with the site's takeover link; an offer that vanished meanwhile, or a hold of this
-  reference that lapsed, is NoAvailability; details the site refuses are a DomainError
-  ``provider_rejected`` (the chain stops: another site would be given the same data).
+  reference that lapsed, is NoAvailability; details the site refuses are ProviderRejected
+  (``provider_rejected``) (the chain stops: another site would be given the same data).
 
 Every page load and action leaves a screenshot through the job's snapshot sink. Each step
 (one search, one checkout) runs in a browser context of its own, borrowed from the
 process's :class:`~errand.providers.browser.pool.BrowserPool` and closed on the way out.
+The pages themselves are walked by :mod:`errand.providers.browser.flow`; a subclass says
+what its site's forms are called (:class:`~errand.providers.browser.flow.Forms`, the
+search and details field names) and how its offers read.
 """
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from playwright._impl._errors import Error as PlaywrightError  # = playwright.async_api.Error, without the whole API (see pool.py)
 
 from errand.kit.config import Settings
-from errand.kit.errors import DomainError
-from errand.providers.base import (
-    Checkout, NoAvailability, Offer, ProviderUnavailable, SearchQuery, VenueListing, VenueNotServed, VenueQuery,
-    VenueUnknown,
-)
+from errand.providers.base import Checkout, Offer, ProviderAdapter, SearchQuery, VenueListing, VenueQuery
+from errand.providers.browser import flow
+from errand.providers.browser.flow import OFFER, Forms
 from errand.providers.browser.pool import BrowserPool, BrowserUnavailable, forget_shared_pool, shared_pool
 from errand.providers.browser.site import Visit
+from errand.providers.errors import ProviderUnavailable
 from errand.providers.sandbox import SandboxVenueFeed
-
-OFFER = "[data-offer]"
 
 
 def money(value: str | None) -> Decimal:
@@ -60,22 +59,33 @@ def slug(value: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")
 
 
-class WebProvider:
-    """Base for adapters that book through a provider's web site; subclasses describe their site."""
+def traveler_value(traveler: Mapping[str, Any], key: str) -> Any:
+    """One traveler profile value as a site's form takes it; ``full_name`` joins the two names."""
+    if key in ("first_name", "last_name"):
+        return str(traveler.get(key) or "")
+    if key == "full_name":
+        return f"{traveler_value(traveler, 'first_name')} {traveler_value(traveler, 'last_name')}".strip()
+    if key == "passport_country":
+        return (traveler.get(key) or "").upper()[:2] or None
+    return traveler.get(key)
 
-    id: str
-    display_name: str
-    scenarios: tuple[str, ...]
+
+class WebProvider(ProviderAdapter):
+    """Base for adapters that book through a provider's web site; subclasses describe their site.
+
+    A subclass sets ``forms``, ``search_names`` (search form field → :class:`SearchQuery`
+    attribute) and ``details_names`` (details form field → traveler profile key, as
+    :func:`traveler_value` reads it), and reads its offers (:meth:`to_offer`, :meth:`same_offer`).
+    """
+
     # After the JSON-API providers of the same scenario: a browser is the slow way in.
-    priority: int = 30
-    kind: str = "browser"
-    sandbox: bool = True
-    stops_at_payment: bool = True  # the sites stop at their checkout page, before any card field
+    priority = 30
+    kind = "browser"
+    stops_at_payment = True  # the sites stop at their checkout page, before any card field
 
-    search_form: str
-    search_button: str
-    details_form: str
-    details_button: str
+    forms: Forms
+    search_names: Mapping[str, str]
+    details_names: Mapping[str, str]
 
     def __init__(self, settings: Settings, pool: BrowserPool | None = None) -> None:
         self._settings = settings
@@ -114,10 +124,10 @@ class WebProvider:
     # --- what each site fills in and reads --------------------------------------------
 
     def search_fields(self, query: SearchQuery) -> dict[str, Any]:
-        raise NotImplementedError
+        return {name: getattr(query, attribute) for name, attribute in self.search_names.items()}
 
     def details_fields(self, traveler: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+        return {name: traveler_value(traveler, key) for name, key in self.details_names.items()}
 
     def to_offer(self, query: SearchQuery, row: dict[str, str], venue: dict[str, str]) -> Offer:
         raise NotImplementedError
@@ -131,9 +141,9 @@ class WebProvider:
     async def search(self, query: SearchQuery) -> list[Offer]:
         fields = self.search_fields(query)
         async with self._visit() as visit:
-            await self._search(visit, fields)
+            await flow.search(visit, self.site_url, self.forms, fields)
             rows = await visit.datasets(OFFER)
-            venue = await self._venue(visit)
+            venue = await flow.venue_summary(visit)
             results_url = visit.page.url
         offers = []
         for row in rows:
@@ -147,91 +157,9 @@ class WebProvider:
 
     async def checkout(self, offer: Offer, traveler: dict[str, Any], *, idempotency_key: str) -> Checkout:
         async with self._visit() as visit:
-            await self._results_for(visit, offer)
-            await self._choose(visit, offer)
-            await visit.fill(self.details_form, {**self.details_fields(traveler), "reference": idempotency_key})
+            await flow.reopen_results(visit, self.site_url, self.forms, offer)
+            await flow.choose(visit, offer, self.same_offer)
+            await visit.fill(self.forms.details, {**self.details_fields(traveler), "reference": idempotency_key})
             await visit.snapshot("details-filled")
-            marker = await visit.submit(self.details_button)
-            return await self._stopped_at(visit, marker)
-
-    # --- steps ------------------------------------------------------------------------
-
-    async def _search(self, visit: Visit, fields: dict[str, Any]) -> None:
-        marker = await visit.open(self.site_url)
-        if marker != "search":
-            raise ProviderUnavailable(self.id, f"the site's front page is {marker!r}, not the search form")
-        await visit.fill(self.search_form, fields)
-        await visit.snapshot("search-filled")
-        marker = await visit.submit(self.search_button)
-        if marker == "no-results":
-            reason = await visit.attribute("main[data-page]", "data-reason") or "none-available"
-            if reason == "unknown-venue":
-                raise VenueUnknown(self.id, "the site knows no venue of that name")
-            if reason == "not-served":
-                raise VenueNotServed(self.id, f"the site does not sell that ({reason})")
-            return  # results page without offers
-        if marker == "search":
-            problems = await visit.form_errors()
-            raise VenueNotServed(self.id, "the site refused the search: " + ("; ".join(problems) or "no reason given"))
-        if marker != "results":
-            raise ProviderUnavailable(self.id, f"a search led to an unexpected {marker!r} page")
-
-    async def _venue(self, visit: Visit) -> dict[str, str]:
-        """What the results page says about the venue: ``#search-summary``'s attributes, the page heading."""
-        found = await visit.datasets("#search-summary")
-        venue = dict(found[0]) if found else {}
-        heading = await visit.text("main h1")
-        if heading and "venueName" not in venue:
-            venue["venueName"] = heading
-        return venue
-
-    async def _results_for(self, visit: Visit, offer: Offer) -> None:
-        """The results page listing ``offer``: the search's own session, else a new search."""
-        results_url = offer.attributes.get("results_url")
-        marker = await visit.open(results_url) if results_url else ""
-        if marker != "results":
-            fields = offer.attributes.get("search")
-            if not fields:
-                raise NoAvailability(f"{self.id}: the offer carries no search to find it again")
-            await self._search(visit, fields)
-
-    async def _choose(self, visit: Visit, offer: Offer) -> None:
-        rows = await visit.datasets(OFFER)
-        key = offer.attributes.get("offer_key")
-        row = next((r for r in rows if key and r.get("offer") == key), None)
-        row = row or next((r for r in rows if self.same_offer(offer, r)), None)
-        if row is None:
-            raise NoAvailability(f"{self.id}: the offer is no longer listed")
-        selector = f'{OFFER}[data-offer="{row["offer"]}"] button[type=submit]'
-        marker = await visit.submit(selector)
-        if marker == "results":
-            raise NoAvailability(f"{self.id}: the offer was taken while it was being chosen")
-        if marker != "details":
-            raise ProviderUnavailable(self.id, f"choosing an offer led to an unexpected {marker!r} page")
-
-    async def _stopped_at(self, visit: Visit, marker: str) -> Checkout:
-        if marker == "checkout":
-            await visit.assert_card_fields_untouched()
-            summary = (await visit.datasets("#hold-summary") or [{}])[0]
-            hold_id = summary.get("holdId")
-            if not hold_id:
-                raise ProviderUnavailable(self.id, "the checkout page shows no hold")
-            expires = summary.get("expiresAt")
-            return Checkout(status="paused_payment", hold_id=hold_id, handoff_url=visit.page.url,
-                            expires_at=datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None)
-        if marker == "confirmation":
-            # A re-run whose hold the end user already paid: the booking is done.
-            summary = (await visit.datasets("#hold-summary") or [{}])[0]
-            confirmation = await visit.text("#confirmation-number")
-            return Checkout(status="completed", hold_id=summary.get("holdId") or "", confirmation=confirmation)
-        if marker == "sold-out":
-            raise NoAvailability(f"{self.id}: the offer sold out while the details were typed")
-        if marker == "checkout-expired":
-            raise NoAvailability(f"{self.id}: the hold made under this reference has lapsed")
-        if marker == "details":
-            problems = "; ".join(await visit.form_errors()) or "no reason given"
-            raise DomainError("provider_rejected", f"{self.id} refused the traveler details: {problems}",
-                              kind="invalid", details={"provider": self.id, "provider_error": "invalid_details"})
-        if marker == "session-expired":
-            raise ProviderUnavailable(self.id, "the site's session expired during checkout")
-        raise ProviderUnavailable(self.id, f"the details led to an unexpected {marker!r} page")
+            marker = await visit.submit(self.forms.details_button)
+            return await flow.outcome(visit, marker)

@@ -10,8 +10,8 @@ snapshot sink, and turns what the site says into the core's errors:
   one-time ``#takeover`` link as ``session_url`` so the end user can continue from there;
 - anything else is returned for the adapter to judge (results, details, checkout, …).
 
-The autopilot never types card data: :meth:`Visit.fill` refuses any card field (by name,
-id or ``autocomplete="cc-…"``) with :class:`CardFieldRefused` before touching it,
+The autopilot never types card data (:mod:`errand.providers.browser.cards` says what a card
+field is): :meth:`Visit.fill` refuses any card field with :class:`CardFieldRefused` before touching it,
 :meth:`Visit.submit` refuses to submit a form that has card fields, and
 :meth:`Visit.assert_card_fields_untouched` checks on the payment page that every card
 field is still empty when the autopilot stops there.
@@ -24,20 +24,14 @@ from typing import TYPE_CHECKING, Any
 from playwright._impl._errors import Error as PlaywrightError  # = playwright.async_api.Error, without the whole API (see pool.py)
 
 from errand.kit.logging import get_logger
-from errand.providers.base import CaptchaRequired, NeedsLogin, ProviderUnavailable, snapshot_sink
+from errand.providers.base import snapshot_sink
+from errand.providers.browser.cards import CardFieldRefused, filled_card_fields, is_card_field, submits_payment
+from errand.providers.errors import CaptchaRequired, NeedsLogin, ProviderUnavailable
 
 if TYPE_CHECKING:
     from playwright.async_api import Page, Response
 
 log = get_logger("errand.browser")
-
-CARD_FIELD_NAMES = frozenset({"card_number", "cardnumber", "card", "expiry", "card_expiry", "exp", "exp_date",
-                              "cvc", "cvv", "card_cvc", "security_code"})
-_CARD_FIELDS_JS = """() => [...document.querySelectorAll('input, select, textarea')]
-  .filter(e => (e.autocomplete || '').startsWith('cc-') || e.id.startsWith('card-')
-               || %s.includes((e.name || '').toLowerCase()))
-  .map(e => ({name: e.name, value: e.value}))""" % sorted(CARD_FIELD_NAMES)
-
 
 # Painted over (Playwright's mask, #FF00FF) in every screenshot: every field a person types into
 # or a site pre-fills, so the traveler's name, email, phone or passport never reach a snapshot
@@ -45,19 +39,6 @@ _CARD_FIELDS_JS = """() => [...document.querySelectorAll('input, select, textare
 # say what was searched.
 MASKED_FIELDS = ("input:not([type=hidden]):not([type=submit]):not([type=button]):not([type=reset])"
                  ":not([type=checkbox]):not([type=radio]):not([type=image]), textarea, select")
-
-
-_PAYS_JS = """b => !!b.form && [...b.form.elements].some(e => (e.autocomplete || '').startsWith('cc-')
-  || (e.id || '').startsWith('card-') || %s.includes((e.name || '').toLowerCase()))""" % sorted(CARD_FIELD_NAMES)
-
-
-class CardFieldRefused(AssertionError):
-    """The autopilot was about to type into a card field: a bug, never an outcome."""
-
-
-def is_card_field(name: str, element_id: str = "", autocomplete: str = "") -> bool:
-    return (name.lower() in CARD_FIELD_NAMES or element_id.startswith("card-")
-            or autocomplete.lower().startswith("cc-"))
 
 
 class Visit:
@@ -86,7 +67,7 @@ class Visit:
         """
         target = self.page.locator(button).first
         try:
-            pays = await target.evaluate(_PAYS_JS, timeout=self.timeout_ms)
+            pays = await submits_payment(target, self.timeout_ms)
         except PlaywrightError as exc:
             raise self._unreachable(exc) from None
         if pays:
@@ -107,6 +88,11 @@ class Visit:
         except PlaywrightError:
             self.marker = ""
         await self.snapshot(self.marker or f"http-{self.status}")
+        await self._refuse_dead_end()
+        return self.marker
+
+    async def _refuse_dead_end(self) -> None:
+        """Raise what the page reached means when the job cannot go on from it (see the module doc)."""
         if self.status >= 500 or self.status == 429 or self.marker == "error":
             raise ProviderUnavailable(self.provider_id, f"the site answered {self.status} at {self._path()}")
         if not self.marker:
@@ -117,7 +103,6 @@ class Visit:
         if self.marker == "captcha":
             raise CaptchaRequired(self.provider_id, "the site put up a CAPTCHA before checkout",
                                   session_url=await self.takeover_link())
-        return self.marker
 
     def _unreachable(self, exc: PlaywrightError) -> ProviderUnavailable:
         first = (exc.message or type(exc).__name__).splitlines()[0]
@@ -187,7 +172,7 @@ class Visit:
                 raise self._unreachable(exc) from None
 
     async def assert_card_fields_untouched(self) -> None:
-        filled = [f["name"] for f in await self.page.evaluate(_CARD_FIELDS_JS) if f.get("value")]
+        filled = await filled_card_fields(self.page)
         if filled:
             raise CardFieldRefused(f"{self.provider_id}: card fields {filled} are not empty at the payment page")
 

@@ -8,12 +8,8 @@ import re
 from typing import Any
 
 from errand.providers.base import Offer, SearchQuery
+from errand.providers.browser.flow import Forms
 from errand.providers.browser.provider import WebProvider, money, slug
-
-
-def _name(traveler: dict[str, Any]) -> tuple[str, str]:
-    return str(traveler.get("first_name") or ""), str(traveler.get("last_name") or "")
-
 
 def _price(row: dict[str, str], quantity: int) -> tuple[Any, Any]:
     unit = money(row.get("unitUsd"))
@@ -40,18 +36,9 @@ class WebTables(WebProvider):
     id = "web-tables"
     display_name = "Web Tables"
     scenarios = ("restaurant",)
-    search_form = "#find-table"
-    search_button = "#find-table-submit"
-    details_form = "#guest-details"
-    details_button = "#complete-reservation"
-
-    def search_fields(self, query: SearchQuery) -> dict[str, Any]:
-        return {"restaurant": query.venue, "city": query.city, "date": query.date, "party_size": query.quantity}
-
-    def details_fields(self, traveler: dict[str, Any]) -> dict[str, Any]:
-        first, last = _name(traveler)
-        return {"first_name": first, "last_name": last, "email": traveler.get("email"),
-                "phone": traveler.get("phone")}
+    forms = Forms("#find-table", "#find-table-submit", "#guest-details", "#complete-reservation")
+    search_names = {"restaurant": "venue", "city": "city", "date": "date", "party_size": "quantity"}
+    details_names = {"first_name": "first_name", "last_name": "last_name", "email": "email", "phone": "phone"}
 
     def to_offer(self, query: SearchQuery, row: dict[str, str], venue: dict[str, str]) -> Offer:
         venue_id, name, city = _venue(query, venue)
@@ -72,19 +59,11 @@ class WebStays(WebProvider):
     id = "web-stays"
     display_name = "Web Stays"
     scenarios = ("hotel",)
-    search_form = "#hotel-search"
-    search_button = "#search-rooms"
-    details_form = "#guest-form"
-    details_button = "#continue-to-payment"
-
-    def search_fields(self, query: SearchQuery) -> dict[str, Any]:
-        return {"hotel": query.venue, "city": query.city, "check_in": query.date, "check_out": query.end_date,
-                "adults": query.quantity}
-
-    def details_fields(self, traveler: dict[str, Any]) -> dict[str, Any]:
-        first, last = _name(traveler)
-        return {"given_name": first, "family_name": last, "email_address": traveler.get("email"),
-                "phone_number": traveler.get("phone")}
+    forms = Forms("#hotel-search", "#search-rooms", "#guest-form", "#continue-to-payment")
+    search_names = {"hotel": "venue", "city": "city", "check_in": "date", "check_out": "end_date",
+                    "adults": "quantity"}
+    details_names = {"given_name": "first_name", "family_name": "last_name", "email_address": "email",
+                     "phone_number": "phone"}
 
     def to_offer(self, query: SearchQuery, row: dict[str, str], venue: dict[str, str]) -> Offer:
         venue_id, name, city = _venue(query, venue)
@@ -113,21 +92,11 @@ class WebAir(WebProvider):
     id = "web-air"
     display_name = "Web Air"
     scenarios = ("flight",)
-    search_form = "#flight-search"
-    search_button = "#search-flights"
-    details_form = "#traveler-form"
-    details_button = "#continue"
-
-    def search_fields(self, query: SearchQuery) -> dict[str, Any]:
-        return {"from": query.origin, "to": query.dest, "departure_date": query.date,
-                "passengers": query.quantity}
-
-    def details_fields(self, traveler: dict[str, Any]) -> dict[str, Any]:
-        first, last = _name(traveler)
-        return {"traveler_first_name": first, "traveler_last_name": last, "contact_email": traveler.get("email"),
-                "contact_phone": traveler.get("phone"), "date_of_birth": traveler.get("dob"),
-                "passport_number": traveler.get("passport_number"),
-                "passport_country": (traveler.get("passport_country") or "").upper()[:2] or None}
+    forms = Forms("#flight-search", "#search-flights", "#traveler-form", "#continue")
+    search_names = {"from": "origin", "to": "dest", "departure_date": "date", "passengers": "quantity"}
+    details_names = {"traveler_first_name": "first_name", "traveler_last_name": "last_name",
+                     "contact_email": "email", "contact_phone": "phone", "date_of_birth": "dob",
+                     "passport_number": "passport_number", "passport_country": "passport_country"}
 
     def to_offer(self, query: SearchQuery, row: dict[str, str], venue: dict[str, str]) -> Offer:
         number = row.get("flight", "")
@@ -155,18 +124,9 @@ class WebTickets(WebProvider):
     id = "web-tickets"
     display_name = "Web Tickets"
     scenarios = ("activity",)
-    search_form = "#ticket-search"
-    search_button = "#find-tickets"
-    details_form = "#buyer-details"
-    details_button = "#buy-now"
-
-    def search_fields(self, query: SearchQuery) -> dict[str, Any]:
-        return {"event": query.venue, "city": query.city, "date": query.date, "quantity": query.quantity}
-
-    def details_fields(self, traveler: dict[str, Any]) -> dict[str, Any]:
-        first, last = _name(traveler)
-        return {"full_name": f"{first} {last}".strip(), "email": traveler.get("email"),
-                "mobile": traveler.get("phone")}
+    forms = Forms("#ticket-search", "#find-tickets", "#buyer-details", "#buy-now")
+    search_names = {"event": "venue", "city": "city", "date": "date", "quantity": "quantity"}
+    details_names = {"full_name": "full_name", "email": "email", "mobile": "phone"}
 
     def to_offer(self, query: SearchQuery, row: dict[str, str], venue: dict[str, str]) -> Offer:
         venue_id, name, city = _venue(query, venue)

@@ -26,7 +26,8 @@ from errand.kit.ids import new_id
 from errand.models.sandbox_booking import SandboxBooking
 from errand.models.sandbox_web_session import SandboxWebSession
 from errand.sandbox import inventory, service
-from errand.sandbox.catalog import NotServed, Provider
+from errand.sandbox.catalog import Provider
+from errand.sandbox.errors import NotServed, VenueNotServed
 from errand.sandbox.notify import SESSION_KEY_PREFIX
 from errand.sandbox.offers import Offer, Pick, Query
 
@@ -93,7 +94,7 @@ async def listing(session: AsyncSession, provider: Provider, row: SandboxWebSess
     query = query_of(row)
     try:
         found = scenario.target(provider, query)
-    except NotServed:
+    except VenueNotServed:
         return Listing([], "unknown-venue")
     if not provider.serves(found.keys):
         return Listing([], "not-served")

@@ -83,6 +83,14 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
         return provider_id
 
     Provider = Annotated[str, Depends(provider)]
+    _catalog_routes(router, db, Provider)
+    _hold_routes(router, db, Provider)
+    _reservation_routes(router, db, Provider)
+    return router
+
+
+def _catalog_routes(router: APIRouter, db: Database, Provider: Any) -> None:
+    """What the restaurant sells: its restaurants, and their free slot starts on a date."""
 
     @router.get("/restaurants")
     async def list_restaurants(provider_id: Provider, name: str | None = None, city: str | None = None) -> Any:
@@ -111,6 +119,10 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
             "slots": [{"time": f"{start:%H:%M}", "remaining": left} for start, left in slots],
         }
 
+
+def _hold_routes(router: APIRouter, db: Database, Provider: Any) -> None:
+    """Holds: a table kept for a while, then confirmed into a reservation or released."""
+
     @router.post("/restaurants/{venue_id}/holds", status_code=201)
     async def create_hold(provider_id: Provider, venue_id: str, body: HoldIn, key: IdempotencyKey) -> Any:
         """Hold a table for `ttl_seconds` (default 900); confirm it before it expires or it is freed."""
@@ -133,6 +145,10 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
         async with db.unit_of_work() as session:
             booking = await inventory.load(session, provider_id, hold_id, lock=True)
             return _booking(await inventory.release(session, booking))
+
+
+def _reservation_routes(router: APIRouter, db: Database, Provider: Any) -> None:
+    """Reservations: booked outright, changed, cancelled and read."""
 
     @router.post("/restaurants/{venue_id}/reservations", status_code=201)
     async def create_reservation(
@@ -167,5 +183,3 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
         """A reservation or hold as the restaurant sees it."""
         async with db.unit_of_work(read_only=True) as session:
             return _booking(await inventory.load(session, provider_id, reservation_id, lock=False))
-
-    return router

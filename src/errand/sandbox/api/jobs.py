@@ -18,10 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from errand.kit import clock, limits
 from errand.kit.crypto import canonical_json
 from errand.kit.db import Database
-from errand.kit.errors import InvalidRequest
 from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import catalog, inventory, service
-from errand.sandbox.catalog import Flaky
+from errand.sandbox.errors import Flaky, Invalid
 from errand.sandbox.common import Clock, Day, IdempotencyKey, LocalStart, absolute_url
 from errand.sandbox.faults import FaultInjector
 from errand.sandbox.offers import Pick, Query
@@ -83,6 +82,22 @@ class CheckoutIn(BaseModel):
     ttl_seconds: int = Field(default=inventory.DEFAULT_HOLD_TTL_SECONDS, ge=1, le=86_400)
 
 
+async def _admit(db: Database, provider: catalog.Provider, keys: tuple[str, ...], call_key: str) -> None:
+    """Fail the first calls to a flaky venue; the count is committed before the failure."""
+    if not provider.is_flaky(keys):
+        return
+    async with db.unit_of_work() as session:
+        failing = await provider.fails_flakily(session, keys, call_key)
+    if failing:
+        raise Flaky(f"{provider.display_name} did not answer in time; retry.")
+
+
+def _hold(request: Request, booking: SandboxBooking) -> dict[str, Any]:
+    token = booking.handoff_token
+    handoff_url = absolute_url(request, "checkout_page", token=token) if token else None
+    return {**service.hold_view(booking), "handoff_url": handoff_url}
+
+
 def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awaitable[None]]) -> APIRouter:
     """The job API; every route first runs ``authenticated`` (the caller's credential for the provider)."""
     router = APIRouter(prefix="/api/{provider_id}", tags=["job API"], dependencies=[Depends(authenticated)])
@@ -94,20 +109,13 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
         return found
 
     Provider = Annotated[catalog.Provider, Depends(provider)]
+    _offer_routes(router, db, Provider)
+    _hold_routes(router, db, Provider)
+    return router
 
-    async def admit(provider: catalog.Provider, keys: tuple[str, ...], call_key: str) -> None:
-        """Fail the first calls to a flaky venue; the count is committed before the failure."""
-        if not provider.is_flaky(keys):
-            return
-        async with db.unit_of_work() as session:
-            failing = await provider.fails_flakily(session, keys, call_key)
-        if failing:
-            raise Flaky(f"{provider.display_name} did not answer in time; retry.")
 
-    def hold(request: Request, booking: SandboxBooking) -> dict[str, Any]:
-        token = booking.handoff_token
-        handoff_url = absolute_url(request, "checkout_page", token=token) if token else None
-        return {**service.hold_view(booking), "handoff_url": handoff_url}
+def _offer_routes(router: APIRouter, db: Database, Provider: Any) -> None:
+    """What a provider offers: a search, the named venue's facts, alternatives at similar venues."""
 
     @router.post("/search")
     async def search(provider: Provider, body: SearchIn) -> Any:
@@ -119,7 +127,7 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
         """
         query = body.query()
         found = service.target(provider, query)
-        await admit(provider, found.keys, canonical_json({"search": body.model_dump(mode="json")}))
+        await _admit(db, provider, found.keys, canonical_json({"search": body.model_dump(mode="json")}))
         async with db.unit_of_work(read_only=True) as session:
             return {"offers": await service.search(session, provider, query, found)}
 
@@ -142,6 +150,10 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
         async with db.unit_of_work(read_only=True) as session:
             return {"offers": await service.alternatives(session, provider, body.query())}
 
+
+def _hold_routes(router: APIRouter, db: Database, Provider: Any) -> None:
+    """Checkouts: a hold that stops at payment (or a booking), read back later, and the provider's ledger."""
+
     @router.post("/checkouts", status_code=201)
     async def create_checkout(request: Request, provider: Provider, body: CheckoutIn, key: IdempotencyKey) -> Any:
         """Hold an offer and stop at payment (`held`, `handoff_url`), or book it where there is no card gate.
@@ -150,19 +162,19 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
         """
         pick = body.offer.pick()
         scenario, venue, keys = service.locate(provider, pick)
-        await admit(provider, keys, canonical_json({"checkout": key}))
+        await _admit(db, provider, keys, canonical_json({"checkout": key}))
         async with db.unit_of_work() as session:
             booking = await service.checkout(
                 session, provider, scenario, venue, pick,
                 traveler=body.traveler, ttl_seconds=body.ttl_seconds, idempotency_key=key,
             )
-            return hold(request, booking)
+            return _hold(request, booking)
 
     @router.get("/holds/{hold_id}")
     async def get_hold(request: Request, provider: Provider, hold_id: str) -> Any:
         """A hold or booking with its current status (`held`, `booked`, `expired`, …)."""
         async with db.unit_of_work(read_only=True) as session:
-            return hold(request, await service.get_hold(session, provider, hold_id))
+            return _hold(request, await service.get_hold(session, provider, hold_id))
 
     @router.get("/ledger")
     async def ledger(provider_id: str, since: str | None = None) -> Any:
@@ -175,9 +187,7 @@ def routes(db: Database, faults: FaultInjector, authenticated: Callable[..., Awa
         try:
             after = clock.as_utc(datetime.fromisoformat(since)) if since else None
         except ValueError:
-            raise InvalidRequest("since: must be an ISO 8601 date-time.", code="invalid") from None
+            raise Invalid("since: must be an ISO 8601 date-time.") from None
         async with db.unit_of_work(read_only=True) as session:
             counts = await service.ledger(session, provider_id, after)
         return {"provider_id": provider_id, "since": clock.iso(after), "counts": counts, "total": sum(counts.values())}
-
-    return router

@@ -19,7 +19,7 @@ from errand.kit.db import Database
 from errand.kit.errors import DomainError
 from errand.models.sandbox_booking import SandboxBooking
 from errand.sandbox import cards, inventory, service
-from errand.sandbox.notify import ProviderEvents, event, reference_of
+from errand.sandbox.notify import ProviderEvents, hold_event
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -122,10 +122,7 @@ def routes(db: Database, events: ProviderEvents) -> APIRouter:
                 booking = await service.pay(session, booking, number)
             except DomainError:
                 return _render("Checkout", booking, "Your card was declined.", "error", 402)
-            paid = event(
-                "payment_completed", booking.provider_id, subject=booking.id, hold_id=booking.id,
-                reference=reference_of(booking.idempotency_key), confirmation=booking.confirmation,
-            )
+            paid = hold_event("payment_completed", booking)
         events.send(paid)
         return _show(booking)
 

@@ -1,4 +1,4 @@
-"""Events: tickets of one seat type for one performance.
+"""Event tickets: tickets of one seat type for one performance (the scenario "activity").
 
 Tickets are counted per seat type per performance date (``sandbox_slots`` rows keyed by
 the event id, the seat type and the date), only on the weekdays the event plays. A venue
@@ -11,19 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.sandbox import inventory
 from errand.sandbox.catalog import Provider
-from errand.sandbox.inventory import Claim, Unbookable
-from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, differs, require_time, unknown
-from errand.sandbox.world import WEEKDAY_NAMES, Event, SeatType, load_world, local_now
+from errand.sandbox.errors import Unbookable
+from errand.sandbox.inventory import Claim
+from errand.sandbox.offers import Offer, Pick, Query, Scenario, Target, dated_claim, differs, fewer_left, sold_unit, unknown
+from errand.sandbox.world import Event, SeatType, load_world, local_now
 
 
 def _seat_type(event: Event, code: str) -> SeatType:
-    seat_type = event.seat_type(code)
-    if seat_type is None:
-        raise Unbookable(f"{event.name} has no seat type {code!r}.")
-    return seat_type
+    return sold_unit(event.seat_type(code), f"{event.name} has no seat type {code!r}.")
 
 
-class Events(Scenario):
+class Tickets(Scenario):
     name = "activity"
 
     def target(self, provider: Provider, query: Query) -> Target:
@@ -71,21 +69,14 @@ class Events(Scenario):
 
     async def claim(self, session: AsyncSession, event: Event, pick: Pick) -> Claim:
         seat = _seat_type(event, pick.unit)
-        if not event.plays_on(pick.day):
-            raise Unbookable(f"{event.name} does not play on {WEEKDAY_NAMES[pick.day.weekday()]}s.")
-        require_time(pick, event.starts_local, event.name)
-        start = event.start(pick.day)
-        if start <= local_now(event.timezone):
-            raise Unbookable(f"{event.name} of {pick.day.isoformat()} has already started.")
-        return Claim(
-            scenario="activity", venue_id=event.id, unit=seat.code, capacity=seat.tickets,
-            slots={pick.day.isoformat(): pick.quantity}, start=start.isoformat(timespec="minutes"),
-            quantity=pick.quantity, price_usd=seat.price_usd * pick.quantity,
+        return dated_claim(
+            "activity", pick, venue_id=event.id, label=event.name, runs=event.plays_on(pick.day), verb="play",
+            scheduled=event.starts_local, start=event.start(pick.day), now=local_now(event.timezone),
+            past="started", unit=seat.code, capacity=seat.tickets, unit_price_usd=seat.price_usd,
         )
 
     async def sold_out(self, session: AsyncSession, event: Event, claim: Claim, slot: str) -> Unbookable:
-        seat = _seat_type(event, claim.unit)
-        return Unbookable(f"{event.name} has fewer than {claim.quantity} {seat.name} tickets left on {slot}.")
+        return fewer_left(event.name, claim, f"{_seat_type(event, claim.unit).name} tickets", slot)
 
     def names(self, venue_id: str, unit: str) -> tuple[str, str]:
         event = load_world().events[venue_id]
