@@ -6,7 +6,7 @@ own is :class:`~errand.kit.errors.InvalidRequest`; a search nobody serves is
 :class:`~errand.kit.errors.NotFound`.
 """
 
-from errand.kit.errors import Conflict, InvalidRequest, NotFound, Unauthorized
+from errand.kit.errors import InvalidRequest, NotFound, Unauthorized
 
 
 class JobNotFound(NotFound):
@@ -32,8 +32,3 @@ class InvalidEvent(InvalidRequest):
 
     code = "invalid_event"
 
-
-class ProviderMismatch(Conflict):
-    """A provider event whose reference names a job that checked out at another provider (409)."""
-
-    code = "provider_mismatch"

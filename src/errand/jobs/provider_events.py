@@ -31,7 +31,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.jobs import journal, payments
-from errand.jobs.errors import InvalidEvent, InvalidSignature, ProviderMismatch
+from errand.jobs.errors import InvalidEvent, InvalidSignature
+from errand.providers.errors import ProviderMismatch
 from errand.jobs.schemas import (
     MAX_SIGNATURE_LENGTH, MAX_TIMESTAMP_LENGTH, PROVIDER_ID, WEBHOOK_ID, ProviderEventIn, Receipt, VerifiedEvent,
 )

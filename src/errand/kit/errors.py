@@ -55,7 +55,7 @@ class DomainError(Exception):
         if code is None:
             return
         other = DomainError.declared.setdefault(code, cls)
-        if other is not cls and other.__qualname__ != cls.__qualname__:
+        if other is not cls and (other.__module__, other.__qualname__) != (cls.__module__, cls.__qualname__):
             raise TypeError(f"Error code {code!r} is declared twice: {other.__module__}.{other.__qualname__} "
                             f"and {cls.__module__}.{cls.__qualname__}.")
 
