@@ -155,16 +155,16 @@ async def key_principal(core: Core, raw: str) -> Principal:
     """The caller of a bare API key (however it travelled: Bearer, ``X-Integration-Key``), checked,
     with its daily request limit applied: every route of every dialect counts against it.
 
-    Raises Unauthorized, RateLimited ``rate_limited`` (with the wait) or Unavailable
-    ``auth_backend_unavailable``."""
+    Raises Unauthorized, RateLimited ``rate_limited`` (with the wait) or AuthBackendUnavailable
+    (Unavailable ``auth_backend_unavailable``)."""
     with timing.phase("auth"):
         try:
             caller = await core.authenticator.authenticate(raw)
         except Unavailable as exc:
-            raise Unavailable("auth_backend_unavailable", "Authentication is unavailable; retry shortly.") from exc
+            raise identity_service.AuthBackendUnavailable("Authentication is unavailable; retry shortly.") from exc
         retry_after = await core.rate_limits.hit_key_daily(caller.api_key_id, caller.rate_limit_per_day)
     if retry_after is not None:
-        raise RateLimited("rate_limited", f"This API key allows {caller.rate_limit_per_day} requests per day.",
+        raise RateLimited(f"This API key allows {caller.rate_limit_per_day} requests per day.",
                           retry_after=retry_after)
     return caller
 

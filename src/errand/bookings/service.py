@@ -18,11 +18,13 @@ recorded as an intent before the provider is asked, reads ``cancelled`` from the
 is finished by a retry or by :func:`finish_interrupted_cancels`.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.bookings import decisions
 from errand.bookings.common import (
@@ -40,7 +42,7 @@ from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.kit import clock, timing
 from errand.kit.core import Core
-from errand.kit.errors import Conflict, InvalidRequest, NotFound, Unavailable
+from errand.kit.errors import InvalidRequest, InvalidState, NotFound, Unavailable
 from errand.kit.ids import new_id
 from errand.models import Transaction
 from errand.providers.base import (
@@ -88,8 +90,7 @@ async def _find_venue(core: Core, principal: Principal, name: str, city: str) ->
     if unavailable is not None:
         raise unavailable
     hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
-    raise NotFound("not_found", f"Restaurant '{name}' in '{city}' not found.{hint}",
-                   details={"suggestions": suggestions})
+    raise NotFound(f"Restaurant '{name}' in '{city}' not found.{hint}", details={"suggestions": suggestions})
 
 
 def _context(principal: Principal, operation: str, txn_fields: dict[str, Any], local: Any,
@@ -165,7 +166,7 @@ def _hold_ttl(core: Core) -> int:
 
 async def book(core: Core, principal: Principal, data: BookingCreate,
                idempotency_key: str | None) -> tuple[TransactionView, bool]:
-    """Book a table. Raises NotFound, Conflict (capacity, idempotency), Forbidden (policy),
+    """Book a table. Raises NotFound, Conflict (capacity, idempotency), PolicyViolation (Forbidden),
     RateLimited, InvalidRequest (time in the past) and Unavailable (provider down, or the booking
     could not be recorded: retry with the same key)."""
     identity_service.require_scenario(principal, "restaurant")
@@ -258,7 +259,7 @@ async def _undo(provider: Any, reservation_id: str | None, hold_id: str | None, 
 
 async def cancel(core: Core, principal: Principal, transaction_id: str, reason: str | None,
                  idempotency_key: str | None) -> tuple[TransactionView, bool]:
-    """Cancel a booking (also one awaiting approval). Cancelling twice is Conflict invalid_state.
+    """Cancel a booking (also one awaiting approval). Cancelling twice is InvalidState (409).
 
     The cancel is recorded as accepted before the provider is asked and reads ``cancelled``
     from then on; a failure after that (provider unreachable, the final write failing) is
@@ -289,7 +290,7 @@ async def _cancel(core: Core, principal: Principal, transaction_id: str, reason:
         txn = await get_transaction_for(session, principal, transaction_id)
         if cancel_intent(txn) is None:
             if txn.status not in OPEN_STATUSES:
-                raise Conflict("invalid_state", f"Transaction {txn.id} is {txn.status} and cannot be cancelled.")
+                raise InvalidState(f"Transaction {txn.id} is {txn.status} and cannot be cancelled.")
             if txn.status == "requires_approval":
                 # Void first, so an approver deciding at the same moment cannot also win.
                 await _void_pending_approval(session, txn, principal.actor, "transaction cancelled")
@@ -299,7 +300,7 @@ async def _cancel(core: Core, principal: Principal, transaction_id: str, reason:
                 update(Transaction).where(Transaction.id == txn.id, Transaction.status == txn.status)
                 .values(pending_action=intent, updated_at=clock.now()))
             if changed.rowcount != 1:
-                raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being cancelled.")
+                raise InvalidState(f"Transaction {txn.id} changed while it was being cancelled.")
             await session.refresh(txn)
     return await _finish_cancel(core, txn, claim)
 
@@ -330,7 +331,7 @@ async def _finish_cancel(core: Core, txn: Transaction, claim: guard_service.Clai
             row = await get_transaction_row(session, txn.organization_id, txn.id)
             if row.status == "cancelled":
                 return view(row)  # finished by a concurrent retry or the sweep
-            raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being cancelled.")
+            raise InvalidState(f"Transaction {txn.id} changed while it was being cancelled.")
         await audit(session, row, "transaction.cancelled", intent.get("actor", SYSTEM_ACTOR), reason=intent.get("reason"),
                     data={"previousStatus": intent.get("previous_status"), "reservationId": txn.reservation_id})
         return view(row)
@@ -382,14 +383,60 @@ async def modify(core: Core, principal: Principal, transaction_id: str, changes:
     return TransactionView.model_validate(result.value), result.replayed
 
 
+@dataclass(frozen=True)
+class _Change:
+    """A requested change worked out against the booking as the caller now sees it (a pending
+    change, not the confirmed booking, is current): the new slot, customer and amount."""
+
+    txn: Transaction
+    pending: dict[str, Any]  # the transaction's pending action, copied
+    local: datetime  # the new venue-local start
+    party_size: int
+    customer: dict[str, Any]
+    amount: Decimal
+    starts_at: datetime  # the new start in UTC
+    slot_changed: bool  # time or party size differ from the current ones
+    requested: list[str]  # the fields the caller asked to change, as the audit names them
+
+    @property
+    def guest(self) -> Guest:
+        return Guest(**self.customer)
+
+
 async def _modify(core: Core, principal: Principal, transaction_id: str, changes: BookingChanges,
                   claim: guard_service.Claim) -> TransactionView:
-    downstream_key = claim.downstream_key
+    """Judge the change (when the slot moves), carry it out at the provider, then record it."""
+    txn = await _modifiable(core, principal, transaction_id)
+    change = _work_out(txn, changes)
+    decision = Decision()
+    if change.slot_changed:
+        names = {"restaurant_name": txn.venue_name, "city": txn.city}
+        ctx = _context(principal, "modify", names, change.local, change.party_size, txn.price_per_person_usd,
+                       change.amount, change.starts_at)
+        decision = await _judge(core, principal, ctx, (SUBJECT, txn.id))
+    provider = provider_for(core, txn.provider_id)
+    action = _action("modify" if txn.reservation_id else "book", provider.id, txn.venue_id, txn.venue_name,
+                     txn.city, change.local, change.party_size, change.amount)
+    fields = await _apply_change(core, provider, change, decision, action, claim.downstream_key)
+
+    async def write(session: Any) -> TransactionView:
+        return await _record_change(session, core, principal, change, decision, action, fields)
+
+    return await record_after_provider(core, write, "change", claim)
+
+
+async def _modifiable(core: Core, principal: Principal, transaction_id: str) -> Transaction:
+    """The caller's transaction, if it is still open (else InvalidState) and no cancel is under way."""
     async with core.db.unit_of_work(read_only=True) as session:
         txn = await get_transaction_for(session, principal, transaction_id)
-        if txn.status not in OPEN_STATUSES or cancel_intent(txn):
-            raise Conflict("invalid_state", f"Transaction {txn.id} is {view(txn).status} and cannot be modified.")
-    current = view(txn)
+    if txn.status not in OPEN_STATUSES or cancel_intent(txn):
+        raise InvalidState(f"Transaction {txn.id} is {view(txn).status} and cannot be modified.")
+    return txn
+
+
+def _work_out(txn: Transaction, changes: BookingChanges) -> _Change:
+    """``changes`` applied to what the caller sees of ``txn``; raises InvalidRequest for a new time
+    that is past or out of range (``updates.datetime``)."""
     pending = dict(txn.pending_action or {})
     old_local = to_local(txn.starts_at, txn.timezone)
     if pending.get("action"):  # a pending change is what the caller now sees as current
@@ -399,76 +446,84 @@ async def _modify(core: Core, principal: Principal, transaction_id: str, changes
     if changes.starts_at:
         require_future(new_local, txn.timezone, "updates.datetime")
     new_party = changes.party_size or old_party
-    customer = current.customer.model_dump()
+    customer = view(txn).customer.model_dump()
     if changes.customer:
         customer.update(changes.customer.model_dump(exclude_unset=True))
-    guest = Guest(**customer)
-    price = txn.price_per_person_usd
-    amount = amount_for(price, new_party)
-    starts_at = to_utc(new_local, txn.timezone)
-    slot_changed = (new_local, new_party) != (old_local, old_party)
-    decision = Decision()
-    if slot_changed:
-        names = {"restaurant_name": txn.venue_name, "city": txn.city}
-        ctx = _context(principal, "modify", names, new_local, new_party, price, amount, starts_at)
-        decision = await _judge(core, principal, ctx, (SUBJECT, txn.id))
-    provider = provider_for(core, txn.provider_id)
-    action = _action("modify" if txn.reservation_id else "book", provider.id, txn.venue_id, txn.venue_name,
-                     txn.city, new_local, new_party, amount)
+    requested = [f for f, v in (("partySize", changes.party_size), ("datetime", changes.starts_at),
+                                ("customer", changes.customer)) if v is not None]
+    return _Change(txn=txn, pending=pending, local=new_local, party_size=new_party, customer=customer,
+                   amount=amount_for(txn.price_per_person_usd, new_party), starts_at=to_utc(new_local, txn.timezone),
+                   slot_changed=(new_local, new_party) != (old_local, old_party), requested=requested)
+
+
+async def _apply_change(core: Core, provider: Any, change: _Change, decision: Decision, action: dict[str, Any],
+                        downstream_key: str) -> dict[str, Any]:
+    """Carry the change out at the provider: hold the new slot when it needs approval, else modify
+    (or, for a booking that no longer needs approval, book) it. Returns the transaction's columns
+    to write; a hold the change makes stale is released."""
+    txn, pending = change.txn, change.pending
     old_hold = pending.get("hold_id")
-    fields: dict[str, Any] = {"customer": customer, "updated_at": clock.now()}
-    new_pending: dict[str, Any] | None = None
-    if slot_changed and decision.outcome == "requires_approval":
-        hold = await _rehold(core, provider, txn, pending, new_local, new_party, guest, downstream_key)
+    fields: dict[str, Any] = {"customer": change.customer, "updated_at": clock.now()}
+    if change.slot_changed and decision.outcome == "requires_approval":
+        hold = await _rehold(core, provider, txn, pending, change.local, change.party_size, change.guest,
+                             downstream_key)
         old_hold = None  # released by _rehold when it had to make room
-        new_pending = {"kind": action["operation"], "hold_id": hold.hold_id, "action": action,
-                       "previous_status": pending.get("previous_status", txn.status)}
-        fields["status"] = "requires_approval"
-    elif slot_changed or txn.status != "requires_approval":
-        if txn.reservation_id:
-            reservation = await provider.modify(txn.reservation_id, start=new_local, party_size=new_party,
-                                                guest=guest, idempotency_key=downstream_key)
-            fields["status"] = "modified"
-        else:  # a pending booking that no longer needs approval is booked now
-            reservation = await provider.book(txn.venue_id, new_local, new_party, guest,
-                                              idempotency_key=downstream_key)
-            fields["status"] = "confirmed"
-        fields.update(reservation_id=reservation.reservation_id, confirmation=reservation.confirmation,
-                      party_size=new_party, starts_at=starts_at, amount_usd=amount, pending_action=None)
+        fields.update(status="requires_approval", pending_action={
+            "kind": action["operation"], "hold_id": hold.hold_id, "action": action,
+            "previous_status": pending.get("previous_status", txn.status)})
+    elif change.slot_changed or txn.status != "requires_approval":
+        fields.update(await _rebook(provider, change, downstream_key))
     else:  # only the customer changed on a booking still awaiting approval
-        new_pending = pending or None
         fields["status"] = txn.status
-    if slot_changed and old_hold:
+        if pending:
+            fields["pending_action"] = pending
+    if change.slot_changed and old_hold:
         await provider.release_hold(old_hold)
+    return fields
 
-    async def write(session: Any) -> TransactionView:
-        if slot_changed and txn.status == "requires_approval":
-            await _void_pending_approval(session, txn, principal.actor, "the requested action changed")
-        if new_pending is not None:
-            fields["pending_action"] = new_pending
-        row = (await session.execute(
-            update(Transaction)
-            .where(Transaction.id == txn.id, Transaction.organization_id == principal.organization_id,
-                   Transaction.status == txn.status, Transaction.updated_at == txn.updated_at)
-            .values(**fields)
-            .returning(Transaction)
-        )).scalar_one_or_none()
-        if row is None:
-            raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being modified.")
-        changed_fields = [f for f, v in (("partySize", changes.party_size), ("datetime", changes.starts_at),
-                                         ("customer", changes.customer)) if v is not None]
-        await audit(session, row, "transaction.modified", principal.actor, decision=decision.outcome,
-                    reason=decision.reason, data={"changed": changed_fields, "action": action,
-                                                  "policies": decision.evaluated})
-        approval = None
-        if fields["status"] == "requires_approval" and slot_changed:
-            approval = await _request_approval(session, core, row, decision, action, amount, principal.actor)
-            row.pending_action = {**new_pending, "approval_id": approval.id}  # type: ignore[dict-item]
-            await session.flush()
-            return view(row, approval)
-        return await view_with_approval(session, row)
 
-    return await record_after_provider(core, write, "change", claim)
+async def _rebook(provider: Any, change: _Change, downstream_key: str) -> dict[str, Any]:
+    """Modify the reservation at the provider (or book a pending booking that no longer needs
+    approval); the transaction's columns that follow."""
+    txn = change.txn
+    if txn.reservation_id:
+        reservation = await provider.modify(txn.reservation_id, start=change.local, party_size=change.party_size,
+                                            guest=change.guest, idempotency_key=downstream_key)
+        status = "modified"
+    else:
+        reservation = await provider.book(txn.venue_id, change.local, change.party_size, change.guest,
+                                          idempotency_key=downstream_key)
+        status = "confirmed"
+    return {"status": status, "reservation_id": reservation.reservation_id, "confirmation": reservation.confirmation,
+            "party_size": change.party_size, "starts_at": change.starts_at, "amount_usd": change.amount,
+            "pending_action": None}
+
+
+async def _record_change(session: Any, core: Core, principal: Principal, change: _Change, decision: Decision,
+                         action: dict[str, Any], fields: dict[str, Any]) -> TransactionView:
+    """Write the change (only if the transaction has not moved since it was read: else InvalidState),
+    void an approval it makes stale, audit it and ask for a new approval when it needs one."""
+    txn = change.txn
+    if change.slot_changed and txn.status == "requires_approval":
+        await _void_pending_approval(session, txn, principal.actor, "the requested action changed")
+    row = (await session.execute(
+        update(Transaction)
+        .where(Transaction.id == txn.id, Transaction.organization_id == principal.organization_id,
+               Transaction.status == txn.status, Transaction.updated_at == txn.updated_at)
+        .values(**fields)
+        .returning(Transaction)
+    )).scalar_one_or_none()
+    if row is None:
+        raise InvalidState(f"Transaction {txn.id} changed while it was being modified.")
+    await audit(session, row, "transaction.modified", principal.actor, decision=decision.outcome,
+                reason=decision.reason, data={"changed": change.requested, "action": action,
+                                              "policies": decision.evaluated})
+    if fields["status"] == "requires_approval" and change.slot_changed:
+        approval = await _request_approval(session, core, row, decision, action, change.amount, principal.actor)
+        row.pending_action = {**fields["pending_action"], "approval_id": approval.id}
+        await session.flush()
+        return view(row, approval)
+    return await view_with_approval(session, row)
 
 
 async def _rehold(core: Core, provider: Any, txn: Transaction, pending: dict[str, Any], local: datetime,
@@ -502,18 +557,16 @@ async def _rehold(core: Core, provider: Any, txn: Transaction, pending: dict[str
     return hold
 
 
-async def get_transaction(core: Core, principal: Principal, transaction_id: str) -> TransactionDetail:
-    """A transaction with its audit trail. NotFound for another organization's or the other mode's;
-    Forbidden ``scenario_not_allowed`` for a scenario the key is not scoped to."""
-    async with core.db.unit_of_work(read_only=True) as session:
-        txn = await get_transaction_for(session, principal, transaction_id)
-        base = await view_with_approval(session, txn)
-        events = await audit_service.events_for(
-            session, organization_id=principal.organization_id, subject_type=SUBJECT, subject_id=txn.id
-        )
+async def get_transaction(session: AsyncSession, principal: Principal, transaction_id: str) -> TransactionDetail:
+    """A transaction with its audit trail, read in the caller's ``session``. TransactionNotFound for
+    another organization's or the other mode's; ScenarioNotAllowed (Forbidden ``scenario_not_allowed``)
+    for a scenario the key is not scoped to."""
+    txn = await get_transaction_for(session, principal, transaction_id)
+    base = await view_with_approval(session, txn)
+    events = await audit_service.events_for(
+        session, organization_id=principal.organization_id, subject_type=SUBJECT, subject_id=txn.id
+    )
     return TransactionDetail(
         **base.model_dump(),
         events=[AuditEventView.model_validate(e, from_attributes=True) for e in events],
     )
-
-

@@ -28,15 +28,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.guard import cel, policy_cache
+from errand.guard.errors import PolicyNotFound
 from errand.guard.policy_cache import Rule
 from errand.guard.schemas import (
     CONFIG_MODELS, ActionContext, Decision, PolicyCreate, PolicyUpdate, PolicyView,
 )
 from errand.kit import clock, inputs
 from errand.kit.core import Core
-from errand.kit.errors import InvalidRequest, NotFound, RateLimited
+from errand.kit.errors import InvalidRequest, RateLimited
 from errand.kit.ids import new_id
-from errand.models import Policy
+from errand.models import Policy, get_owned
 
 # A representative action, used to trial-evaluate CUSTOM rules when they are saved. It has every
 # field of cel.FIELD_TYPES, the execution-job-only ones included.
@@ -106,14 +107,8 @@ async def create(session: AsyncSession, organization_id: str, data: PolicyCreate
 
 
 async def _get(session: AsyncSession, organization_id: str, policy_id: str) -> Policy:
-    policy = (
-        await session.execute(
-            select(Policy).where(Policy.id == policy_id, Policy.organization_id == organization_id)
-        )
-    ).scalar_one_or_none()
-    if policy is None:
-        raise NotFound("not_found", f"Policy {policy_id} not found.")
-    return policy
+    return await get_owned(session, Policy, policy_id, PolicyNotFound(f"Policy {policy_id} not found."),
+                           organization_id=organization_id)
 
 
 async def list_all(session: AsyncSession, organization_id: str) -> list[PolicyView]:
@@ -198,7 +193,6 @@ async def evaluate(core: Core, ctx: ActionContext) -> Decision:
         retry_after = await rate_limits.hit_policy_hourly(policy.id, limit)
         if retry_after is not None:
             raise RateLimited(
-                "rate_limited",
                 f"Policy '{policy.name}' ({policy.id}) allows {limit} requests per hour; retry in {retry_after}s.",
                 retry_after=retry_after,
                 details={"policyId": policy.id},
