@@ -204,10 +204,3 @@ async def view_with_approval(session: AsyncSession, txn: Transaction) -> Transac
         approval = await guard_service.approvals.get(session, txn.organization_id, approval_id)
     return view(txn, approval)
 
-
-def policy_error(decision: Any) -> guard_service.PolicyViolation:
-    """The denial of ``decision`` as the error a caller sees: PolicyViolation naming the policy."""
-    return guard_service.PolicyViolation(
-        f"Policy '{decision.policy_name}' ({decision.policy_id}) denied this request: {decision.reason}.",
-        details={"policyId": decision.policy_id, "policyName": decision.policy_name},
-    )
