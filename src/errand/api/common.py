@@ -39,6 +39,24 @@ STATUS_BY_KIND = {
 NO_TELEMETRY: dict[str, Any] = {"tracing": False, "metrics": False, "logs": False}
 
 
+def dialect_app(core: Core, *, title: str, docs_url: str, openapi_url: str,
+                install_errors: Callable[[FastAPI], None]) -> FastAPI:
+    """A dialect's app as every dialect starts it: FastAPI without its own docs routes, trailing-slash
+    redirects or telemetry, holding ``core``, answering errors in the dialect's words
+    (``install_errors``) and serving Swagger UI at ``docs_url`` for the document at ``openapi_url``.
+    The caller adds its OpenAPI settings (:func:`errand.api.openapi.install`) and its routers."""
+    from fastapi import FastAPI
+
+    from errand.api import openapi
+
+    app = FastAPI(title=title, version="1", docs_url=None, redoc_url=None, openapi_url=openapi_url,
+                  redirect_slashes=False, telemetry=NO_TELEMETRY)
+    app.state.core = core
+    install_errors(app)
+    openapi.add_docs(app, docs_url, title, openapi_url)
+    return app
+
+
 def _as_json(value: Any) -> Any:
     from fastapi.encoders import jsonable_encoder
 

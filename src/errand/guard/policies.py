@@ -91,6 +91,9 @@ def _view(policy: Policy) -> PolicyView:
 
 
 async def create(session: AsyncSession, organization_id: str, data: PolicyCreate) -> PolicyView:
+    """Add a policy to the organization in ``session`` (not committed); the cache forgets the
+    organization's policies. Raises InvalidRequest for a config its type refuses or a CUSTOM rule
+    that fails its trial."""
     policy = Policy(
         id=new_id("pol"),
         organization_id=organization_id,
@@ -107,11 +110,13 @@ async def create(session: AsyncSession, organization_id: str, data: PolicyCreate
 
 
 async def _get(session: AsyncSession, organization_id: str, policy_id: str) -> Policy:
+    """The organization's policy ``policy_id``, else PolicyNotFound (404; NOT_FOUND in the reservations dialect)."""
     return await get_owned(session, Policy, policy_id, PolicyNotFound(f"Policy {policy_id} not found."),
                            organization_id=organization_id)
 
 
 async def list_all(session: AsyncSession, organization_id: str) -> list[PolicyView]:
+    """The organization's policies, oldest first."""
     rows = await session.execute(
         select(Policy).where(Policy.organization_id == organization_id).order_by(Policy.created_at, Policy.id)
     )
@@ -119,6 +124,8 @@ async def list_all(session: AsyncSession, organization_id: str) -> list[PolicyVi
 
 
 async def update(session: AsyncSession, organization_id: str, policy_id: str, data: PolicyUpdate) -> PolicyView:
+    """Change a policy's name, config or enabled flag in ``session`` (not committed). Raises
+    PolicyNotFound, or InvalidRequest as :func:`create` does."""
     policy = await _get(session, organization_id, policy_id)
     if data.name is not None:
         policy.name = data.name
@@ -135,6 +142,7 @@ async def update(session: AsyncSession, organization_id: str, policy_id: str, da
 
 
 async def delete(session: AsyncSession, organization_id: str, policy_id: str) -> None:
+    """Delete a policy in ``session`` (not committed). Raises PolicyNotFound."""
     await session.delete(await _get(session, organization_id, policy_id))
     await session.flush()
     await policy_cache.forget(session, organization_id)
