@@ -39,6 +39,24 @@ STATUS_BY_KIND = {
 NO_TELEMETRY: dict[str, Any] = {"tracing": False, "metrics": False, "logs": False}
 
 
+def dialect_app(core: Core, *, title: str, docs_url: str, openapi_url: str,
+                install_errors: Callable[[FastAPI], None]) -> FastAPI:
+    """A dialect's app as every dialect starts it: FastAPI without its own docs routes, trailing-slash
+    redirects or telemetry, holding ``core``, answering errors in the dialect's words
+    (``install_errors``) and serving Swagger UI at ``docs_url`` for the document at ``openapi_url``.
+    The caller adds its OpenAPI settings (:func:`errand.api.openapi.install`) and its routers."""
+    from fastapi import FastAPI
+
+    from errand.api import openapi
+
+    app = FastAPI(title=title, version="1", docs_url=None, redoc_url=None, openapi_url=openapi_url,
+                  redirect_slashes=False, telemetry=NO_TELEMETRY)
+    app.state.core = core
+    install_errors(app)
+    openapi.add_docs(app, docs_url, title, openapi_url)
+    return app
+
+
 def _as_json(value: Any) -> Any:
     from fastapi.encoders import jsonable_encoder
 
@@ -155,16 +173,16 @@ async def key_principal(core: Core, raw: str) -> Principal:
     """The caller of a bare API key (however it travelled: Bearer, ``X-Integration-Key``), checked,
     with its daily request limit applied: every route of every dialect counts against it.
 
-    Raises Unauthorized, RateLimited ``rate_limited`` (with the wait) or Unavailable
-    ``auth_backend_unavailable``."""
+    Raises Unauthorized, RateLimited ``rate_limited`` (with the wait) or AuthBackendUnavailable
+    (Unavailable ``auth_backend_unavailable``)."""
     with timing.phase("auth"):
         try:
             caller = await core.authenticator.authenticate(raw)
         except Unavailable as exc:
-            raise Unavailable("auth_backend_unavailable", "Authentication is unavailable; retry shortly.") from exc
+            raise identity_service.AuthBackendUnavailable("Authentication is unavailable; retry shortly.") from exc
         retry_after = await core.rate_limits.hit_key_daily(caller.api_key_id, caller.rate_limit_per_day)
     if retry_after is not None:
-        raise RateLimited("rate_limited", f"This API key allows {caller.rate_limit_per_day} requests per day.",
+        raise RateLimited(f"This API key allows {caller.rate_limit_per_day} requests per day.",
                           retry_after=retry_after)
     return caller
 

@@ -7,20 +7,20 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.audit import service as audit_service
+from errand.bookings.errors import TransactionNotFound
 from errand.bookings.schemas import ApprovalSummary, Customer, TransactionView
 from errand.guard import service as guard_service
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.kit import clock, limits
 from errand.kit.core import Core
-from errand.kit.errors import DomainError, Forbidden, InvalidRequest, NotFound, Unavailable
+from errand.kit.errors import InvalidRequest, Unavailable
 from errand.kit.logging import get_logger
-from errand.models import Approval, Transaction
+from errand.models import Approval, Transaction, get_owned
 
 SUBJECT = "transaction"
 SYSTEM_ACTOR = "system"
@@ -131,18 +131,14 @@ def amount_for(price_per_person: Decimal, party_size: int) -> Decimal:
 
 async def get_transaction_row(session: AsyncSession, organization_id: str, transaction_id: str,
                               env: str | None = None) -> Transaction:
-    """A transaction of the organization (and of mode ``env`` when given); NotFound otherwise."""
-    query = select(Transaction).where(Transaction.id == transaction_id, Transaction.organization_id == organization_id)
-    if env is not None:
-        query = query.where(Transaction.env == env)
-    txn = (await session.execute(query)).scalar_one_or_none()
-    if txn is None:
-        raise NotFound("not_found", f"Transaction {transaction_id} not found.")
-    return txn
+    """A transaction of the organization (and of mode ``env`` when given); TransactionNotFound otherwise."""
+    scope = {"organization_id": organization_id} | ({"env": env} if env is not None else {})
+    return await get_owned(session, Transaction, transaction_id,
+                           TransactionNotFound(f"Transaction {transaction_id} not found."), **scope)
 
 
 async def get_transaction_for(session: AsyncSession, principal: Principal, transaction_id: str) -> Transaction:
-    """A transaction as the calling key may act on it: its organization and mode (else NotFound,
+    """A transaction as the calling key may act on it: its organization and mode (else TransactionNotFound,
     as if it did not exist) and one of its scenarios (else Forbidden ``scenario_not_allowed``)."""
     txn = await get_transaction_row(session, principal.organization_id, transaction_id, principal.env)
     identity_service.require_scenario(principal, txn.scenario)
@@ -208,10 +204,3 @@ async def view_with_approval(session: AsyncSession, txn: Transaction) -> Transac
         approval = await guard_service.approvals.get(session, txn.organization_id, approval_id)
     return view(txn, approval)
 
-
-def policy_error(decision: Any) -> DomainError:
-    return Forbidden(
-        "policy_violation",
-        f"Policy '{decision.policy_name}' ({decision.policy_id}) denied this request: {decision.reason}.",
-        details={"policyId": decision.policy_id, "policyName": decision.policy_name},
-    )

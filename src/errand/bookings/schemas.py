@@ -1,28 +1,30 @@
+"""The bookings' inputs and views, as the core takes and reports them (dialects have their own bodies)."""
+
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 
-class Customer(BaseModel):
+class _Private(BaseModel):
+    """A model that may hold a person's name, e-mail or phone: never echoed in a validation error."""
+
     model_config = ConfigDict(hide_input_in_errors=True)  # personal data never reaches a log line
 
+
+class Customer(_Private):
     name: str
     email: str | None = None
     phone: str | None = None
 
 
-class CustomerPatch(BaseModel):
-    model_config = ConfigDict(hide_input_in_errors=True)  # personal data never reaches a log line
-
+class CustomerPatch(_Private):
     name: str | None = None
     email: str | None = None
     phone: str | None = None
 
 
-class BookingCreate(BaseModel):
-    model_config = ConfigDict(hide_input_in_errors=True)  # personal data never reaches a log line
-
+class BookingCreate(_Private):
     restaurant_name: str
     city: str
     party_size: int
@@ -31,9 +33,7 @@ class BookingCreate(BaseModel):
     customer: Customer
 
 
-class BookingChanges(BaseModel):
-    model_config = ConfigDict(hide_input_in_errors=True)  # personal data never reaches a log line
-
+class BookingChanges(_Private):
     party_size: int | None = None
     starts_at: datetime | None = None
     customer: CustomerPatch | None = None
@@ -47,10 +47,8 @@ class ApprovalSummary(BaseModel):
     action_digest: str
 
 
-class TransactionView(BaseModel):
+class TransactionView(_Private):
     """A transaction as the core reports it; dialects render it in their own words."""
-
-    model_config = ConfigDict(hide_input_in_errors=True)  # personal data never reaches a log line
 
     id: str
     status: str

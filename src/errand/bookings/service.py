@@ -16,6 +16,9 @@ When the write after a successful provider call fails, it is tried again
 converges: the provider replays its result under the same downstream key. A cancel is
 recorded as an intent before the provider is asked, reads ``cancelled`` from then on, and
 is finished by a retry or by :func:`finish_interrupted_cancels`.
+
+Modifying is :mod:`errand.bookings.modify`; the steps booking and modifying share are
+:mod:`errand.bookings.steps`; the approval decisions are :mod:`errand.bookings.decisions`.
 """
 
 from datetime import datetime, timedelta
@@ -23,29 +26,29 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.bookings import decisions
 from errand.bookings.common import (
     OPEN_STATUSES, SUBJECT, SYSTEM_ACTOR, amount_for, audit, audit_event, cancel_intent, get_transaction_for,
-    get_transaction_row, local_iso, log, policy_error, provider_for, record_after_provider, require_future,
-    to_local, to_utc, view, view_with_approval,
+    get_transaction_row, log, provider_for, record_after_provider, require_future, to_local, to_utc, view,
+    view_with_approval,
 )
-from errand.bookings.schemas import (
-    AuditEventView, BookingChanges, BookingCreate, TransactionDetail, TransactionView,
+from errand.bookings.modify import modify
+from errand.bookings.schemas import AuditEventView, BookingCreate, TransactionDetail, TransactionView
+from errand.bookings.steps import (
+    action_for, hold_ttl, judge, policy_context, request_approval, void_pending_approval,
 )
 from errand.audit import service as audit_service
 from errand.guard import service as guard_service
-from errand.guard.schemas import ActionContext, Decision
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
-from errand.kit import clock, timing
+from errand.kit import clock
 from errand.kit.core import Core
-from errand.kit.errors import Conflict, InvalidRequest, NotFound, Unavailable
+from errand.kit.errors import InvalidState, NotFound, Unavailable
 from errand.kit.ids import new_id
 from errand.models import Transaction
-from errand.providers.base import (
-    Guest, NoAvailability, ProviderUnavailable, RestaurantProvider, Venue, VenueUnknown,
-)
+from errand.providers.base import Guest, ProviderUnavailable, RestaurantProvider, Venue, VenueUnknown
 
 __all__ = [
     "book", "cancel", "modify", "get_transaction",
@@ -88,84 +91,12 @@ async def _find_venue(core: Core, principal: Principal, name: str, city: str) ->
     if unavailable is not None:
         raise unavailable
     hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
-    raise NotFound("not_found", f"Restaurant '{name}' in '{city}' not found.{hint}",
-                   details={"suggestions": suggestions})
-
-
-def _context(principal: Principal, operation: str, txn_fields: dict[str, Any], local: Any,
-             party_size: int, price: Decimal, amount: Decimal, starts_at: Any) -> ActionContext:
-    return ActionContext(
-        organization_id=principal.organization_id,
-        amount_usd=float(amount),
-        local_hour=local.hour,
-        fields={
-            "scenario": "restaurant",
-            "operation": operation,
-            "restaurantName": txn_fields["restaurant_name"],
-            "city": txn_fields["city"],
-            "partySize": party_size,
-            "amountUsd": float(amount),
-            "pricePerPersonUsd": float(price),
-            "datetime": clock.iso(starts_at),
-            "localTime": local.strftime("%H:%M"),
-            "localHour": local.hour,
-            "weekday": local.weekday(),
-            "keyEnv": principal.env,
-        },
-    )
-
-
-async def _judge(core: Core, principal: Principal, ctx: ActionContext, denied_subject: tuple[str, str]) -> Decision:
-    """Evaluate policies; a denial is audited (and committed) before it is raised."""
-    with timing.phase("policy"):
-        decision = await guard_service.policies.evaluate(core, ctx)
-    if decision.outcome == "deny":
-        async with core.db.unit_of_work() as session:
-            await audit_service.record(
-                session, organization_id=principal.organization_id, subject_type=denied_subject[0],
-                subject_id=denied_subject[1], type="policy.denied", actor=principal.actor, decision="deny",
-                reason=decision.reason,
-                data={"policyId": decision.policy_id, "operation": ctx.fields["operation"],
-                      "amountUsd": ctx.amount_usd, "partySize": ctx.fields["partySize"]},
-            )
-        raise policy_error(decision)
-    return decision
-
-
-def _action(operation: str, provider_id: str, venue_id: str, name: str, city: str, local: Any,
-            party_size: int, amount: Decimal) -> dict[str, Any]:
-    """The canonical action an approval is bound to (no personal data)."""
-    return {
-        "operation": operation, "providerId": provider_id, "venueId": venue_id, "restaurantName": name,
-        "city": city, "localStart": local_iso(local), "partySize": party_size, "amountUsd": str(amount),
-    }
-
-
-async def _request_approval(session: Any, core: Core, txn: Transaction, decision: Decision,
-                            action: dict[str, Any], amount: Decimal, actor: str) -> Any:
-    approval = await guard_service.approvals.request(
-        session, organization_id=txn.organization_id, env=txn.env, scenario=txn.scenario,
-        subject_type=SUBJECT, subject_id=txn.id,
-        action=action, amount_usd=amount, policy_id=decision.policy_id,
-        message=(f"{action['operation'].capitalize()} {action['restaurantName']} ({action['city']}) for "
-                 f"{action['partySize']} at {action['localStart']} local, ${amount}. "
-                 f"Policy '{decision.policy_name}': {decision.reason}."),
-        ttl=timedelta(minutes=core.settings.approval_ttl_minutes),
-    )
-    await audit(session, txn, "approval.requested", actor, decision="requires_approval",
-                reason=decision.reason, data={"approvalId": approval.id, "policyId": decision.policy_id,
-                                              "actionDigest": approval.action_digest, "amountUsd": str(amount)})
-    return approval
-
-
-def _hold_ttl(core: Core) -> int:
-    # The hold outlives the approval, so an approval decided in time always finds its capacity.
-    return core.settings.approval_ttl_minutes * 60 + 300
+    raise NotFound(f"Restaurant '{name}' in '{city}' not found.{hint}", details={"suggestions": suggestions})
 
 
 async def book(core: Core, principal: Principal, data: BookingCreate,
                idempotency_key: str | None) -> tuple[TransactionView, bool]:
-    """Book a table. Raises NotFound, Conflict (capacity, idempotency), Forbidden (policy),
+    """Book a table. Raises NotFound, Conflict (capacity, idempotency), PolicyViolation (Forbidden),
     RateLimited, InvalidRequest (time in the past) and Unavailable (provider down, or the booking
     could not be recorded: retry with the same key)."""
     identity_service.require_scenario(principal, "restaurant")
@@ -194,14 +125,14 @@ async def _book(core: Core, principal: Principal, data: BookingCreate, claim: gu
     txn_id = new_id("txn")
     starts_at = to_utc(local, venue.timezone)
     names = {"restaurant_name": venue.name, "city": venue.city}
-    ctx = _context(principal, "book", names, local, data.party_size, price, amount, starts_at)
-    decision = await _judge(core, principal, ctx, ("organization", principal.organization_id))
+    ctx = policy_context(principal, "book", names, local, data.party_size, price, amount, starts_at)
+    decision = await judge(core, principal, ctx, ("organization", principal.organization_id))
     guest = Guest(**data.customer.model_dump())
-    action = _action("book", provider.id, venue.id, venue.name, venue.city, local, data.party_size, amount)
+    action = action_for("book", provider.id, venue.id, venue.name, venue.city, local, data.party_size, amount)
     hold = reservation = None
     if decision.outcome == "requires_approval":
         hold = await provider.hold(venue.id, local, data.party_size, guest,
-                                   ttl_seconds=_hold_ttl(core), idempotency_key=downstream_key)
+                                   ttl_seconds=hold_ttl(core), idempotency_key=downstream_key)
     else:
         reservation = await provider.book(venue.id, local, data.party_size, guest, idempotency_key=downstream_key)
 
@@ -225,7 +156,7 @@ async def _book(core: Core, principal: Principal, data: BookingCreate, claim: gu
         approval = None
         if hold is not None:
             await audit_service.record_all(session, events)
-            approval = await _request_approval(session, core, txn, decision, action, amount, principal.actor)
+            approval = await request_approval(session, core, txn, decision, action, amount, principal.actor)
             txn.pending_action = {"kind": "book", "hold_id": hold.hold_id, "approval_id": approval.id,
                                   "action": action}
             await conn.execute(_SET_PENDING, {"txn_id": txn_id, "pending_action": txn.pending_action})
@@ -258,7 +189,7 @@ async def _undo(provider: Any, reservation_id: str | None, hold_id: str | None, 
 
 async def cancel(core: Core, principal: Principal, transaction_id: str, reason: str | None,
                  idempotency_key: str | None) -> tuple[TransactionView, bool]:
-    """Cancel a booking (also one awaiting approval). Cancelling twice is Conflict invalid_state.
+    """Cancel a booking (also one awaiting approval). Cancelling twice is InvalidState (409).
 
     The cancel is recorded as accepted before the provider is asked and reads ``cancelled``
     from then on; a failure after that (provider unreachable, the final write failing) is
@@ -275,31 +206,23 @@ async def cancel(core: Core, principal: Principal, transaction_id: str, reason: 
     return TransactionView.model_validate(result.value), result.replayed
 
 
-async def _void_pending_approval(session: Any, txn: Transaction, actor: str, why: str) -> None:
-    approval = await guard_service.approvals.pending_for(session, txn.organization_id, SUBJECT, txn.id)
-    if approval is not None:
-        await guard_service.approvals.transition(session, approval, "void")
-        await audit(session, txn, "approval.voided", actor, decision="void", reason=why,
-                    data={"approvalId": approval.id})
-
-
 async def _cancel(core: Core, principal: Principal, transaction_id: str, reason: str | None,
                   claim: guard_service.Claim) -> TransactionView:
     async with core.db.unit_of_work() as session:
         txn = await get_transaction_for(session, principal, transaction_id)
         if cancel_intent(txn) is None:
             if txn.status not in OPEN_STATUSES:
-                raise Conflict("invalid_state", f"Transaction {txn.id} is {txn.status} and cannot be cancelled.")
+                raise InvalidState(f"Transaction {txn.id} is {txn.status} and cannot be cancelled.")
             if txn.status == "requires_approval":
                 # Void first, so an approver deciding at the same moment cannot also win.
-                await _void_pending_approval(session, txn, principal.actor, "transaction cancelled")
+                await void_pending_approval(session, txn, principal.actor, "transaction cancelled")
             intent = {"kind": "cancel", "reason": reason, "actor": principal.actor, "previous_status": txn.status,
                       "hold_id": (txn.pending_action or {}).get("hold_id"), "requested_at": clock.iso(clock.now())}
             changed = await session.execute(
                 update(Transaction).where(Transaction.id == txn.id, Transaction.status == txn.status)
                 .values(pending_action=intent, updated_at=clock.now()))
             if changed.rowcount != 1:
-                raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being cancelled.")
+                raise InvalidState(f"Transaction {txn.id} changed while it was being cancelled.")
             await session.refresh(txn)
     return await _finish_cancel(core, txn, claim)
 
@@ -330,7 +253,7 @@ async def _finish_cancel(core: Core, txn: Transaction, claim: guard_service.Clai
             row = await get_transaction_row(session, txn.organization_id, txn.id)
             if row.status == "cancelled":
                 return view(row)  # finished by a concurrent retry or the sweep
-            raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being cancelled.")
+            raise InvalidState(f"Transaction {txn.id} changed while it was being cancelled.")
         await audit(session, row, "transaction.cancelled", intent.get("actor", SYSTEM_ACTOR), reason=intent.get("reason"),
                     data={"previousStatus": intent.get("previous_status"), "reservationId": txn.reservation_id})
         return view(row)
@@ -360,160 +283,16 @@ async def finish_interrupted_cancels(core: Core) -> int:
     return done
 
 
-async def modify(core: Core, principal: Principal, transaction_id: str, changes: BookingChanges,
-                 idempotency_key: str | None) -> tuple[TransactionView, bool]:
-    """Change the time, party size or customer of a booking, re-checking capacity and policies.
-
-    A change while an approval is pending voids that approval; the new action needs its own.
-    """
-    if changes.party_size is None and changes.starts_at is None and changes.customer is None:
-        raise InvalidRequest("updates: give at least one of partySize, datetime, customer.",
-                             details=[{"field": "updates", "message": "no change requested"}])
-
-    async def operation(claim: guard_service.Claim) -> dict[str, Any]:
-        return (await _modify(core, principal, transaction_id, changes, claim)).model_dump(mode="json")
-
-    result = await guard_service.run_idempotent(
-        core.db, core.settings, organization_id=principal.organization_id, env=principal.env,
-        scope="restaurant.modify",
-        key=idempotency_key, request={"transactionId": transaction_id, "updates": changes.model_dump(mode="json")},
-        operation=operation,
+async def get_transaction(session: AsyncSession, principal: Principal, transaction_id: str) -> TransactionDetail:
+    """A transaction with its audit trail, read in the caller's ``session``. TransactionNotFound for
+    another organization's or the other mode's; ScenarioNotAllowed (Forbidden ``scenario_not_allowed``)
+    for a scenario the key is not scoped to."""
+    txn = await get_transaction_for(session, principal, transaction_id)
+    base = await view_with_approval(session, txn)
+    events = await audit_service.events_for(
+        session, organization_id=principal.organization_id, subject_type=SUBJECT, subject_id=txn.id
     )
-    return TransactionView.model_validate(result.value), result.replayed
-
-
-async def _modify(core: Core, principal: Principal, transaction_id: str, changes: BookingChanges,
-                  claim: guard_service.Claim) -> TransactionView:
-    downstream_key = claim.downstream_key
-    async with core.db.unit_of_work(read_only=True) as session:
-        txn = await get_transaction_for(session, principal, transaction_id)
-        if txn.status not in OPEN_STATUSES or cancel_intent(txn):
-            raise Conflict("invalid_state", f"Transaction {txn.id} is {view(txn).status} and cannot be modified.")
-    current = view(txn)
-    pending = dict(txn.pending_action or {})
-    old_local = to_local(txn.starts_at, txn.timezone)
-    if pending.get("action"):  # a pending change is what the caller now sees as current
-        old_local = datetime.fromisoformat(pending["action"]["localStart"])
-    old_party = pending.get("action", {}).get("partySize", txn.party_size)
-    new_local = to_local(changes.starts_at, txn.timezone, "updates.datetime") if changes.starts_at else old_local
-    if changes.starts_at:
-        require_future(new_local, txn.timezone, "updates.datetime")
-    new_party = changes.party_size or old_party
-    customer = current.customer.model_dump()
-    if changes.customer:
-        customer.update(changes.customer.model_dump(exclude_unset=True))
-    guest = Guest(**customer)
-    price = txn.price_per_person_usd
-    amount = amount_for(price, new_party)
-    starts_at = to_utc(new_local, txn.timezone)
-    slot_changed = (new_local, new_party) != (old_local, old_party)
-    decision = Decision()
-    if slot_changed:
-        names = {"restaurant_name": txn.venue_name, "city": txn.city}
-        ctx = _context(principal, "modify", names, new_local, new_party, price, amount, starts_at)
-        decision = await _judge(core, principal, ctx, (SUBJECT, txn.id))
-    provider = provider_for(core, txn.provider_id)
-    action = _action("modify" if txn.reservation_id else "book", provider.id, txn.venue_id, txn.venue_name,
-                     txn.city, new_local, new_party, amount)
-    old_hold = pending.get("hold_id")
-    fields: dict[str, Any] = {"customer": customer, "updated_at": clock.now()}
-    new_pending: dict[str, Any] | None = None
-    if slot_changed and decision.outcome == "requires_approval":
-        hold = await _rehold(core, provider, txn, pending, new_local, new_party, guest, downstream_key)
-        old_hold = None  # released by _rehold when it had to make room
-        new_pending = {"kind": action["operation"], "hold_id": hold.hold_id, "action": action,
-                       "previous_status": pending.get("previous_status", txn.status)}
-        fields["status"] = "requires_approval"
-    elif slot_changed or txn.status != "requires_approval":
-        if txn.reservation_id:
-            reservation = await provider.modify(txn.reservation_id, start=new_local, party_size=new_party,
-                                                guest=guest, idempotency_key=downstream_key)
-            fields["status"] = "modified"
-        else:  # a pending booking that no longer needs approval is booked now
-            reservation = await provider.book(txn.venue_id, new_local, new_party, guest,
-                                              idempotency_key=downstream_key)
-            fields["status"] = "confirmed"
-        fields.update(reservation_id=reservation.reservation_id, confirmation=reservation.confirmation,
-                      party_size=new_party, starts_at=starts_at, amount_usd=amount, pending_action=None)
-    else:  # only the customer changed on a booking still awaiting approval
-        new_pending = pending or None
-        fields["status"] = txn.status
-    if slot_changed and old_hold:
-        await provider.release_hold(old_hold)
-
-    async def write(session: Any) -> TransactionView:
-        if slot_changed and txn.status == "requires_approval":
-            await _void_pending_approval(session, txn, principal.actor, "the requested action changed")
-        if new_pending is not None:
-            fields["pending_action"] = new_pending
-        row = (await session.execute(
-            update(Transaction)
-            .where(Transaction.id == txn.id, Transaction.organization_id == principal.organization_id,
-                   Transaction.status == txn.status, Transaction.updated_at == txn.updated_at)
-            .values(**fields)
-            .returning(Transaction)
-        )).scalar_one_or_none()
-        if row is None:
-            raise Conflict("invalid_state", f"Transaction {txn.id} changed while it was being modified.")
-        changed_fields = [f for f, v in (("partySize", changes.party_size), ("datetime", changes.starts_at),
-                                         ("customer", changes.customer)) if v is not None]
-        await audit(session, row, "transaction.modified", principal.actor, decision=decision.outcome,
-                    reason=decision.reason, data={"changed": changed_fields, "action": action,
-                                                  "policies": decision.evaluated})
-        approval = None
-        if fields["status"] == "requires_approval" and slot_changed:
-            approval = await _request_approval(session, core, row, decision, action, amount, principal.actor)
-            row.pending_action = {**new_pending, "approval_id": approval.id}  # type: ignore[dict-item]
-            await session.flush()
-            return view(row, approval)
-        return await view_with_approval(session, row)
-
-    return await record_after_provider(core, write, "change", claim)
-
-
-async def _rehold(core: Core, provider: Any, txn: Transaction, pending: dict[str, Any], local: datetime,
-                  party_size: int, guest: Guest, downstream_key: str) -> Any:
-    """Hold the changed action. When the booking's own pending hold is what stands in the way
-    (a smaller party at the same slot), release it and hold again; if the change still does
-    not fit, hold the original action again so nothing is lost, and report no availability."""
-    ttl = _hold_ttl(core)
-    old_hold = pending.get("hold_id")
-    try:
-        hold = await provider.hold(txn.venue_id, local, party_size, guest, ttl_seconds=ttl,
-                                   idempotency_key=downstream_key)
-    except NoAvailability:
-        if not old_hold:
-            raise
-        await provider.release_hold(old_hold)
-        try:
-            return await provider.hold(txn.venue_id, local, party_size, guest, ttl_seconds=ttl,
-                                       idempotency_key=f"{downstream_key}:after-release")
-        except NoAvailability:
-            original = pending["action"]
-            restored = await provider.hold(txn.venue_id, datetime.fromisoformat(original["localStart"]),
-                                           original["partySize"], guest, ttl_seconds=ttl,
-                                           idempotency_key=f"{downstream_key}:restore")
-            async with core.db.unit_of_work() as session:
-                await session.execute(update(Transaction).where(Transaction.id == txn.id).values(
-                    pending_action={**pending, "hold_id": restored.hold_id}))
-            raise
-    if old_hold:
-        await provider.release_hold(old_hold)
-    return hold
-
-
-async def get_transaction(core: Core, principal: Principal, transaction_id: str) -> TransactionDetail:
-    """A transaction with its audit trail. NotFound for another organization's or the other mode's;
-    Forbidden ``scenario_not_allowed`` for a scenario the key is not scoped to."""
-    async with core.db.unit_of_work(read_only=True) as session:
-        txn = await get_transaction_for(session, principal, transaction_id)
-        base = await view_with_approval(session, txn)
-        events = await audit_service.events_for(
-            session, organization_id=principal.organization_id, subject_type=SUBJECT, subject_id=txn.id
-        )
     return TransactionDetail(
         **base.model_dump(),
         events=[AuditEventView.model_validate(e, from_attributes=True) for e in events],
     )
-
-

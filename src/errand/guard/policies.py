@@ -28,15 +28,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.guard import cel, policy_cache
+from errand.guard.errors import PolicyNotFound
 from errand.guard.policy_cache import Rule
 from errand.guard.schemas import (
     CONFIG_MODELS, ActionContext, Decision, PolicyCreate, PolicyUpdate, PolicyView,
 )
 from errand.kit import clock, inputs
 from errand.kit.core import Core
-from errand.kit.errors import InvalidRequest, NotFound, RateLimited
+from errand.kit.errors import InvalidRequest, RateLimited
 from errand.kit.ids import new_id
-from errand.models import Policy
+from errand.models import Policy, get_owned
 
 # A representative action, used to trial-evaluate CUSTOM rules when they are saved. It has every
 # field of cel.FIELD_TYPES, the execution-job-only ones included.
@@ -90,6 +91,9 @@ def _view(policy: Policy) -> PolicyView:
 
 
 async def create(session: AsyncSession, organization_id: str, data: PolicyCreate) -> PolicyView:
+    """Add a policy to the organization in ``session`` (not committed); the cache forgets the
+    organization's policies. Raises InvalidRequest for a config its type refuses or a CUSTOM rule
+    that fails its trial."""
     policy = Policy(
         id=new_id("pol"),
         organization_id=organization_id,
@@ -106,17 +110,13 @@ async def create(session: AsyncSession, organization_id: str, data: PolicyCreate
 
 
 async def _get(session: AsyncSession, organization_id: str, policy_id: str) -> Policy:
-    policy = (
-        await session.execute(
-            select(Policy).where(Policy.id == policy_id, Policy.organization_id == organization_id)
-        )
-    ).scalar_one_or_none()
-    if policy is None:
-        raise NotFound("not_found", f"Policy {policy_id} not found.")
-    return policy
+    """The organization's policy ``policy_id``, else PolicyNotFound (404; NOT_FOUND in the reservations dialect)."""
+    return await get_owned(session, Policy, policy_id, PolicyNotFound(f"Policy {policy_id} not found."),
+                           organization_id=organization_id)
 
 
 async def list_all(session: AsyncSession, organization_id: str) -> list[PolicyView]:
+    """The organization's policies, oldest first."""
     rows = await session.execute(
         select(Policy).where(Policy.organization_id == organization_id).order_by(Policy.created_at, Policy.id)
     )
@@ -124,6 +124,8 @@ async def list_all(session: AsyncSession, organization_id: str) -> list[PolicyVi
 
 
 async def update(session: AsyncSession, organization_id: str, policy_id: str, data: PolicyUpdate) -> PolicyView:
+    """Change a policy's name, config or enabled flag in ``session`` (not committed). Raises
+    PolicyNotFound, or InvalidRequest as :func:`create` does."""
     policy = await _get(session, organization_id, policy_id)
     if data.name is not None:
         policy.name = data.name
@@ -140,6 +142,7 @@ async def update(session: AsyncSession, organization_id: str, policy_id: str, da
 
 
 async def delete(session: AsyncSession, organization_id: str, policy_id: str) -> None:
+    """Delete a policy in ``session`` (not committed). Raises PolicyNotFound."""
     await session.delete(await _get(session, organization_id, policy_id))
     await session.flush()
     await policy_cache.forget(session, organization_id)
@@ -198,7 +201,6 @@ async def evaluate(core: Core, ctx: ActionContext) -> Decision:
         retry_after = await rate_limits.hit_policy_hourly(policy.id, limit)
         if retry_after is not None:
             raise RateLimited(
-                "rate_limited",
                 f"Policy '{policy.name}' ({policy.id}) allows {limit} requests per hour; retry in {retry_after}s.",
                 retry_after=retry_after,
                 details={"policyId": policy.id},

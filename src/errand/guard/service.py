@@ -1,10 +1,14 @@
-"""The guard's public face: idempotency, policies, rate limits and approvals.
+"""The guard's public face: idempotency, policies, rate limits, approvals and their errors.
 
-Other domain modules use the guard only through this module.
+Other domain modules and the dialects use the guard only through this module (and its schemas).
 """
 
 from errand.guard import approvals, policies
+from errand.guard.errors import ApprovalNotFound, IdempotencyConflict, PolicyNotFound, PolicyViolation
 from errand.guard.idempotency import Claim, IdempotentResult, run_idempotent
 from errand.guard.rate_limits import RateLimits
 
-__all__ = ["Claim", "IdempotentResult", "RateLimits", "approvals", "policies", "run_idempotent"]
+__all__ = [
+    "ApprovalNotFound", "Claim", "IdempotencyConflict", "IdempotentResult", "PolicyNotFound", "PolicyViolation",
+    "RateLimits", "approvals", "policies", "run_idempotent",
+]

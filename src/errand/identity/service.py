@@ -12,27 +12,38 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.identity import authenticator
+from errand.identity.errors import (
+    AmbiguousPrefix, AuthBackendUnavailable, EmptyApiKey, InvalidApiKey, InvalidAuthScheme, MalformedApiKey,
+    MissingAuthorization, ScenarioNotAllowed,
+)
 from errand.identity.schemas import IssuedKey, Principal
 from errand.kit import clock, crypto
-from errand.kit.db import Database
-from errand.kit.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
+from errand.kit.errors import Forbidden, InvalidRequest, NotFound
 from errand.kit.ids import new_id
 from errand.models import ApiKey, Organization
+
+__all__ = [
+    "ROLES", "SCENARIOS", "AmbiguousPrefix", "AuthBackendUnavailable", "EmptyApiKey", "InvalidApiKey",
+    "InvalidAuthScheme", "MalformedApiKey", "MissingAuthorization", "ScenarioNotAllowed", "create_api_key",
+    "get_or_create_organization", "has_organizations", "parse_authorization", "require_admin",
+    "require_scenario", "revoke_api_key",
+]
 
 SCENARIOS = ("restaurant", "hotel", "flight", "activity")
 ROLES = ("agent", "admin")
 
 
 def parse_authorization(header: str | None) -> str:
-    """The key from an ``Authorization: Bearer …`` header, or the precise reason it is unusable."""
+    """The key from an ``Authorization: Bearer …`` header, or the precise reason it is unusable:
+    MissingAuthorization, InvalidAuthScheme or EmptyApiKey (each Unauthorized, 401)."""
     if header is None or not header.strip():
-        raise Unauthorized("missing_authorization", "The Authorization header is missing.")
+        raise MissingAuthorization("The Authorization header is missing.")
     scheme, _, value = header.strip().partition(" ")
     if scheme.lower() != "bearer":
-        raise Unauthorized("invalid_auth_scheme", "Use 'Authorization: Bearer <api key>'.")
+        raise InvalidAuthScheme("Use 'Authorization: Bearer <api key>'.")
     value = value.strip()
     if not value:
-        raise Unauthorized("empty_api_key", "The Bearer token is empty.")
+        raise EmptyApiKey("The Bearer token is empty.")
     return value
 
 
@@ -40,12 +51,11 @@ def require_scenario(principal: Principal, scenario: str) -> None:
     """Refuse a key that is not scoped to ``scenario``, for any operation on any object of it.
 
     A key's ``scenarios`` bound everything it does: creating, reading, changing, cancelling
-    and searching. Raises Forbidden ``scenario_not_allowed`` (403; POLICY_VIOLATION in the
+    and searching. Raises ScenarioNotAllowed ``scenario_not_allowed`` (403; POLICY_VIOLATION in the
     reservations dialect and MCP). Lists do not raise: they show only the key's scenarios.
     """
     if scenario not in principal.scenarios:
-        raise Forbidden(
-            "scenario_not_allowed",
+        raise ScenarioNotAllowed(
             f"This API key may not act on the {scenario} scenario (allowed: {', '.join(principal.scenarios)}).",
         )
 
@@ -54,7 +64,7 @@ def require_admin(principal: Principal, doing: str = "This") -> None:
     """Refuse a caller without the admin role: ``doing`` names what was asked ("Approvals",
     "Managing policies"). Raises Forbidden ``forbidden`` (403 in every dialect)."""
     if not principal.is_admin:
-        raise Forbidden("forbidden", f"{doing} needs an admin key (errand create-api-key --role admin).")
+        raise Forbidden(f"{doing} needs an admin key (errand create-api-key --role admin).")
 
 
 async def get_or_create_organization(session: AsyncSession, name: str) -> Organization:
@@ -124,14 +134,14 @@ async def revoke_api_key(session: AsyncSession, prefix: str) -> ApiKey:
 
     It stops working at once in this process (every authenticator here forgets it, again when
     the caller's transaction commits) and within ``ERRAND_AUTH_CACHE_SECONDS`` (≤ 1 s) in other
-    processes, whose caches expire. Raises NotFound, or Conflict ``ambiguous_prefix``."""
+    processes, whose caches expire. Raises NotFound, or AmbiguousPrefix (Conflict ``ambiguous_prefix``)."""
     keys = (
         await session.execute(select(ApiKey).where((ApiKey.prefix == prefix) | (ApiKey.id == prefix)))
     ).scalars().all()
     if not keys:
-        raise NotFound("not_found", f"No API key with prefix or id {prefix!r}.")
+        raise NotFound(f"No API key with prefix or id {prefix!r}.")
     if len(keys) > 1:
-        raise Conflict("ambiguous_prefix", f"{len(keys)} keys share the prefix {prefix!r}; revoke by id.")
+        raise AmbiguousPrefix(f"{len(keys)} keys share the prefix {prefix!r}; revoke by id.")
     key = keys[0]
     if key.revoked_at is None:
         key.revoked_at = clock.now()

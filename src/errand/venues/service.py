@@ -20,8 +20,6 @@ page never repeats or skips a venue while the providers' catalogs stay the same.
 """
 
 import asyncio
-import base64
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,12 +27,11 @@ from pydantic import ValidationError
 
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
-from errand.kit import inputs, names
+from errand.kit import inputs, names, pagination
 from errand.kit.core import Core
 from errand.kit.errors import InvalidRequest
 from errand.providers.base import ProviderUnavailable, VenueDirectory, VenueListing, VenueQuery
 from errand.venues.schemas import VENUE_SCENARIOS, VenueFilters, VenuePage, VenueProvider, VenueView
-
 
 
 def filters(raw: Mapping[str, Any]) -> VenueFilters:
@@ -67,18 +64,10 @@ def _key(venue: VenueView) -> list[str]:
     return [names.normalise(venue.city), names.normalise(venue.name), venue.scenario]
 
 
-def _encode_cursor(venue: VenueView) -> str:
-    return base64.urlsafe_b64encode(json.dumps(_key(venue)).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> list[str]:
-    try:
-        key = inputs.parse_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, InvalidRequest):
-        key = None
-    if not (isinstance(key, list) and len(key) == 3 and all(isinstance(k, str) for k in key)):
-        raise InvalidRequest("cursor: not a cursor this API returned.",
-                             details=[{"path": "cursor", "message": "invalid"}])
+def _cursor_key(key: list[Any]) -> list[str]:
+    """A venue cursor's key: the last entry's normalised city and name and its scenario."""
+    if not (len(key) == 3 and all(isinstance(k, str) for k in key)):
+        raise ValueError("a venue cursor holds three strings")
     return key
 
 
@@ -140,11 +129,11 @@ async def find_venues(core: Core, principal: Principal, wanted: VenueFilters) ->
     (every provider asked was down). No venue matching is an empty page, not an error.
     """
     scenarios = _scenarios(principal, wanted.scenario)
-    after = _decode_cursor(wanted.cursor) if wanted.cursor else None
+    after = pagination.decode(wanted.cursor, _cursor_key) if wanted.cursor else None
     listings = [v for v in await _listings(core, principal, scenarios, wanted.city) if _matches(v, wanted)]
     venues = sorted(_merge(listings), key=_key)
     if after is not None:
         venues = [v for v in venues if _key(v) > after]
     page = venues[:wanted.limit]
-    cursor = _encode_cursor(page[-1]) if len(venues) > wanted.limit else None
+    cursor = pagination.encode(_key(page[-1])) if len(venues) > wanted.limit else None
     return VenuePage(venues=page, count=len(page), next_cursor=cursor)

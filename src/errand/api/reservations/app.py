@@ -1,7 +1,9 @@
+"""The reservations dialect's app (spec/reservations-api.txt): ``/api/v1/agent/…``, policies and transactions."""
+
 from fastapi import FastAPI
 
 from errand.api import openapi
-from errand.api.common import NO_TELEMETRY
+from errand.api.common import dialect_app
 from errand.api.reservations import bodies, errors
 from errand.api.reservations.routes import router
 from errand.kit.core import Core
@@ -16,11 +18,7 @@ OPENAPI_URL = "/api/v1/agent/openapi.json"
 
 def build(core: Core) -> FastAPI:
     """The reservations dialect: everything under ``/api/v1`` no other dialect claims first."""
-    app = FastAPI(title=TITLE, version="1", docs_url=None, redoc_url=None, openapi_url=OPENAPI_URL,
-                  redirect_slashes=False, telemetry=NO_TELEMETRY)
-    app.state.core = core
-    errors.install(app)
-    openapi.add_docs(app, DOCS_URL, TITLE, OPENAPI_URL)
+    app = dialect_app(core, title=TITLE, docs_url=DOCS_URL, openapi_url=OPENAPI_URL, install_errors=errors.install)
     openapi.install(app, error_model=openapi.NestedError, auth_header="Authorization",
                     security_scheme={"type": "http", "scheme": "bearer",
                                      "description": "`Authorization: Bearer ar_live_…` (or `ogk_…`)."},

@@ -68,7 +68,8 @@ async def modify(body: ModifyRequest, request: Request, caller: Caller, idempote
             **doc.describe(bodies.TransactionDetail, 403, 404))
 async def get_transaction(transaction_id: str, request: Request, caller: Caller) -> JSONBody:
     """A transaction of your organization with its full audit trail."""
-    detail = await bookings_service.get_transaction(core_of(request), caller, transaction_id)
+    async with core_of(request).db.unit_of_work(read_only=True) as session:
+        detail = await bookings_service.get_transaction(session, caller, transaction_id)
     return JSONBody(transaction_detail_body(detail))
 
 

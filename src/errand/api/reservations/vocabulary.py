@@ -25,6 +25,8 @@ CODES = {
     "database_unavailable": "SERVICE_UNAVAILABLE",
     "database_busy": "SERVICE_UNAVAILABLE",
     "approval_not_found": "NOT_FOUND",
+    "transaction_not_found": "NOT_FOUND",
+    "policy_not_found": "NOT_FOUND",
     "job_not_found": "NOT_FOUND",
     "venue_not_served": "NOT_FOUND",
     "invalid_json": "INVALID_REQUEST",
@@ -33,6 +35,7 @@ CODES = {
 
 
 def code_for(core_code: str) -> str:
+    """The contract's UPPER_CASE code for a core code (REST and MCP alike)."""
     return CODES.get(core_code, core_code.upper())
 
 
