@@ -18,9 +18,10 @@ from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.kit import clock, limits
 from errand.kit.core import Core
-from errand.kit.errors import InvalidRequest, Unavailable
+from errand.kit.errors import DatabaseUnavailable, InvalidRequest, Unavailable
 from errand.kit.logging import get_logger
 from errand.models import Approval, Transaction, get_owned
+from errand.providers.errors import ProviderUnavailable
 
 SUBJECT = "transaction"
 SYSTEM_ACTOR = "system"
@@ -70,8 +71,7 @@ async def record_after_provider(core: Core, write: Callable[[AsyncSession], Awai
             failure = exc
         log.warning("provider_result_not_recorded", what=what, attempt=attempt + 1,
                     error=type(failure).__name__)
-    raise Unavailable(
-        "database_unavailable",
+    raise DatabaseUnavailable(
         f"Errand could not record the {what} yet. Retry the same request (with the same Idempotency-Key "
         "if you sent one): it finds what the provider did and does not act twice.",
     ) from failure
@@ -80,7 +80,7 @@ async def record_after_provider(core: Core, write: Callable[[AsyncSession], Awai
 def provider_for(core: Core, provider_id: str) -> Any:
     provider = core.providers.get(provider_id)
     if provider is None:
-        raise Unavailable("provider_unavailable", f"Provider {provider_id} is not configured on this server.")
+        raise ProviderUnavailable(None, f"Provider {provider_id} is not configured on this server.")
     return provider
 
 

@@ -1,8 +1,9 @@
-"""The guard's errors: approvals, policies, idempotency and rate limits (see :mod:`errand.kit.errors`
-for kinds and statuses). A policy's own rate limit and the daily key limit are the generic
+"""The guard's errors: approvals and policies (see :mod:`errand.kit.errors` for kinds and statuses).
+A reused idempotency key is :class:`errand.kit.errors.IdempotencyConflict` (the sandbox's providers
+answer it too); a policy's own rate limit and the daily key limit are the generic
 :class:`errand.kit.errors.RateLimited` (``rate_limited``)."""
 
-from errand.kit.errors import Conflict, Forbidden, NotFound
+from errand.kit.errors import Forbidden, NotFound
 
 
 class ApprovalNotFound(NotFound):
@@ -22,10 +23,4 @@ class PolicyViolation(Forbidden):
 
     code = "policy_violation"
 
-
-class IdempotencyConflict(Conflict):
-    """The Idempotency-Key was used with another request body, or its request is still being
-    processed or was taken over by a retry (409)."""
-
-    code = "idempotency_conflict"
 

@@ -4,7 +4,8 @@ Other domain modules and the dialects use the guard only through this module (an
 """
 
 from errand.guard import approvals, policies
-from errand.guard.errors import ApprovalNotFound, IdempotencyConflict, PolicyNotFound, PolicyViolation
+from errand.guard.errors import ApprovalNotFound, PolicyNotFound, PolicyViolation
+from errand.kit.errors import IdempotencyConflict
 from errand.guard.idempotency import Claim, IdempotentResult, run_idempotent
 from errand.guard.rate_limits import RateLimits
 

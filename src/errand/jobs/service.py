@@ -41,7 +41,7 @@ from errand.jobs.search import search_availability
 from errand.jobs.validation import validate_job_request, validate_profile
 from errand.kit import clock, crypto, pagination, tasks
 from errand.kit.core import Core
-from errand.kit.errors import Conflict, InvalidRequest, InvalidState
+from errand.kit.errors import Conflict, IdempotencyConflict, InvalidRequest, InvalidState
 from errand.models import BookingProfile, Job, JobSnapshot, ProviderOutcome, get_owned
 from errand.providers.registry import ProviderRegistry
 
@@ -120,8 +120,8 @@ async def _by_key(session: AsyncSession, principal: Principal, key: str) -> Job 
 
 async def _existing(session: AsyncSession, principal: Principal, job: Job, digest: str) -> JobView:
     if job.request_hash != digest:
-        raise Conflict("idempotency_conflict",
-                       "clientMetadata.idempotencyKey was already used for a different job request.")
+        raise IdempotencyConflict(
+            "clientMetadata.idempotencyKey was already used for a different job request.")
     return await get_job(session, principal, job.id)
 
 

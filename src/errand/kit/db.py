@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from errand.kit import files, tasks
 from errand.kit.logging import get_logger
-from errand.kit.errors import Unavailable
+from errand.kit.errors import DatabaseBusy, DatabaseUnavailable, Unavailable
 
 log = get_logger("errand.db")
 
@@ -152,16 +152,16 @@ def _reachable() -> Iterator[None]:
     try:
         yield
     except (OSError, ConnectionError) as exc:
-        raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
+        raise DatabaseUnavailable("The database cannot be reached.") from exc
     except DBAPIError as exc:
         text = str(exc.orig).lower()
         if "locked" in text or "busy" in text:
-            raise Unavailable("database_busy", "The database is busy; retry shortly.") from exc
+            raise DatabaseBusy("The database is busy; retry shortly.") from exc
         if exc.connection_invalidated or isinstance(exc, InterfaceError) or isinstance(exc.orig, OSError) or (
             not isinstance(exc, IntegrityError | ProgrammingError | DataError)
             and any(m in text for m in _UNREACHABLE)
         ):
-            raise Unavailable("database_unavailable", "The database cannot be reached.") from exc
+            raise DatabaseUnavailable("The database cannot be reached.") from exc
         raise
 
 

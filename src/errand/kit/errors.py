@@ -155,3 +155,10 @@ class DatabaseBusy(Unavailable):
     """The database is busy (SQLite's writer lock held past the busy timeout); retry shortly (503)."""
 
     code = "database_busy"
+
+
+class IdempotencyConflict(Conflict):
+    """The idempotency key was used with another request, or its request is still being processed
+    or was taken over by a retry (409). Errand's guard and the sandbox's providers both answer it."""
+
+    code = "idempotency_conflict"

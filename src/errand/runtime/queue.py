@@ -353,9 +353,10 @@ class QueueSchemaMissing(DomainError):
     """procrastinate's tables are not in the database: ``errand migrate`` has not run."""
 
     kind = "unavailable"
+    code = "queue_schema_missing"
 
     def __init__(self) -> None:
-        super().__init__("queue_schema_missing", "The job queue's tables are missing: run `errand migrate` first.")
+        super().__init__("The job queue's tables are missing: run `errand migrate` first.")
 
 
 class JobQueue:

@@ -47,7 +47,7 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from errand.kit import clock
 from errand.kit.crypto import canonical_json, sha256_hex
-from errand.kit.errors import Conflict, DomainError, InvalidState, NotFound
+from errand.kit.errors import Conflict, DomainError, IdempotencyConflict, InvalidState, NotFound
 from errand.kit.ids import new_id
 from errand.models.sandbox_booking import SandboxBooking, SandboxSlot
 from errand.sandbox.errors import KeyInFlight
@@ -188,8 +188,7 @@ async def _by_key(session: AsyncSession, provider_id: str, key: str) -> SandboxB
 
 def _replay(existing: SandboxBooking, request_hash: str) -> SandboxBooking:
     if existing.request_hash != request_hash:
-        raise Conflict(
-            "idempotency_conflict",
+        raise IdempotencyConflict(
             "This Idempotency-Key was already used with a different request; use a new key.",
         )
     return existing

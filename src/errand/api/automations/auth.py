@@ -12,7 +12,7 @@ async def _integration_key(request: Request, x_integration_key: str | None) -> P
     """A service caller: an Errand API key in ``X-Integration-Key``, counted against its daily limit
     like every other request of that key (429 ``rate_limited`` with ``Retry-After`` past it)."""
     if not x_integration_key or not x_integration_key.strip():
-        raise Unauthorized("unauthorized", "Send an API key in the X-Integration-Key header.")
+        raise Unauthorized("Send an API key in the X-Integration-Key header.")
     return await key_principal(core_of(request), x_integration_key.strip())
 
 

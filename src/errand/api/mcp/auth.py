@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from errand.api.common import principal_for
+from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.kit.core import Core
-from errand.kit.errors import Unauthorized
 
 STATE_KEY = "errand_principal"
 
@@ -31,7 +31,7 @@ async def from_request(ctx: Any) -> Principal:
     principal = state.get(STATE_KEY) if isinstance(state, dict) else None
     if not isinstance(principal, Principal):
         # Unreachable behind McpApp; refuses rather than acts if the server is mounted without it.
-        raise Unauthorized("missing_authorization", "The Authorization header is missing.")
+        raise identity_service.MissingAuthorization("The Authorization header is missing.")
     return principal
 
 
