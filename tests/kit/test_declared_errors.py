@@ -28,8 +28,8 @@ def test_every_code_a_dialect_maps_is_declared() -> None:
     from errand.api.execution import errors as execution_errors
     from errand.api.reservations import vocabulary
 
-    tables = {"reservations and MCP": vocabulary.CODES, "execution": execution_errors._CODES,
-              "automations": automations_errors._CODES}
+    tables = {"reservations and MCP": vocabulary.CODES, "execution": execution_errors.CODES,
+              "automations": automations_errors.CODES}
     undeclared = {dialect: sorted(set(table) - set(DomainError.declared)) for dialect, table in tables.items()}
     assert undeclared == {dialect: [] for dialect in tables}
 

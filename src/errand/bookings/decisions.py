@@ -159,9 +159,3 @@ async def finish_decided(core: Core) -> int:
             done += 1
     return done
 
-
-# The names errand.bookings.service re-exports today; gone once it stops (the approvals reach
-# this module through the registered subject, errand.approvals.subjects).
-decide_approval = decide
-expire_approval = expire
-finish_decided_approvals = finish_decided

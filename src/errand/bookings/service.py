@@ -52,7 +52,7 @@ from errand.providers.base import Guest, ProviderUnavailable, RestaurantProvider
 
 __all__ = [
     "book", "cancel", "modify", "get_transaction",
-    "decide_approval", "expire_approval", "finish_decided_approvals", "finish_interrupted_cancels",
+    "finish_interrupted_cancels",
 ]
 
 # The booking's writes, built once (Core, on the unit of work's connection).
@@ -60,9 +60,6 @@ _TXN = Transaction.__table__
 _INSERT_TXN = insert(_TXN)
 _SET_PENDING = update(_TXN).where(_TXN.c.id == bindparam("txn_id")).values(pending_action=bindparam("pending_action"))
 
-decide_approval = decisions.decide_approval
-expire_approval = decisions.expire_approval
-finish_decided_approvals = decisions.finish_decided_approvals
 
 
 async def _find_venue(core: Core, principal: Principal, name: str, city: str) -> tuple[Any, Venue]:

@@ -1,7 +1,7 @@
 from fastapi import FastAPI
 
 from errand.api import openapi
-from errand.api.common import NO_TELEMETRY
+from errand.api.common import dialect_app
 from errand.api.automations import errors
 from errand.api.automations.routes import router
 from errand.kit.core import Core
@@ -16,11 +16,7 @@ OPENAPI_URL = "/api/openapi.json"
 
 def build(core: Core) -> FastAPI:
     """The automations dialect: everything under ``/api`` no other dialect claims first."""
-    app = FastAPI(title=TITLE, version="1", docs_url=None, redoc_url=None, openapi_url=OPENAPI_URL,
-                  redirect_slashes=False, telemetry=NO_TELEMETRY)
-    app.state.core = core
-    errors.install(app)
-    openapi.add_docs(app, DOCS_URL, TITLE, OPENAPI_URL)
+    app = dialect_app(core, title=TITLE, docs_url=DOCS_URL, openapi_url=OPENAPI_URL, install_errors=errors.install)
     openapi.install(app, error_model=openapi.FlatError, auth_header="X-Integration-Key",
                     security_scheme={"type": "apiKey", "in": "header", "name": "X-Integration-Key",
                                      "description": "An Errand API key (admin to decide approvals)."},

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from errand.api.common import install_error_handlers
 
-_CODES = {
+CODES = {
     "missing_authorization": "unauthorized", "invalid_auth_scheme": "unauthorized",
     "empty_api_key": "unauthorized", "malformed_api_key": "unauthorized", "invalid_api_key": "unauthorized",
     "database_unavailable": "service_unavailable", "database_busy": "service_unavailable",
@@ -22,4 +22,4 @@ def _render(status: int, code: str, message: str, details: Any, headers: dict[st
 
 
 def install(app: FastAPI) -> None:
-    install_error_handlers(app, render=_render, code_for=lambda code: _CODES.get(code, code))
+    install_error_handlers(app, render=_render, code_for=lambda code: CODES.get(code, code))

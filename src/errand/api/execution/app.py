@@ -1,7 +1,7 @@
 from fastapi import FastAPI
 
 from errand.api import openapi
-from errand.api.common import NO_TELEMETRY
+from errand.api.common import dialect_app
 from errand.api.execution import bodies, errors, routes, venues
 from errand.kit.core import Core
 
@@ -14,11 +14,7 @@ OPENAPI_URL = "/api/v1/execution-jobs/openapi.json"
 
 def build(core: Core) -> FastAPI:
     """The execution dialect, serving the paths under ``PREFIXES`` (full paths, nothing stripped)."""
-    app = FastAPI(title=TITLE, version="1", docs_url=None, redoc_url=None, openapi_url=OPENAPI_URL,
-                  redirect_slashes=False, telemetry=NO_TELEMETRY)
-    app.state.core = core
-    errors.install(app)
-    openapi.add_docs(app, DOCS_URL, TITLE, OPENAPI_URL)
+    app = dialect_app(core, title=TITLE, docs_url=DOCS_URL, openapi_url=OPENAPI_URL, install_errors=errors.install)
     openapi.install(app, error_model=openapi.NestedError, auth_header="Authorization",
                     security_scheme={"type": "http", "scheme": "bearer",
                                      "description": "`Authorization: Bearer ogk_live_…` (or `ar_…`)."},

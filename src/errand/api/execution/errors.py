@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from errand.api.common import install_error_handlers, render_nested
 from errand.kit.errors import InvalidRequest
 
-_CODES = {"database_unavailable": "service_unavailable", "database_busy": "service_unavailable"}
+CODES = {"database_unavailable": "service_unavailable", "database_busy": "service_unavailable"}
 
 
 class MissingJobId(InvalidRequest):
@@ -24,4 +24,4 @@ class MissingProviderId(InvalidRequest):
 
 
 def install(app: FastAPI) -> None:
-    install_error_handlers(app, render=render_nested, code_for=lambda code: _CODES.get(code, code), issue_key="path")
+    install_error_handlers(app, render=render_nested, code_for=lambda code: CODES.get(code, code), issue_key="path")
