@@ -33,7 +33,9 @@ import asyncio
 import json
 import secrets
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -146,6 +148,46 @@ def _open(stored: Any) -> dict[str, Any] | None:
     return stored
 
 
+# The replays answered while :func:`noting_replays` watches (see there).
+_noted: ContextVar[list["Replayed"] | None] = ContextVar("errand_noted_replays", default=None)
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A completed key this process answered from its replay cache: which key, and which request body."""
+
+    cache_key: tuple[str, str, str, str]
+    digest: str
+
+
+@contextmanager
+def noting_replays() -> Iterator[list[Replayed]]:
+    """Collect, in the yielded list, each cached completed key that the block replays.
+
+    What an HTTP layer needs to answer the same request again without re-running the route
+    (:mod:`errand.api.replays`): it keeps the rendered answer only while :func:`still_completed`
+    says the key's record is still the one replayed."""
+    noted: list[Replayed] = []
+    token = _noted.set(noted)
+    try:
+        yield noted
+    finally:
+        _noted.reset(token)
+
+
+def still_completed(replayed: Replayed) -> bool:
+    """Whether the replay cache still holds ``replayed``'s key as completed with that request body
+    (not expired, not evicted): its answer is then the same as when it was noted."""
+    entry = _completed.get(replayed.cache_key)
+    return entry is not None and entry.digest == replayed.digest and entry.expires_at > clock.now()
+
+
+def _note(cache_key: tuple[str, str, str, str], digest: str) -> None:
+    noted = _noted.get()
+    if noted is not None and cache_key in _completed:
+        noted.append(Replayed(cache_key, digest))
+
+
 def _recall(cache_key: tuple[str, str, str, str], digest: str) -> _Completed | None:
     """The cached completed record for the key, if still valid; Conflict when it was made by
     another request body."""
@@ -220,7 +262,8 @@ def request_digest(request: dict[str, Any]) -> str:
     return crypto.sha256_hex(crypto.canonical_json(request))
 
 
-def _replay(result: dict[str, Any] | None) -> IdempotentResult:
+def _replay(result: dict[str, Any] | None, cache_key: tuple[str, str, str, str], digest: str) -> IdempotentResult:
+    _note(cache_key, digest)
     result = result or {}
     if "error" in result:
         error = DomainError.from_dict(result["error"])
@@ -324,7 +367,7 @@ async def run_idempotent(
         cached = _recall(cache_key, digest)
         result = None if cached is None else _open(cached.sealed)
     if result is not None:
-        return _replay(result)
+        return _replay(result, cache_key, digest)
     # A key another request of this process is working on is read before it is claimed, so a
     # burst of retries reads in parallel rather than queueing for the write lock.
     busy_here = cache_key in _working
@@ -374,7 +417,7 @@ async def _own(db: Database, settings: Settings, cache_key: tuple[str, str, str,
         if owned is not None:
             return owned
         if seen is not None and seen.state == "completed":
-            return _replay(seen.result)
+            return _replay(seen.result, cache_key, digest)
         if asyncio.get_running_loop().time() >= deadline:
             raise Conflict(
                 "idempotency_conflict",

@@ -4,7 +4,10 @@ Other domain modules use the guard only through this module.
 """
 
 from errand.guard import approvals, policies
-from errand.guard.idempotency import Claim, IdempotentResult, run_idempotent
+from errand.guard.idempotency import (
+    REPLAY_CACHE_SECONDS, Claim, IdempotentResult, Replayed, noting_replays, run_idempotent, still_completed,
+)
 from errand.guard.rate_limits import RateLimits
 
-__all__ = ["Claim", "IdempotentResult", "RateLimits", "approvals", "policies", "run_idempotent"]
+__all__ = ["REPLAY_CACHE_SECONDS", "Claim", "IdempotentResult", "RateLimits", "Replayed", "approvals", "noting_replays",
+           "policies", "run_idempotent", "still_completed"]
