@@ -118,7 +118,8 @@ class ReplayShortcut:
         sent: list[Message] = []
 
         async def keep(message: Message) -> None:
-            sent.append(message)
+            # A copy: the layers outside may add headers to the message they are handed (Server-Timing).
+            sent.append({**message, "headers": list(message["headers"])} if "headers" in message else message)
             await send(message)
 
         with guard_service.noting_replays() as noted:
@@ -133,7 +134,7 @@ class ReplayShortcut:
             return
         principal = await self._principal(authorization)
         if principal is not None:
-            self._answers[request] = _Answer(principal, noted[0], {**start, "headers": list(start["headers"])},
+            self._answers[request] = _Answer(principal, noted[0], start,
                                              crypto.seal(b"".join(m.get("body", b"") for m in sent[1:])))
 
     async def _principal(self, authorization: bytes) -> Principal | None:
