@@ -46,12 +46,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
+from errand.guard import policy_cache
 from errand.kit import clock, crypto, timing
 from errand.kit.config import Settings
 from errand.kit.db import Database
 from errand.kit.errors import Conflict, DomainError, InvalidRequest
 from errand.kit.ids import new_id
-from errand.models import IdempotencyRecord
+from errand.models import IdempotencyRecord, Organization
 
 _CACHEABLE_KINDS = {"invalid", "not_found", "conflict", "forbidden"}
 _POLL_SECONDS = 0.05
@@ -75,6 +76,8 @@ _SETTLE_STORE = update(_T).where(*_MINE_WHERE, _C.state == "in_progress").values
     state="completed", result=bindparam("result"), updated_at=bindparam("now"))
 _SETTLE_RELEASE = delete(_T).where(*_MINE_WHERE, _C.state == "in_progress")
 _CLAIMS: dict[str, Executable] = {}
+_POLICIES_VERSION = (select(Organization.policies_version).where(Organization.id == bindparam("w_org"))
+                     .scalar_subquery())
 
 
 def _claim_statement(dialect: str) -> Executable:
@@ -82,7 +85,9 @@ def _claim_statement(dialect: str) -> Executable:
 
     Binds: the new row's columns (``id``, ``organization_id``, ``env``, ``scope``, ``key``,
     ``request_hash``, ``lock_token``, ``locked_at``, ``expires_at``, ``created_at``,
-    ``updated_at``), ``now`` (expiry is judged against it) and ``stale_before``."""
+    ``updated_at``), ``now`` (expiry is judged against it), ``stale_before`` and ``w_org`` (the
+    organization whose ``policies_version`` it returns beside the claim, so that the policy
+    check that follows needs no read of its own)."""
     stmt = _CLAIMS.get(dialect)
     if stmt is not None:
         return stmt
@@ -102,7 +107,7 @@ def _claim_statement(dialect: str) -> Executable:
         set_={**afresh, "generation": case((expired, _C.generation + 1), else_=_C.generation),
               "lock_token": new.lock_token, "locked_at": new.locked_at, "updated_at": new.updated_at},
         where=or_(expired, stale),
-    ).returning(_C.lock_token, _C.generation)
+    ).returning(_C.lock_token, _C.generation, _POLICIES_VERSION)
     _CLAIMS[dialect] = stmt
     return stmt
 
@@ -317,7 +322,8 @@ async def _claim(
     One statement claims: a new key is inserted; an existing one is taken only when it has
     expired (any body: the record is started afresh) or when it is a claim of the same request
     whose holder has not been heard of for ``idempotency_stale_seconds`` (a takeover: only the
-    lock moves). Otherwise the record is read in the same transaction."""
+    lock moves). Otherwise the record is read in the same transaction. A claim also reads the
+    organization's committed policies version (:func:`errand.guard.policy_cache.saw_version`)."""
     now = clock.now()
     token = secrets.token_hex(16)
     organization_id, env, scope, key = cache_key
@@ -326,11 +332,13 @@ async def _claim(
         "request_hash": digest, "lock_token": token, "locked_at": now,
         "expires_at": now + timedelta(hours=settings.idempotency_ttl_hours), "created_at": now, "updated_at": now,
         "now": now, "stale_before": now - timedelta(seconds=settings.idempotency_stale_seconds),
+        "w_org": organization_id,
     }
     async with db.unit_of_work() as session:
         conn = await session.connection()
         claimed = (await conn.execute(_claim_statement(db.engine.dialect.name), params)).first()
         if claimed is not None and claimed[0] == token:
+            policy_cache.saw_version(organization_id, claimed[2])
             return (token, claimed[1]), None
         row = (await conn.execute(_SEEN, _key_params(*cache_key))).first()
     return None, _judge(row, digest, now, cache_key)
