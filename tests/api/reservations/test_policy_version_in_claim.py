@@ -12,10 +12,9 @@ from sqlalchemy import select, update
 
 from errand.guard import policy_cache
 from errand.kit.db import Database
-from errand.kit.ids import new_id
 from errand.models import Organization, Policy
 from tests.api.reservations.test_idempotency import key
-from tests.api.reservations.test_policies import BOOK, booking
+from tests.api.reservations.test_policies import BOOK, booking, create_policy
 
 
 @pytest.fixture
@@ -43,15 +42,15 @@ async def test_a_keyed_booking_reads_no_policies_version_of_its_own(org, day, ve
     assert len(version_reads) == 1
 
 
-async def test_a_policy_another_process_wrote_applies_to_the_next_keyed_booking(server, org, day) -> None:
+async def test_a_policy_change_another_process_made_applies_to_the_next_keyed_booking(server, org, day) -> None:
+    policy = await create_policy(org.admin, "SPENDING_LIMIT", {"maxAmountUsd": 1000}, name="Cap")
     assert (await org.agent.post(BOOK, json=booking(day, "18:00", 5), headers={"Idempotency-Key": key()})
             ).status_code == 201
+    # What another worker's policies.update commits: the new config and the version, in one transaction.
     async with server.db.unit_of_work() as session:
-        organization_id = (await session.execute(
-            select(Organization.id).where(Organization.name == org.name))).scalar_one()
-        session.add(Policy(id=new_id("pol"), organization_id=organization_id, name="Cap 300",
-                           type="SPENDING_LIMIT", config={"maxAmountUsd": 300}, enabled=True))
-        await session.execute(update(Organization).where(Organization.id == organization_id)
+        owner = (await session.execute(select(Policy.organization_id).where(Policy.id == policy["id"]))).scalar_one()
+        await session.execute(update(Policy).where(Policy.id == policy["id"]).values(config={"maxAmountUsd": 300}))
+        await session.execute(update(Organization).where(Organization.id == owner)
                               .values(policies_version=Organization.policies_version + 1))
 
     denied = await org.agent.post(BOOK, json=booking(day, "18:15", 5), headers={"Idempotency-Key": key()})
