@@ -197,17 +197,20 @@ def main() -> None:
     parser.add_argument("-t", "--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("-n", "--sequential", type=int, default=40, help="sequential bookings for the guard figure")
     parser.add_argument("--port", type=int, default=3510, help="errand serve's port (bare: +10, sandbox: +100)")
+    parser.add_argument("--sandbox-port", type=int, help="errand sandbox's port (default: --port + 100)")
     parser.add_argument("--only", choices=["sqlite", "postgresql"], help="one database only")
+    parser.add_argument("--sandbox", choices=["embedded", "apart"], help="one sandbox placement only")
     args = parser.parse_args()
     run = Run(args)
-    ports = Ports(errand=args.port, sandbox=args.port + 100, bare=args.port + 10)
+    ports = Ports(errand=args.port, sandbox=args.sandbox_port or args.port + 100, bare=args.port + 10)
     databases = [d for d in ("sqlite", "postgresql") if d == "sqlite" or args.pg_url]
     print(f"errand bench run {run.id}: wrk -t{args.threads} -c{args.connections}, {args.duration:g} s per measure "
           f"(bare {args.bare_duration:g} s, just before each); data under {run.work}", flush=True)
     started = time.monotonic()
     for database in [d for d in databases if args.only in (None, d)]:
         for apart in (False, True):
-            setup(run, database, apart, ports)
+            if args.sandbox in (None, "apart" if apart else "embedded"):
+                setup(run, database, apart, ports)
     print(f"done in {time.monotonic() - started:.0f} s")
 
 

@@ -25,6 +25,7 @@ from errand.api.common import NO_TELEMETRY, JSONBody, render_nested, routing_err
 from errand.api.execution import app as execution_app
 from errand.api.mcp import app as mcp_app
 from errand.api.reservations import app as reservations_app
+from errand.api.replays import ReplayShortcut
 from errand.composition import build_core
 from errand.kit import crypto, logging, timing
 from errand.kit.config import Settings, get_settings
@@ -364,9 +365,9 @@ def create_app(settings: Settings | None = None) -> DialectsFirst:
 
     # First match wins: the narrower prefixes go first.
     dialects = [
-        Dialect(execution_app.PREFIXES, execution_app.build(core)),
+        Dialect(execution_app.PREFIXES, ReplayShortcut(execution_app.build(core), core)),
         Dialect(mcp_app.PREFIXES, mcp),
-        Dialect(reservations_app.PREFIXES, reservations_app.build(core)),
+        Dialect(reservations_app.PREFIXES, ReplayShortcut(reservations_app.build(core), core)),
         Dialect(automations_app.PREFIXES, automations_app.build(core)),
     ]
     app.router.routes.extend(dialects)

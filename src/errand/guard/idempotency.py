@@ -33,7 +33,9 @@ import asyncio
 import json
 import secrets
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,12 +46,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
+from errand.guard import policy_cache
 from errand.kit import clock, crypto, timing
 from errand.kit.config import Settings
 from errand.kit.db import Database
-from errand.kit.errors import Conflict, DomainError, InvalidRequest
+from errand.kit.errors import DomainError, IdempotencyConflict, InvalidRequest
 from errand.kit.ids import new_id
-from errand.models import IdempotencyRecord
+from errand.models import IdempotencyRecord, Organization
 
 _CACHEABLE_KINDS = {"invalid", "not_found", "conflict", "forbidden"}
 _POLL_SECONDS = 0.05
@@ -73,6 +76,8 @@ _SETTLE_STORE = update(_T).where(*_MINE_WHERE, _C.state == "in_progress").values
     state="completed", result=bindparam("result"), updated_at=bindparam("now"))
 _SETTLE_RELEASE = delete(_T).where(*_MINE_WHERE, _C.state == "in_progress")
 _CLAIMS: dict[str, Executable] = {}
+_POLICIES_VERSION = (select(Organization.policies_version).where(Organization.id == bindparam("w_org"))
+                     .scalar_subquery())
 
 
 def _claim_statement(dialect: str) -> Executable:
@@ -80,7 +85,9 @@ def _claim_statement(dialect: str) -> Executable:
 
     Binds: the new row's columns (``id``, ``organization_id``, ``env``, ``scope``, ``key``,
     ``request_hash``, ``lock_token``, ``locked_at``, ``expires_at``, ``created_at``,
-    ``updated_at``), ``now`` (expiry is judged against it) and ``stale_before``."""
+    ``updated_at``), ``now`` (expiry is judged against it), ``stale_before`` and ``w_org`` (the
+    organization whose ``policies_version`` it returns beside the claim, so that the policy
+    check that follows needs no read of its own)."""
     stmt = _CLAIMS.get(dialect)
     if stmt is not None:
         return stmt
@@ -100,7 +107,7 @@ def _claim_statement(dialect: str) -> Executable:
         set_={**afresh, "generation": case((expired, _C.generation + 1), else_=_C.generation),
               "lock_token": new.lock_token, "locked_at": new.locked_at, "updated_at": new.updated_at},
         where=or_(expired, stale),
-    ).returning(_C.lock_token, _C.generation)
+    ).returning(_C.lock_token, _C.generation, _POLICIES_VERSION)
     _CLAIMS[dialect] = stmt
     return stmt
 
@@ -146,6 +153,46 @@ def _open(stored: Any) -> dict[str, Any] | None:
     return stored
 
 
+# The replays answered while :func:`noting_replays` watches (see there).
+_noted: ContextVar[list["Replayed"] | None] = ContextVar("errand_noted_replays", default=None)
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A completed key this process answered from its replay cache: which key, and which request body."""
+
+    cache_key: tuple[str, str, str, str]
+    digest: str
+
+
+@contextmanager
+def noting_replays() -> Iterator[list[Replayed]]:
+    """Collect, in the yielded list, each cached completed key that the block replays.
+
+    What an HTTP layer needs to answer the same request again without re-running the route
+    (:mod:`errand.api.replays`): it keeps the rendered answer only while :func:`still_completed`
+    says the key's record is still the one replayed."""
+    noted: list[Replayed] = []
+    token = _noted.set(noted)
+    try:
+        yield noted
+    finally:
+        _noted.reset(token)
+
+
+def still_completed(replayed: Replayed) -> bool:
+    """Whether the replay cache still holds ``replayed``'s key as completed with that request body
+    (not expired, not evicted): its answer is then the same as when it was noted."""
+    entry = _completed.get(replayed.cache_key)
+    return entry is not None and entry.digest == replayed.digest and entry.expires_at > clock.now()
+
+
+def _note(cache_key: tuple[str, str, str, str], digest: str) -> None:
+    noted = _noted.get()
+    if noted is not None and cache_key in _completed:
+        noted.append(Replayed(cache_key, digest))
+
+
 def _recall(cache_key: tuple[str, str, str, str], digest: str) -> _Completed | None:
     """The cached completed record for the key, if still valid; Conflict when it was made by
     another request body."""
@@ -156,9 +203,7 @@ def _recall(cache_key: tuple[str, str, str, str], digest: str) -> _Completed | N
         _completed.pop(cache_key, None)
         return None
     if entry.digest != digest:
-        raise Conflict(
-            "idempotency_conflict",
-            "This Idempotency-Key was already used with a different request body.",
+        raise IdempotencyConflict("This Idempotency-Key was already used with a different request body.",
         )
     return entry
 
@@ -201,8 +246,7 @@ class Claim:
         conn = await session.connection()
         stored = await conn.execute(_COMPLETE, {**self._mine(), "result": {"ok": value}, "now": clock.now()})
         if stored.rowcount != 1:
-            raise Conflict("idempotency_conflict",
-                           "A retry with this Idempotency-Key took over this request; retry to read its result.")
+            raise IdempotencyConflict("A retry with this Idempotency-Key took over this request; retry to read its result.")
         self.completed = True
 
     async def _settle(self, db: Database, result: dict[str, Any] | None) -> None:
@@ -220,7 +264,8 @@ def request_digest(request: dict[str, Any]) -> str:
     return crypto.sha256_hex(crypto.canonical_json(request))
 
 
-def _replay(result: dict[str, Any] | None) -> IdempotentResult:
+def _replay(result: dict[str, Any] | None, cache_key: tuple[str, str, str, str], digest: str) -> IdempotentResult:
+    _note(cache_key, digest)
     result = result or {}
     if "error" in result:
         error = DomainError.from_dict(result["error"])
@@ -248,9 +293,7 @@ def _judge(row: Any, digest: str, now: datetime, cache_key: tuple[str, str, str,
     if expires_at <= now:
         return None
     if request_hash != digest:
-        raise Conflict(
-            "idempotency_conflict",
-            "This Idempotency-Key was already used with a different request body.",
+        raise IdempotencyConflict("This Idempotency-Key was already used with a different request body.",
         )
     if state == "completed" and isinstance(stored, str):
         _completed[cache_key] = _Completed(digest=request_hash, sealed=stored, expires_at=expires_at)
@@ -274,7 +317,8 @@ async def _claim(
     One statement claims: a new key is inserted; an existing one is taken only when it has
     expired (any body: the record is started afresh) or when it is a claim of the same request
     whose holder has not been heard of for ``idempotency_stale_seconds`` (a takeover: only the
-    lock moves). Otherwise the record is read in the same transaction."""
+    lock moves). Otherwise the record is read in the same transaction. A claim also reads the
+    organization's committed policies version (:func:`errand.guard.policy_cache.saw_version`)."""
     now = clock.now()
     token = secrets.token_hex(16)
     organization_id, env, scope, key = cache_key
@@ -283,11 +327,13 @@ async def _claim(
         "request_hash": digest, "lock_token": token, "locked_at": now,
         "expires_at": now + timedelta(hours=settings.idempotency_ttl_hours), "created_at": now, "updated_at": now,
         "now": now, "stale_before": now - timedelta(seconds=settings.idempotency_stale_seconds),
+        "w_org": organization_id,
     }
     async with db.unit_of_work() as session:
         conn = await session.connection()
         claimed = (await conn.execute(_claim_statement(db.engine.dialect.name), params)).first()
         if claimed is not None and claimed[0] == token:
+            policy_cache.saw_version(organization_id, claimed[2])
             return (token, claimed[1]), None
         row = (await conn.execute(_SEEN, _key_params(*cache_key))).first()
     return None, _judge(row, digest, now, cache_key)
@@ -324,7 +370,7 @@ async def run_idempotent(
         cached = _recall(cache_key, digest)
         result = None if cached is None else _open(cached.sealed)
     if result is not None:
-        return _replay(result)
+        return _replay(result, cache_key, digest)
     # A key another request of this process is working on is read before it is claimed, so a
     # burst of retries reads in parallel rather than queueing for the write lock.
     busy_here = cache_key in _working
@@ -374,11 +420,9 @@ async def _own(db: Database, settings: Settings, cache_key: tuple[str, str, str,
         if owned is not None:
             return owned
         if seen is not None and seen.state == "completed":
-            return _replay(seen.result)
+            return _replay(seen.result, cache_key, digest)
         if asyncio.get_running_loop().time() >= deadline:
-            raise Conflict(
-                "idempotency_conflict",
-                "A request with this Idempotency-Key is still being processed; retry shortly.",
+            raise IdempotencyConflict("A request with this Idempotency-Key is still being processed; retry shortly.",
             )
         await asyncio.sleep(_POLL_SECONDS)
 

@@ -9,13 +9,16 @@ Every policy change (:mod:`errand.guard.policies`) bumps ``organizations.policie
 in its own transaction. Before each use the cache reads that one integer (a primary-key
 lookup in a read-only transaction) and reads the policies again only when it has moved, so
 the next action in *any* process is judged by the committed policies: a new spending limit
-holds from the very next booking on every worker. In the changing process the entry is also
+holds from the very next booking on every worker. A request that has just read the version
+in a statement of its own (the idempotency claim returns it, :func:`saw_version`) is judged
+by that reading instead of reading it again: the version committed when the request began. In the changing process the entry is also
 dropped at once, and again when the change commits. Compiled CEL programs are cached
 separately, by rule text, in :mod:`errand.guard.cel`.
 """
 
 import weakref
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -28,6 +31,23 @@ from errand.kit.db import Database, now_and_after_commit
 from errand.models import Organization, Policy
 
 _live: "weakref.WeakSet[PolicyCache]" = weakref.WeakSet()
+# The version the current request read in a statement of its own: (organization id, version), used once.
+_seen: ContextVar[tuple[str, int] | None] = ContextVar("errand_policies_version_seen", default=None)
+
+
+def saw_version(organization_id: str, version: int | None) -> None:
+    """Record that the current request (its task) just read ``organization_id``'s committed
+    ``policies_version`` (None: no such row, read as 0); the request's next :meth:`PolicyCache.rules`
+    for that organization uses it instead of reading the version again."""
+    _seen.set((organization_id, version or 0))
+
+
+def _take_seen(organization_id: str) -> int | None:
+    seen = _seen.get()
+    if seen is None:
+        return None
+    _seen.set(None)
+    return seen[1] if seen[0] == organization_id else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +97,10 @@ class PolicyCache:
         when the database cannot be reached."""
         hit = self._cache.get(organization_id)
         generation = self._generation
-        row = await self.db.read_one(_VERSION, {"org": organization_id})
-        version = row[0] if row is not None else 0
+        version = _take_seen(organization_id)
+        if version is None:
+            row = await self.db.read_one(_VERSION, {"org": organization_id})
+            version = row[0] if row is not None else 0
         if hit is not None and hit[0] == version:
             return hit[1]
         async with self.db.unit_of_work(read_only=True) as session:

@@ -5,11 +5,14 @@ Other domain modules and the dialects use the guard only through this module (an
 
 from errand.guard import approvals, policies
 from errand.guard.errors import ApprovalNotFound, PolicyNotFound, PolicyViolation
-from errand.kit.errors import IdempotencyConflict
-from errand.guard.idempotency import Claim, IdempotentResult, run_idempotent
+from errand.guard.idempotency import (
+    REPLAY_CACHE_SECONDS, Claim, IdempotentResult, Replayed, noting_replays, run_idempotent, still_completed,
+)
 from errand.guard.rate_limits import RateLimits
+from errand.kit.errors import IdempotencyConflict
 
 __all__ = [
-    "ApprovalNotFound", "Claim", "IdempotencyConflict", "IdempotentResult", "PolicyNotFound", "PolicyViolation",
-    "RateLimits", "approvals", "policies", "run_idempotent",
+    "REPLAY_CACHE_SECONDS", "ApprovalNotFound", "Claim", "IdempotencyConflict", "IdempotentResult", "PolicyNotFound",
+    "PolicyViolation", "RateLimits", "Replayed", "approvals", "noting_replays", "policies", "run_idempotent",
+    "still_completed",
 ]

@@ -32,10 +32,10 @@ from cachetools import TTLCache
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from errand.identity.errors import InvalidApiKey, MalformedApiKey
 from errand.identity.schemas import Principal
 from errand.kit import clock, crypto
 from errand.kit.db import Database, now_and_after_commit
-from errand.kit.errors import Unauthorized
 from errand.kit.logging import get_logger
 from errand.models import ApiKey, Organization
 
@@ -91,7 +91,7 @@ async def lookup(db: Database, digest: str, now: datetime) -> _Entry:
     matches = crypto.constant_time_equal(row.key_hash if row else _DUMMY_HASH, digest)
     expires_at = clock.as_utc(row.expires_at) if row and row.expires_at else None
     if not matches or row is None or row.revoked_at is not None or (expires_at is not None and expires_at <= now):
-        raise Unauthorized("invalid_api_key", "The API key is not valid.")
+        raise InvalidApiKey("The API key is not valid.")
     principal = Principal(
         organization_id=row.organization_id, organization_name=row.organization_name, api_key_id=row.id,
         key_prefix=row.prefix, env=row.env, role=row.role, scenarios=tuple(row.scenarios),
@@ -131,7 +131,7 @@ class Authenticator:
         lookup; ``invalid_api_key`` for unknown, revoked and expired keys alike), or Unavailable
         when the database is needed and cannot be reached."""
         if not KEY_PATTERN.fullmatch(raw_key):
-            raise Unauthorized("malformed_api_key", "The API key is malformed.")
+            raise MalformedApiKey("The API key is malformed.")
         digest = crypto.sha256_hex(raw_key)
         now = clock.now()
         entry = self._cache.get(digest) if self._cache is not None else None

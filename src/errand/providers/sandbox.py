@@ -19,8 +19,8 @@ the mapping of the sandbox's answers onto the core's errors:
 - timeout, connection error, 429, 5xx, unreadable 2xx → :class:`ProviderUnavailable`
   with the Retry-After seconds (the outcome is unknown: retry with the same idempotency
   key, or move down the chain);
-- other 409                 → ``DomainError`` ``provider_conflict`` (kind conflict);
-- other 4xx                 → ``DomainError`` ``provider_rejected`` (kind invalid).
+- other 409                 → :class:`ProviderConflict` ``provider_conflict``;
+- other 4xx                 → :class:`ProviderRejected` ``provider_rejected`` (kind invalid).
 
 Both carry the sandbox's own error code in ``details["provider_error"]``.
 
@@ -65,6 +65,7 @@ from errand.providers.base import (
     VenueUnknown,
 )
 from errand.providers.catalog import VenueCatalog
+from errand.providers.errors import ProviderConflict, ProviderRejected
 
 
 def _local(start: datetime) -> str:
@@ -179,8 +180,8 @@ class SandboxApiProvider:
             return NoAvailability(message, [str(t) for t in body.get("nearest") or []])
         details = {"provider": self.id, "provider_error": code}
         if status == 409:
-            return DomainError("provider_conflict", message, kind="conflict", details=details)
-        return DomainError("provider_rejected", message, kind="invalid", details=details)
+            return ProviderConflict(message, details=details)
+        return ProviderRejected(message, details=details)
 
     # --- the job API: every scenario ---------------------------------------------------
 
