@@ -48,7 +48,7 @@ from errand.kit.core import Core
 from errand.kit.errors import InvalidState, NotFound, Unavailable
 from errand.kit.ids import new_id
 from errand.models import Transaction
-from errand.providers.base import Guest, ProviderUnavailable, RestaurantProvider, Venue, VenueUnknown
+from errand.providers.base import Guest, ProviderUnavailable, Venue, VenueUnknown, seats_parties
 
 __all__ = [
     "book", "cancel", "modify", "get_transaction",
@@ -73,7 +73,7 @@ async def _find_venue(core: Core, principal: Principal, name: str, city: str) ->
     unavailable: ProviderUnavailable | None = None
     suggestions: list[str] = []
     for provider in core.providers.for_scenario("restaurant", key_env=principal.env):
-        if not isinstance(provider, RestaurantProvider):
+        if not seats_parties(provider):
             continue  # a job-only provider cannot take a synchronous reservation
         try:
             venue = await provider.find_venue(name, city)

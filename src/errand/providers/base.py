@@ -123,6 +123,19 @@ class RestaurantProvider(Protocol):
     async def cancel(self, reservation_id: str, *, idempotency_key: str) -> None: ...
 
 
+_SEATS_PARTIES: dict[type, bool] = {}
+
+
+def seats_parties(provider: object) -> bool:
+    """Whether ``provider`` takes synchronous restaurant reservations (:class:`RestaurantProvider`),
+    decided once per provider class: a runtime-checkable Protocol's ``isinstance`` inspects every
+    member on each call, a measurable share of a booking's CPU (``bench/book.py``)."""
+    kind = type(provider)
+    if kind not in _SEATS_PARTIES:
+        _SEATS_PARTIES[kind] = isinstance(provider, RestaurantProvider)
+    return _SEATS_PARTIES[kind]
+
+
 # --- Execution jobs: one interface for every scenario ------------------------------------
 
 
