@@ -48,7 +48,7 @@ async def modify(core: Core, principal: Principal, transaction_id: str, changes:
         return (await _modify(core, principal, transaction_id, changes, claim)).model_dump(mode="json")
 
     result = await guard_service.run_idempotent(
-        core.db, core.settings, organization_id=principal.organization_id, env=principal.env,
+        core, organization_id=principal.organization_id, env=principal.env,
         scope="restaurant.modify",
         key=idempotency_key, request={"transactionId": transaction_id, "updates": changes.model_dump(mode="json")},
         operation=operation,

@@ -104,7 +104,7 @@ async def book(core: Core, principal: Principal, data: BookingCreate,
         return (await _book(core, principal, data, claim, undo)).model_dump(mode="json")
 
     result = await guard_service.run_idempotent(
-        core.db, core.settings, organization_id=principal.organization_id, env=principal.env,
+        core, organization_id=principal.organization_id, env=principal.env,
         scope="restaurant.book",
         key=idempotency_key, request=data.model_dump(mode="json"), operation=operation,
     )
@@ -196,7 +196,7 @@ async def cancel(core: Core, principal: Principal, transaction_id: str, reason: 
         return (await _cancel(core, principal, transaction_id, reason, claim)).model_dump(mode="json")
 
     result = await guard_service.run_idempotent(
-        core.db, core.settings, organization_id=principal.organization_id, env=principal.env,
+        core, organization_id=principal.organization_id, env=principal.env,
         scope="restaurant.cancel", key=idempotency_key, request={"transactionId": transaction_id, "reason": reason},
         operation=operation,
     )

@@ -49,6 +49,7 @@ from sqlalchemy.sql import Executable
 from errand.guard import policy_cache
 from errand.kit import clock, crypto, timing
 from errand.kit.config import Settings
+from errand.kit.core import Core
 from errand.kit.db import Database
 from errand.kit.errors import DomainError, IdempotencyConflict, InvalidRequest
 from errand.kit.ids import new_id
@@ -340,8 +341,7 @@ async def _claim(
 
 
 async def run_idempotent(
-    db: Database,
-    settings: Settings,
+    core: Core,
     *,
     organization_id: str,
     env: str,
@@ -356,6 +356,9 @@ async def run_idempotent(
     so a provider never mistakes a test request for the live one with the same key. The
     operation should call ``claim.complete(session, value)`` in the unit of work that records
     its change; when it returns without doing so, its value is stored in a transaction of its own.
+
+    An orchestrator (``docs/core.md``): it opens its own short units of work on ``core.db``
+    around the operation, under ``core.settings``' idempotency TTL and waits.
 
     Raises InvalidRequest for a malformed key, Conflict ``idempotency_conflict`` for a key used
     with another body or still being processed after ``idempotency_wait_seconds``, the replayed
@@ -376,12 +379,13 @@ async def run_idempotent(
     busy_here = cache_key in _working
     _working[cache_key] += 1
     try:
-        owned = await _own(db, settings, cache_key, digest, look_first=busy_here)
+        owned = await _own(core.db, core.settings, cache_key, digest, look_first=busy_here)
         if isinstance(owned, IdempotentResult):
             return owned
         token, generation = owned
-        return await _run(db, Claim(downstream_key=_downstream_key(cache_key, digest, generation),
-                                    organization_id=organization_id, env=env, scope=scope, key=key, token=token),
+        return await _run(core.db, Claim(downstream_key=_downstream_key(cache_key, digest, generation),
+                                         organization_id=organization_id, env=env, scope=scope, key=key,
+                                         token=token),
                           operation)
     finally:
         _working[cache_key] -= 1

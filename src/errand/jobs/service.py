@@ -219,7 +219,7 @@ async def cancel_job(core: Core, principal: Principal, job_id: str,
             return answer
 
     result = await guard_service.run_idempotent(
-        core.db, core.settings, organization_id=principal.organization_id, env=principal.env,
+        core, organization_id=principal.organization_id, env=principal.env,
         scope="execution_job.cancel",
         key=idempotency_key, request={"jobId": job_id}, operation=operation,
     )
