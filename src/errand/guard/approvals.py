@@ -24,7 +24,7 @@ from errand.identity.schemas import Principal
 from errand.kit import clock, crypto
 from errand.kit.errors import InvalidState
 from errand.kit.ids import new_id
-from errand.models import Approval
+from errand.models import Approval, get_owned
 
 STATUSES = ("pending", "approved", "denied", "expired", "void")
 
@@ -71,23 +71,18 @@ async def request(
     return approval
 
 
-async def get(session: AsyncSession, organization_id: str, approval_id: str) -> Approval:
-    approval = (
-        await session.execute(
-            select(Approval).where(Approval.id == approval_id, Approval.organization_id == organization_id)
-        )
-    ).scalar_one_or_none()
-    if approval is None:
-        raise ApprovalNotFound(f"Approval {approval_id} not found.")
-    return approval
+async def get(session: AsyncSession, organization_id: str, approval_id: str, env: str | None = None) -> Approval:
+    """The approval ``approval_id`` of ``organization_id`` (and of mode ``env`` when given), else
+    ApprovalNotFound ``approval_not_found``."""
+    scope = {"organization_id": organization_id} | ({"env": env} if env is not None else {})
+    return await get_owned(session, Approval, approval_id, ApprovalNotFound(f"Approval {approval_id} not found."),
+                           **scope)
 
 
 async def get_for(session: AsyncSession, principal: Principal, approval_id: str) -> Approval:
     """An approval as the caller may see it: NotFound ``approval_not_found`` for another organization's
     or the other mode's, Forbidden ``scenario_not_allowed`` for a scenario the key is not scoped to."""
-    approval = await get(session, principal.organization_id, approval_id)
-    if approval.env != principal.env:
-        raise ApprovalNotFound(f"Approval {approval_id} not found.")
+    approval = await get(session, principal.organization_id, approval_id, principal.env)
     identity_service.require_scenario(principal, approval.scenario)
     return approval
 
