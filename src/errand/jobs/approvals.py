@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from errand.guard import service as guard_service
 from errand.identity.schemas import Principal
 from errand.jobs import journal
-from errand.jobs.tasks import RUN_JOB
+from errand.jobs.schemas import RUN_JOB
 from errand.kit import clock
 from errand.kit.core import Core
 from errand.kit.errors import Conflict, InvalidState

@@ -28,6 +28,8 @@ from errand.providers.base import Offer as Offer, SearchQuery as SearchQuery
 ACTIVE = ("pending", "running", "awaiting_approval")
 TERMINAL = ("paused_payment", "completed", "no_availability", "needs_login", "captcha", "error", "cancelled")
 STATUSES = ACTIVE + TERMINAL
+# The task that runs a job (errand.jobs.tasks), enqueued in the unit of work that makes it pending.
+RUN_JOB = "errand.run_job"
 
 Scenario = Literal["restaurant", "hotel", "flight", "activity"]
 SCENARIOS: tuple[str, ...] = ("restaurant", "hotel", "flight", "activity")

@@ -36,7 +36,9 @@ from errand.identity.schemas import Principal
 from errand.jobs import journal, payments, validation
 from errand.jobs.errors import JobNotFound, SnapshotNotFound
 from errand.jobs.provider_events import receive as receive_provider_event, verify as verify_provider_event
-from errand.jobs.schemas import ACTIVE, STATUSES, JobCreate, JobEvent, JobView, Profile, ProviderMetrics, SnapshotInfo
+from errand.jobs.schemas import (
+    ACTIVE, RUN_JOB, STATUSES, JobCreate, JobEvent, JobView, Profile, ProviderMetrics, SnapshotInfo,
+)
 from errand.jobs.search import search_availability
 from errand.jobs.validation import validate_job_request, validate_profile
 from errand.kit import clock, crypto, pagination, tasks
@@ -50,9 +52,6 @@ __all__ = [
     "provider_listing", "provider_metrics", "receive_provider_event", "search_availability", "snapshot_png",
     "validate_job_request", "validate_profile", "verify_provider_event",
 ]
-
-# The task that runs a job (errand.jobs.tasks), enqueued with the job.
-RUN_JOB = "errand.run_job"
 
 
 async def _profile_for(session: AsyncSession, principal: Principal, data: JobCreate) -> dict[str, Any]:

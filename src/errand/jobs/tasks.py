@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from errand.jobs import journal, payments
 from errand.jobs.executor import Outcome, Run, execute
+from errand.jobs.schemas import RUN_JOB
 from errand.kit import clock
 from errand.kit.core import Core
 from errand.kit.errors import DomainError, Unavailable
@@ -30,7 +31,6 @@ STALE_SECONDS = 30.0
 # A job that lost its runner this many times is ended as an error rather than run again.
 MAX_RUNS = 3
 FINISH_ATTEMPTS = 6
-RUN_JOB = "errand.run_job"
 
 
 async def _claim(core: Core, job_id: str) -> tuple[Job, str] | None:
