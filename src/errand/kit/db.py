@@ -60,7 +60,11 @@ def prepare_sqlite_file(url: str) -> None:
 
 def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # A writer's connection ends every transaction itself (unit_of_work commits or rolls back), so
+        # the pool's rollback at check-in would only cost one more hop to aiosqlite's thread per
+        # unit of work. A reader's connection keeps it: read_one's implicit BEGIN ends there.
+        engine = create_async_engine(url, connect_args={"timeout": 30},
+                                     pool_reset_on_return="rollback" if read_only else None)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
