@@ -85,6 +85,12 @@ async def events_for(session: AsyncSession, *, organization_id: str, env: str, a
     return [view(row) for row in rows.scalars()]
 
 
+async def any_undispatched(session: AsyncSession) -> bool:
+    """Whether any event waits for dispatch (a read, so an idle sweep never takes SQLite's writer lock)."""
+    return (await session.execute(
+        select(OutboxEvent.id).where(OutboxEvent.dispatched_at.is_(None)).limit(1))).first() is not None
+
+
 async def dispatch_batch(session: AsyncSession, consumers: EventConsumers, limit: int = 100) -> int:
     """Hand up to ``limit`` undispatched events, oldest first, to every consumer, and mark them
     dispatched, in ``session``'s transaction; returns how many.

@@ -26,6 +26,9 @@ async def dispatch(core: Core) -> int:
 
     Raises what a consumer raised (that batch stays undispatched and is dispatched again later)."""
     consumers = core.event_consumers if core.event_consumers is not None else EventConsumers()
+    async with core.db.unit_of_work(read_only=True) as session:
+        if not await service.any_undispatched(session):
+            return 0
     total = 0
     for _ in range(MAX_BATCHES):
         async with core.db.unit_of_work() as session:
