@@ -8,6 +8,7 @@ Other tests' events share the database, so each test looks only at its own organ
 
 import asyncio
 from collections import Counter
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,10 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.audit import service as audit_service
+from errand.jobs import tasks as job_tasks
+from errand.kit import clock
 from errand.kit.db import Database
 from errand.kit.ids import new_id
 from errand.kit.tasks import take_enqueued
-from errand.models import AuditEvent, Organization, OutboxEvent
+from errand.models import AuditEvent, Job, Organization, OutboxEvent
 from errand.outbox import service as outbox_service
 from errand.outbox import tasks as outbox_tasks
 from errand.outbox.consumers import EventConsumers
@@ -181,3 +184,23 @@ def test_the_dispatch_task_and_its_sweep_are_declared() -> None:
     assert task.name == outbox_service.DISPATCH and task.lock_for({}) == "outbox:dispatch"
     assert [(p.name, p.interval_seconds, p.queue_maintained) for p in outbox_tasks.PERIODIC] == [
         ("dispatch_outbox", 5, False)]
+
+
+async def test_a_job_whose_runner_was_lost_too_often_reports_one_failure(
+    database: Database, organization: str
+) -> None:
+    stale = clock.now() - timedelta(seconds=job_tasks.STALE_SECONDS + 5)
+    ids = {runs: new_id("job") for runs in (1, job_tasks.MAX_RUNS)}
+    async with database.unit_of_work() as session:
+        for runs, job_id in ids.items():
+            session.add(Job(id=job_id, organization_id=organization, api_key_id="key_test", key_env="test",
+                            scenario="restaurant", status="running", params={}, profile={}, consent={},
+                            client_metadata={}, request_hash="0" * 64, run_token=f"tok-{runs}", run_count=runs,
+                            heartbeat_at=stale))
+    for _ in range(2):  # a second sweep finds nothing more to report
+        await job_tasks.recover_jobs(SimpleNamespace(db=database))  # type: ignore[arg-type]
+    async with database.unit_of_work(read_only=True) as session:
+        reported = await outbox_service.events_for(session, organization_id=organization, env="test")
+    assert [(e.subject_id, e.event_type) for e in reported] == [(ids[job_tasks.MAX_RUNS], "job.failed")]
+    assert reported[0].payload == {"job_id": ids[job_tasks.MAX_RUNS], "scenario": "restaurant", "status": "error",
+                                   "reason": "error", "detail": "runner_lost"}
