@@ -19,13 +19,16 @@ from errand.kit.config import Settings
 from errand.kit.core import Core
 from errand.kit.db import Database
 from errand.kit.tasks import TaskRegistry
+from errand.outbox import tasks as outbox_tasks
+from errand.outbox.consumers import EventConsumers
 from errand.providers.registry import ProviderRegistry
 
 
 def build_core(settings: Settings) -> Core:
     """The core of one process: its database, provider registry, rate limits, API-key and policy
     caches, every domain's tasks and periodic work (:mod:`errand.kit.tasks`) and the approval
-    subjects (:mod:`errand.approvals.subjects`), with the personal-data key loaded (created 0600
+    subjects (:mod:`errand.approvals.subjects`) and the consumers of Errand's own events
+    (:mod:`errand.outbox.consumers`), with the personal-data key loaded (created 0600
     under ``data_dir`` on first start). Close it with ``await core.aclose()`` when the process
     stops serving.
 
@@ -42,8 +45,10 @@ def build_core(settings: Settings) -> Core:
         authenticator=Authenticator(db, cache_seconds=settings.auth_cache_seconds,
                                     flush_seconds=settings.last_used_flush_seconds),
         policy_cache=PolicyCache(db),
-        tasks=TaskRegistry.collect(job_tasks, booking_tasks, approval_tasks),
+        tasks=TaskRegistry.collect(job_tasks, booking_tasks, approval_tasks, outbox_tasks),
         approval_subjects=ApprovalSubjects(booking_decisions, job_approvals),
+        # Automations' triggers and outbound webhooks register here once they exist.
+        event_consumers=EventConsumers(),
     )
 
 

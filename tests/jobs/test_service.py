@@ -70,7 +70,8 @@ async def test_a_created_job_is_run_once_its_unit_of_work_commits(
     principal = await _principal(database)
     job = await _create(database, principal, day)
     assert job.status == "pending"
-    assert sent == [TaskCall("errand.run_job", {"job_id": job.id})]
+    # Its run, sent once, after the commit (beside the outbox's dispatch of job.created).
+    assert [call for call in sent if call.name == "errand.run_job"] == [TaskCall("errand.run_job", {"job_id": job.id})]
 
 
 async def test_a_job_created_in_a_rolled_back_unit_of_work_neither_exists_nor_runs(
@@ -98,7 +99,7 @@ async def test_the_same_idempotency_key_returns_the_first_job_and_runs_it_once(
         again, created = await jobs_service.create_job(
             session, principal, jobs_service.validate_job_request(body), _Registry())
     assert (again.id, created) == (first.id, False)
-    assert [call.args["job_id"] for call in sent] == [first.id]
+    assert [call.args["job_id"] for call in sent if call.name == "errand.run_job"] == [first.id]
 
 
 async def test_another_organizations_job_is_job_not_found(db: tuple[Database, list[TaskCall]], day: date) -> None:

@@ -21,6 +21,7 @@ from errand.kit.core import Core
 from errand.kit.errors import DatabaseUnavailable, InvalidRequest, Unavailable
 from errand.kit.logging import get_logger
 from errand.models import Approval, Transaction, get_owned
+from errand.outbox import service as outbox_service
 from errand.providers.errors import ProviderUnavailable
 
 SUBJECT = "transaction"
@@ -162,6 +163,21 @@ async def audit(
 ) -> None:
     await audit_service.record_all(session, [audit_event(txn, type, actor, decision=decision, reason=reason,
                                                          data=data)])
+
+
+async def publish(session: AsyncSession, txn: Transaction, event_type: str) -> None:
+    """Record Errand's own event ``event_type`` (``transaction.confirmed`` / ``.modified`` /
+    ``.cancelled``) about ``txn`` as just written, in ``session``'s transaction: called where the
+    write that made the change succeeded, once per change. The payload has the booking's ids,
+    status, venue, time, party size and amount, never the customer."""
+    await outbox_service.record(
+        session, organization_id=txn.organization_id, env=txn.env, event_type=event_type, subject_type=SUBJECT,
+        subject_id=txn.id,
+        payload={"transaction_id": txn.id, "status": txn.status, "scenario": txn.scenario,
+                 "provider_id": txn.provider_id, "venue_name": txn.venue_name, "city": txn.city,
+                 "starts_at": txn.starts_at, "party_size": txn.party_size, "amount_usd": txn.amount_usd,
+                 "reservation_id": txn.reservation_id},
+    )
 
 
 def view(txn: Transaction, approval: Approval | None = None) -> TransactionView:

@@ -14,8 +14,8 @@ from typing import Any, Literal
 from sqlalchemy import select, update
 
 from errand.bookings.common import (
-    SUBJECT, SYSTEM_ACTOR, amount_for, audit, get_transaction_row, provider_for, record_after_provider, to_utc,
-    view,
+    SUBJECT, SYSTEM_ACTOR, amount_for, audit, get_transaction_row, provider_for, publish, record_after_provider,
+    to_utc, view,
 )
 from errand.bookings.schemas import TransactionView
 from errand.guard import service as guard_service
@@ -134,6 +134,8 @@ async def _carry_out(core: Core, approval_id: str, organization_id: str, actor: 
         await audit(session, row, event, actor, decision=approval.status,
                     reason=f"approval {approval.id} {approval.status}",
                     data={"approvalId": approval.id, "reservationId": row.reservation_id})
+        if approval.status == "approved":
+            await publish(session, row, event)
         return view(row, approval)
 
     # Not recorded in the end: finish_decided carries the decision out again, under the same keys.

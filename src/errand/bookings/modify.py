@@ -17,7 +17,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.bookings.common import (
-    OPEN_STATUSES, SUBJECT, amount_for, audit, cancel_intent, get_transaction_for, provider_for,
+    OPEN_STATUSES, SUBJECT, amount_for, audit, cancel_intent, get_transaction_for, provider_for, publish,
     record_after_provider, require_future, to_local, to_utc, view, view_with_approval,
 )
 from errand.bookings.schemas import BookingChanges, TransactionView
@@ -191,6 +191,9 @@ async def _record_change(session: AsyncSession, core: Core, principal: Principal
     await audit(session, row, "transaction.modified", principal.actor, decision=decision.outcome,
                 reason=decision.reason, data={"changed": change.requested, "action": action,
                                               "policies": decision.evaluated})
+    if row.status in ("confirmed", "modified"):
+        # Carried out at the provider (a booking still awaiting approval reports its approval instead).
+        await publish(session, row, f"transaction.{row.status}")
     if fields["status"] == "requires_approval" and change.slot_changed:
         approval = await request_approval(session, core, row, decision, action, change.amount, principal.actor)
         row.pending_action = {**fields["pending_action"], "approval_id": approval.id}

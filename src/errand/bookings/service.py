@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from errand.bookings import decisions
 from errand.bookings.common import (
     OPEN_STATUSES, SUBJECT, SYSTEM_ACTOR, amount_for, audit, audit_event, cancel_intent, get_transaction_for,
-    get_transaction_row, log, provider_for, record_after_provider, require_future, to_local, to_utc, view,
-    view_with_approval,
+    get_transaction_row, log, provider_for, publish, record_after_provider, require_future, to_local, to_utc,
+    view, view_with_approval,
 )
 from errand.bookings.modify import modify
 from errand.bookings.schemas import AuditEventView, BookingCreate, TransactionDetail, TransactionView
@@ -161,6 +161,7 @@ async def _book(core: Core, principal: Principal, data: BookingCreate, claim: gu
             events.append(audit_event(txn, "transaction.confirmed", principal.actor,
                                       data={"reservationId": txn.reservation_id, "providerId": provider.id}))
             await audit_service.record_all(session, events)
+            await publish(session, txn, "transaction.confirmed")
         return view(txn, approval)
 
     try:
@@ -253,6 +254,7 @@ async def _finish_cancel(core: Core, txn: Transaction, claim: guard_service.Clai
             raise InvalidState(f"Transaction {txn.id} changed while it was being cancelled.")
         await audit(session, row, "transaction.cancelled", intent.get("actor", SYSTEM_ACTOR), reason=intent.get("reason"),
                     data={"previousStatus": intent.get("previous_status"), "reservationId": txn.reservation_id})
+        await publish(session, row, "transaction.cancelled")
         return view(row)
 
     return await record_after_provider(core, write, "cancellation", claim)

@@ -25,8 +25,12 @@ from errand.kit import clock, crypto
 from errand.kit.errors import InvalidState
 from errand.kit.ids import new_id
 from errand.models import Approval, get_owned
+from errand.outbox import service as outbox_service
 
 STATUSES = ("pending", "approved", "denied", "expired", "void")
+# Errand's own event (errand.outbox) an approval's new status reports: a decision, an expiry.
+# Voiding (the action changed) and putting a decision back to pending report nothing.
+_EVENT_FOR = {"approved": "approval.decided", "denied": "approval.decided", "expired": "approval.expired"}
 
 
 def action_digest(action: dict[str, Any]) -> str:
@@ -68,7 +72,24 @@ async def request(
     )
     session.add(approval)
     await session.flush()
+    await _publish(session, approval, "approval.requested")
     return approval
+
+
+async def _publish(session: AsyncSession, approval: Approval, event_type: str) -> None:
+    """Record ``event_type`` about ``approval`` in ``session``'s transaction. The payload names what
+    it gates and the amount, never the approver's note nor the action's guest."""
+    action = approval.action or {}
+    await outbox_service.record(
+        session, organization_id=approval.organization_id, env=approval.env, event_type=event_type,
+        subject_type="approval", subject_id=approval.id,
+        payload={"approval_id": approval.id, "status": approval.status, "scenario": approval.scenario,
+                 "subject_type": approval.subject_type, "subject_id": approval.subject_id,
+                 "amount_usd": approval.amount_usd,
+                 "venue_name": action.get("venueName") or action.get("restaurantName"),
+                 "policy_id": approval.policy_id, "expires_at": approval.expires_at,
+                 "decision": approval.status if event_type == "approval.decided" else None},
+    )
 
 
 async def get(session: AsyncSession, organization_id: str, approval_id: str, env: str | None = None) -> Approval:
@@ -133,7 +154,10 @@ async def transition(
     note: str | None = None,
     from_status: str = "pending",
 ) -> None:
-    """Move an approval out of ``from_status``; InvalidState if someone else moved it first."""
+    """Move an approval out of ``from_status``; InvalidState if someone else moved it first.
+
+    A decision (approved, denied) and an expiry are recorded as Errand's own events
+    (``approval.decided``, ``approval.expired``) in the same transaction."""
     now = clock.now()
     values: dict[str, Any] = {"status": status, "updated_at": now}
     if decided_by is not None:
@@ -144,3 +168,5 @@ async def transition(
     if result.rowcount != 1:
         raise InvalidState(f"Approval {approval.id} is no longer {from_status}.")
     await session.refresh(approval)
+    if status in _EVENT_FOR and from_status == "pending":
+        await _publish(session, approval, _EVENT_FOR[status])

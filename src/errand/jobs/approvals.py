@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from errand.guard import service as guard_service
 from errand.identity.schemas import Principal
-from errand.jobs import journal
+from errand.jobs import journal, publishing
 from errand.jobs.schemas import RUN_JOB
 from errand.kit import clock
 from errand.kit.core import Core
@@ -54,7 +54,11 @@ async def decide(core: Core, principal: Principal, approval: Approval, decision:
                           + (f": {note}" if note else ""), summary="Denied by a human approver",
                           pending_action=None, completed_at=now, updated_at=now)
             message, type_ = f"Denied by {actor}", "action_denied"
-        await session.execute(update(Job).where(Job.id == job.id, Job.status == "awaiting_approval").values(**values))
+        changed = await session.execute(update(Job).where(Job.id == job.id, Job.status == "awaiting_approval")
+                                        .values(**values))
+        if decision == "denied" and changed.rowcount == 1:
+            await publishing.publish_for(session, job, "job.failed", "error", detail="approval_denied",
+                                     approval_id=approval.id)
         await journal.record(session, organization_id=organization_id, job_id=job.id, type=type_, message=message,
                             actor=actor, approvalId=approval.id, decision=decision)
         if decision == "denied":
@@ -84,6 +88,9 @@ async def expire(core: Core, approval: Approval) -> None:
             await journal.record(session, organization_id=approval.organization_id, job_id=approval.subject_id,
                                 type="job_failed", message="error: approval expired", actor="system",
                                 status="error", approvalId=approval.id, decision="expired")
+            await publishing.publish(session, organization_id=approval.organization_id, env=approval.env,
+                                 job_id=approval.subject_id, scenario=approval.scenario, event_type="job.failed",
+                                 status="error", detail="approval_expired", approval_id=approval.id)
 
 
 async def finish_decided(core: Core) -> int:

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from errand.jobs import journal
+from errand.jobs import journal, publishing
 from errand.jobs.schemas import Payment
 from errand.kit import clock
 from errand.kit.logging import get_logger
@@ -113,9 +113,17 @@ async def record_paid(session: AsyncSession, job: Job, *, provider_id: str, hold
                 completed_at=case((completes, now), else_=Job.completed_at),
                 summary=case((completes, summary), else_=Job.summary),
                 error=case((completes, None), else_=Job.error))
+        # Whether this payment completed the job: only then is completed_at the payment's time.
+        .returning(Job.status, Job.completed_at == Job.paid_at)
         .execution_options(synchronize_session=False))
-    if changed.rowcount != 1:
+    row = changed.first()
+    if row is None:
         return False
+    status, completed = row[0], bool(row[1])
+    details = publishing.about(result, provider_id)
+    await publishing.publish_for(session, job, "job.payment_completed", status, **details)
+    if completed:
+        await publishing.publish_for(session, job, "job.completed", status, **details)
     await journal.record(session, organization_id=job.organization_id, job_id=job.id, type="payment_completed",
                         message=f"The end user paid at {provider_id}: confirmation {confirmation}", actor=actor,
                         providerId=provider_id, holdId=hold_id, confirmation=confirmation, **audit)
@@ -139,6 +147,8 @@ async def record_expired(session: AsyncSession, job: Job, *, actor: str, message
         ))
     if changed.rowcount != 1:
         return False
+    await publishing.publish_for(session, job, "job.hold_expired", job.status, hold_status=EXPIRED,
+                             **publishing.about(result))
     await journal.record(session, organization_id=job.organization_id, job_id=job.id, type="hold_expired",
                         message=message, actor=actor,
                         **{"providerId": provider_id, "holdId": result.get("holdId"), "expiresAt": expires, **audit})

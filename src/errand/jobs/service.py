@@ -33,7 +33,7 @@ from errand.audit import service as audit_service
 from errand.guard import service as guard_service
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
-from errand.jobs import journal, payments, validation
+from errand.jobs import journal, payments, publishing, validation
 from errand.jobs.errors import JobNotFound, SnapshotNotFound
 from errand.jobs.provider_events import receive as receive_provider_event, verify as verify_provider_event
 from errand.jobs.schemas import (
@@ -106,6 +106,7 @@ async def create_job(session: AsyncSession, principal: Principal, data: JobCreat
         return await _existing(session, principal, existing, digest), False
     await journal.record(session, organization_id=principal.organization_id, job_id=job.id, type="job_created",
                          message=f"Job created for a {data.scenario} booking", actor=principal.actor)
+    await publishing.publish_for(session, job, "job.created", "pending")
     tasks.enqueue(session, RUN_JOB, job_id=job.id)
     # The answer is the job as created (pending), whatever the runner does once this commits.
     return await get_job(session, principal, job.id), True
@@ -230,6 +231,7 @@ async def _cancel(session: AsyncSession, principal: Principal, job_id: str) -> J
     job = await _get(session, principal, job_id)
     if job.status not in ACTIVE:
         raise InvalidState(f"Job {job_id} is {job.status} and cannot be cancelled.")
+    previous = job.status
     # Any active status will do: a runner claiming the pending job meanwhile (pending → running)
     # does not make the cancel wrong, only a job that finished meanwhile does.
     changed = await session.execute(
@@ -243,6 +245,7 @@ async def _cancel(session: AsyncSession, principal: Principal, job_id: str) -> J
         await guard_service.approvals.transition(session, approval, "void")
     await journal.record(session, organization_id=principal.organization_id, job_id=job_id, type="job_aborted",
                          message=f"Cancelled by the client while {job.status}", actor=principal.actor)
+    await publishing.publish_for(session, job, "job.cancelled", "cancelled", previous_status=previous)
     await session.refresh(job)
     return _view(job, principal.organization_name, await _events(session, principal.organization_id, job_id))
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
-from errand.jobs import journal, payments
+from errand.jobs import journal, payments, publishing
 from errand.jobs.executor import Outcome, Run, execute
 from errand.jobs.schemas import RUN_JOB
 from errand.kit import clock
@@ -81,6 +81,10 @@ async def _finish(core: Core, run: Run, token: str, outcome: Outcome) -> None:
         )
         if finished.rowcount != 1:
             return  # cancelled meanwhile, or the claim was recovered by another runner
+        if outcome.status in publishing.BY_STATUS:
+            await publishing.publish_for(session, job, publishing.BY_STATUS[outcome.status], outcome.status,
+                                     approval_id=(outcome.pending_action or {}).get("approval_id"),
+                                     **publishing.about(outcome.result or outcome.pending_action, outcome.provider_id))
         if outcome.status in ("no_availability", "needs_login", "captcha", "error"):
             await journal.record(session, organization_id=job.organization_id, job_id=job.id, type="job_failed",
                                 message=f"{outcome.status}: {outcome.error or outcome.summary}", actor="executor",
@@ -154,6 +158,7 @@ async def recover_jobs(core: Core) -> list[str]:
             if changed.rowcount == 1 and type_ == "job_failed":
                 await journal.record(session, organization_id=job.organization_id, job_id=job.id, type=type_,
                                     message=message, actor="runner", status="error")
+                await publishing.publish_for(session, job, "job.failed", "error", detail="runner_lost")
             elif changed.rowcount == 1:
                 log.warning("job_recovered", job_id=job.id, run_count=job.run_count)
                 requeued.append(job.id)

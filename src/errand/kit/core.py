@@ -23,6 +23,8 @@ class Core:
     tasks: Any = None
     # errand.approvals.subjects.ApprovalSubjects: what each kind of approval gates.
     approval_subjects: Any = None
+    # errand.outbox.consumers.EventConsumers: who receives Errand's own events (automations, webhooks).
+    event_consumers: Any = None
 
     async def aclose(self) -> None:
         """Release what the process holds, once, when it stops: write the keys' pending last-use

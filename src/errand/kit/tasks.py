@@ -37,6 +37,14 @@ def enqueue(session: AsyncSession, name: str, **args: Any) -> None:
     session.info.setdefault(_BUFFER, []).append(TaskCall(name, args))
 
 
+def enqueue_once(session: AsyncSession, name: str, **args: Any) -> None:
+    """:func:`enqueue`, unless the same call is already buffered in ``session``'s transaction
+    (one dispatch of the outbox however many events the transaction records)."""
+    call = TaskCall(name, args)
+    if call not in session.info.get(_BUFFER, ()):
+        session.info.setdefault(_BUFFER, []).append(call)
+
+
 def take_enqueued(session: AsyncSession) -> list[TaskCall]:
     """The calls buffered on ``session``, removed from it (the unit of work sends or drops them)."""
     return session.info.pop(_BUFFER, [])

@@ -8,6 +8,7 @@ from errand.models.booking_profile import BookingProfile
 from errand.models.idempotency_record import IdempotencyRecord
 from errand.models.job import Job
 from errand.models.organization import Organization
+from errand.models.outbox_event import OutboxEvent
 from errand.models.policy import Policy
 from errand.models.provider_event import ProviderEvent
 from errand.models.provider_outcome import ProviderOutcome
@@ -18,6 +19,6 @@ from errand.models.transaction import Transaction
 
 __all__ = [
     "ApiKey", "Approval", "AuditEvent", "Base", "BookingProfile", "IdempotencyRecord", "Job", "JobSnapshot",
-    "Organization", "Policy", "ProviderEvent", "ProviderOutcome", "SandboxBooking", "SandboxSlot",
+    "Organization", "OutboxEvent", "Policy", "ProviderEvent", "ProviderOutcome", "SandboxBooking", "SandboxSlot",
     "SandboxWebSession", "Transaction", "get_owned",
 ]

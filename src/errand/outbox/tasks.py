@@ -1,0 +1,46 @@
+"""Dispatching the outbox: a task enqueued by every transaction that records events, and a sweep.
+
+``errand.outbox.dispatch`` is sent once the recording transaction commits (at most one call
+waits at a time: its lock); the periodic ``dispatch_outbox`` finds what a crash between
+commit and send left behind, and retries batches a consumer failed. Each batch is one unit of
+work (:func:`errand.outbox.service.dispatch_batch`): every consumer receives each event once,
+in the transaction that marks it dispatched.
+"""
+
+from sqlalchemy.exc import DBAPIError
+
+from errand.kit.core import Core
+from errand.kit.errors import Unavailable
+from errand.kit.tasks import Periodic, Retry, Task
+from errand.outbox import service
+from errand.outbox.consumers import EventConsumers
+
+BATCH = 100
+# One call dispatches at most this many batches; the next call or sweep takes the rest.
+MAX_BATCHES = 20
+SWEEP_SECONDS = 5
+
+
+async def dispatch(core: Core) -> int:
+    """Dispatch undispatched events in batches until none is left (or MAX_BATCHES); returns how many.
+
+    Raises what a consumer raised (that batch stays undispatched and is dispatched again later)."""
+    consumers = core.event_consumers if core.event_consumers is not None else EventConsumers()
+    async with core.db.unit_of_work(read_only=True) as session:
+        if not await service.any_undispatched(session):
+            return 0
+    total = 0
+    for _ in range(MAX_BATCHES):
+        async with core.db.unit_of_work() as session:
+            count = await service.dispatch_batch(session, consumers, BATCH)
+        total += count
+        if count < BATCH:
+            break
+    return total
+
+
+TASKS = [
+    Task(service.DISPATCH, dispatch, Retry(max_attempts=3, exponential_wait=2, retry_on=(Unavailable, DBAPIError)),
+         lock=lambda args: "outbox:dispatch"),
+]
+PERIODIC = [Periodic("dispatch_outbox", SWEEP_SECONDS, dispatch)]
