@@ -28,14 +28,18 @@ SWEEP_SECONDS = 5
 COALESCE_SECONDS = 0.2
 
 
-async def dispatch(core: Core) -> int:
+async def dispatch(core: Core, *, look_first: bool = True) -> int:
     """Dispatch undispatched events in batches until none is left (or MAX_BATCHES); returns how many.
 
-    Raises what a consumer raised (that batch stays undispatched and is dispatched again later)."""
+    ``look_first`` (the sweep's way) checks with a read that there is anything to dispatch before
+    taking the writer's lock, so an idle outbox costs no write; the task, sent because events were
+    just recorded, goes straight to the batch. Raises what a consumer raised (that batch stays
+    undispatched and is dispatched again later)."""
     consumers = core.event_consumers if core.event_consumers is not None else EventConsumers()
-    async with core.db.unit_of_work(read_only=True) as session:
-        if not await service.any_undispatched(session):
-            return 0
+    if look_first:
+        async with core.db.unit_of_work(read_only=True) as session:
+            if not await service.any_undispatched(session):
+                return 0
     total = 0
     for _ in range(MAX_BATCHES):
         async with core.db.unit_of_work() as session:
@@ -50,7 +54,7 @@ async def dispatch_soon(core: Core) -> int:
     """The task: wait :data:`COALESCE_SECONDS` for the changes committing meanwhile, then :func:`dispatch`.
     At most one call waits at a time (its lock), so the calls of a burst become one."""
     await asyncio.sleep(COALESCE_SECONDS)
-    return await dispatch(core)
+    return await dispatch(core, look_first=False)
 
 
 TASKS = [
