@@ -1,9 +1,10 @@
 """What the automations service exchanges: agent definitions (their shape), views, credits.
 
-A definition is checked in two steps. Its *shape* (these models: types, enums, lengths, no
-unknown field) is checked whenever it is written, draft or not; its *meaning* (a trigger and at
-least one step, unique step ids, templates that parse and name only earlier steps, a branch
-condition that compiles as CEL, operators with fitting values) when it is activated
+A definition is checked in two steps. Its *shape* (these models: types, enums, lengths, a
+filter value that fits its operator, no unknown field) is checked whenever it is written, draft
+or not; its *meaning* (a trigger and at least one step, unique step ids, templates that parse
+and name only earlier steps, a branch condition that compiles as CEL, an output JSON Schema that
+is one, a wait of at most 30 days) when it is activated
 (:mod:`errand.automations.validation`), so a draft may be saved half-written. Either failure is
 400 ``invalid_agent_config`` naming the field path, e.g. ``steps[2].model``.
 """
@@ -12,7 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
+    StringConstraints, Tag,
+)
 
 from errand.kit.inputs import text
 
@@ -28,7 +32,7 @@ AgentType = Literal["system", "template", "custom", "cloned"]
 AgentStatusName = Literal["active", "paused", "draft", "error"]
 AGENT_STATUSES: tuple[str, ...] = ("active", "paused", "draft", "error")
 AGENT_TYPES: tuple[str, ...] = ("system", "template", "custom", "cloned")
-Operator = Literal["eq", "ne", "gt", "lt", "contains", "in", "not_in"]
+OPERATORS: tuple[str, ...] = ("eq", "ne", "gt", "lt", "contains", "in", "not_in")
 ConflictBehavior = Literal["additive", "override", "exclusive"]
 Channel = Literal["email", "sms", "webhook", "chat"]
 STEP_TYPES: tuple[str, ...] = ("ai_reason", "product_action", "notification", "approval_gate", "branch", "wait")
@@ -54,17 +58,56 @@ Template = text(4000, multiline=True)
 Name = text(200, min_length=1, strip=True)
 
 
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be an integer")
+    return value
+
+
+def count(ge: int, le: int) -> Any:
+    """An integer from ``ge`` to ``le`` (``3`` or ``3.0``), never ``true`` or ``"3"``."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_not_bool)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Filter(_Strict):
-    """``field`` (a dotted path into the event's payload) compared by ``operator`` with ``value``:
-    eq, ne, gt, lt (numbers), contains (a substring or list item), in, not_in (an array)."""
-
+class _Filter(_Strict):
     field: FieldPath
-    operator: Operator
-    value: Any = Field(description="What the field is compared with; an array for `in` and `not_in`.")
+
+
+class FilterEquals(_Filter):
+    """``field`` equals (eq) or differs from (ne) ``value``."""
+
+    operator: Literal["eq", "ne"]
+    value: Any = Field(description="Any JSON value.")
+
+
+class FilterCompare(_Filter):
+    """``field`` is a number greater (gt) or less (lt) than ``value``."""
+
+    operator: Literal["gt", "lt"]
+    value: StrictInt | StrictFloat
+
+
+class FilterContains(_Filter):
+    """``field`` (a string or a list) contains ``value``."""
+
+    operator: Literal["contains"]
+    value: StrictStr | StrictInt | StrictFloat | StrictBool
+
+
+class FilterList(_Filter):
+    """``field`` is (in) or is not (not_in) one of ``value``."""
+
+    operator: Literal["in", "not_in"]
+    value: list[Any] = Field(max_length=1000)
+
+
+Filter = Annotated[FilterEquals | FilterCompare | FilterContains | FilterList, Field(discriminator="operator")]
+"""``field`` (a dotted path into the event's payload) tested by ``operator`` against ``value``;
+matching is case-sensitive."""
 
 
 class Trigger(_Strict):
@@ -117,7 +160,7 @@ class ApprovalGateStep(_Step):
 
     type: Literal["approval_gate"]
     message: text(4000, min_length=1, multiline=True)  # type: ignore[valid-type]
-    timeout_minutes: int = Field(default=120, ge=1, le=10_080)
+    timeout_minutes: count(1, 10_080) = 120  # type: ignore[valid-type]
 
 
 class BranchStep(_Step):
@@ -172,9 +215,9 @@ ClientScope = Annotated[
 class ExecutionLimit(_Strict):
     """At most ``max_per_hour`` / ``max_per_day`` executions, and ``cooldown_seconds`` between two."""
 
-    max_per_hour: int | None = Field(default=None, ge=1, le=100_000)
-    max_per_day: int | None = Field(default=None, ge=1, le=1_000_000)
-    cooldown_seconds: int | None = Field(default=None, ge=0, le=604_800)
+    max_per_hour: count(1, 100_000) | None = None  # type: ignore[valid-type]
+    max_per_day: count(1, 1_000_000) | None = None  # type: ignore[valid-type]
+    cooldown_seconds: count(0, 604_800) | None = None  # type: ignore[valid-type]
 
 
 class AgentCreate(_Strict):

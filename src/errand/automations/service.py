@@ -87,6 +87,8 @@ async def update_agent(session: AsyncSession, principal: Principal, agent_id: st
     change = validation.parse(AgentUpdate, body)
     given = change.model_dump(mode="json", include=change.model_fields_set)
     status = given.pop("status", None)
+    if "description" in given and given["description"] is None:
+        given["description"] = ""
     merged = {**_definition(row), **given}
     becomes = status or row.status
     if becomes == "active":

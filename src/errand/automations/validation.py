@@ -27,7 +27,9 @@ TEMPLATE_ROOTS = frozenset({"event_payload", "event", "steps"})
 """The names a template (and a branch condition) may use."""
 MAX_WAIT_SECONDS = 30 * 86_400
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-_TAGS = schemas.SCOPE_TAGS
+_SCALARS = {"str": "a string", "int": "a number", "float": "a number", "bool": "true or false"}
+_TAGS = schemas.SCOPE_TAGS | set(_SCALARS)
+_UNION_TAGS = frozenset(schemas.STEP_TYPES) | frozenset(schemas.OPERATORS)  # a step's type, a filter's operator
 
 _jinja = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
@@ -39,7 +41,7 @@ def _path(loc: Sequence[Any]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif part in _TAGS or any(c in part for c in "[]()',") or (
-                i and isinstance(loc[i - 1], int) and part in schemas.STEP_TYPES and len(loc) > i + 1):
+                i and isinstance(loc[i - 1], int) and part in _UNION_TAGS and len(loc) > i + 1):
             continue
         else:
             out += f".{part}" if out else part
@@ -47,15 +49,31 @@ def _path(loc: Sequence[Any]) -> str:
 
 
 def _fail(issues: list[dict[str, str]]) -> InvalidAgentConfig:
-    unique = [issue for i, issue in enumerate(issues) if issue not in issues[:i]]
+    """One issue per path and message; a value that fits none of a union's scalar kinds gets one
+    message naming them all ("must be a string or a number")."""
+    merged: dict[str, dict[str, str]] = {}
+    unique: list[dict[str, str]] = []
+    for issue in issues:
+        first = merged.get(issue["path"])
+        if first is not None and first.get("union") and issue.get("union"):
+            kind = issue["message"].removeprefix("must be ")
+            if kind not in first["message"]:
+                first["message"] += f" or {kind}"
+            continue
+        if issue in unique:
+            continue
+        merged.setdefault(issue["path"], issue)
+        unique.append(issue)
+    unique = [{"path": i["path"], "message": i["message"]} for i in unique]
     summary = "; ".join(f"{i['path']}: {i['message']}" for i in unique[:5])
     return InvalidAgentConfig(f"The agent definition is invalid: {summary}.", details=unique)
 
 
 def parse(model: type[ModelT], data: Any) -> ModelT:
-    """``data`` (a parsed JSON body) as ``model``, or InvalidAgentConfig naming each bad field."""
+    """``data`` (a parsed JSON body) as ``model``, or InvalidAgentConfig naming each bad field
+    (``body`` when it is no JSON object)."""
     if data is None:
-        data = {}
+        raise _fail([{"path": "body", "message": "a JSON object is required"}])
     if not isinstance(data, Mapping):
         raise _fail([{"path": "body", "message": "must be a JSON object"}])
     try:
@@ -65,9 +83,14 @@ def parse(model: type[ModelT], data: Any) -> ModelT:
 
 
 def _issue(err: Mapping[str, Any]) -> dict[str, str]:
-    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):  # a step's type names its kind
-        return {"path": f"{_path(err['loc'])}.type", "message": f"must be one of {', '.join(schemas.STEP_TYPES)}"}
-    return {"path": _path(err["loc"]), "message": inputs.issues([{**err, "loc": ()}])[0]["message"]}
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):  # a step's type, a filter's operator
+        tag = str((err.get("ctx") or {}).get("discriminator", "")).strip("'")
+        choices = schemas.OPERATORS if tag == "operator" else schemas.STEP_TYPES
+        return {"path": f"{_path(err['loc'])}.{tag or 'type'}", "message": f"must be one of {', '.join(choices)}"}
+    loc = err["loc"]
+    if loc and loc[-1] in _SCALARS:  # one member of a union of scalars (a contains filter's value)
+        return {"path": _path(loc), "message": f"must be {_SCALARS[loc[-1]]}", "union": "yes"}
+    return {"path": _path(loc), "message": inputs.issues([{**err, "loc": ()}])[0]["message"]}
 
 
 def check_complete(definition: Mapping[str, Any]) -> None:
@@ -78,27 +101,11 @@ def check_complete(definition: Mapping[str, Any]) -> None:
     steps = definition.get("steps") or []
     if trigger is None:
         issues.append({"path": "trigger", "message": "is required to activate the agent"})
-    else:
-        issues += _filters(trigger.get("filters") or [], "trigger.filters")
-    issues += _filters(definition.get("conditions") or [], "conditions")
     if not steps:
         issues.append({"path": "steps", "message": "must have at least one step to activate the agent"})
     issues += _steps(steps)
     if issues:
         raise _fail(issues)
-
-
-def _filters(filters: Sequence[Mapping[str, Any]], where: str) -> list[dict[str, str]]:
-    issues = []
-    for i, item in enumerate(filters):
-        operator, value, path = item["operator"], item.get("value"), f"{where}[{i}].value"
-        if operator in ("in", "not_in") and not isinstance(value, list):
-            issues.append({"path": path, "message": f"must be an array for {operator}"})
-        elif operator in ("gt", "lt") and (isinstance(value, bool) or not isinstance(value, int | float)):
-            issues.append({"path": path, "message": f"must be a number for {operator}"})
-        elif operator == "contains" and isinstance(value, dict | list):
-            issues.append({"path": path, "message": "must be a string, number or boolean for contains"})
-    return issues
 
 
 def _steps(steps: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:

@@ -66,3 +66,11 @@ async def test_a_deeply_nested_filter_value_within_the_limit_is_kept(org: Org) -
         value = [value]
     agent = await create(org.admin, conditions=[{"field": "a", "operator": "eq", "value": value}])
     assert agent["conditions"][0]["value"] == value
+
+
+async def test_a_put_without_a_body_changes_nothing_and_is_refused(org: Org) -> None:
+    agent = await create(org.admin)
+    body = assert_error(await org.admin.put(f"{AGENTS}/{agent['id']}"), 400, "invalid_agent_config")
+    assert body["details"] == [{"field": "body", "message": "a JSON object is required"}]
+    assert_error(await org.admin.post(f"{AGENTS}/{agent['id']}/clone", content=b"null",
+                                     headers={"content-type": "application/json"}), 400, "invalid_agent_config")

@@ -30,13 +30,14 @@ EventCategory = Literal["service_desk", "security", "operations", "finance", "co
 Category = inputs.text(40)
 
 
-async def _json(request: Request) -> Any:
-    """The body as the input boundary parsed it (None when there is none)."""
+async def _json(request: Request, *, required: bool = True) -> Any:
+    """The body as the input boundary parsed it. None sent: None when ``required`` (the service
+    refuses it, as it refuses a JSON ``null``), else ``{}``."""
     state = request.scope.get("state") or {}
     if PARSED_BODY in state:
         return state[PARSED_BODY]
     raw = await request.body()
-    return inputs.parse_json(raw) if raw else None
+    return inputs.parse_json(raw) if raw else (None if required else {})
 
 
 def _optional_body(ref: dict[str, Any], description: str) -> dict[str, Any]:
@@ -76,7 +77,7 @@ async def list_agents(request: Request, caller: Caller, status: AgentStatus | No
     return JSONBody({"agents": [agent_body(a) for a in agents], "total": len(agents)})
 
 
-@router.post("/agents", summary="Create an agent", openapi_extra=doc.json_body(
+@router.post("/agents", status_code=201, summary="Create an agent", openapi_extra=doc.json_body(
     bodies.AGENT_CREATE, "The definition: name, trigger, conditions, steps and how it runs beside others."),
     **doc.describe(bodies.Agent, 403, status=201))
 async def create_agent(request: Request, caller: Caller) -> JSONBody:
@@ -121,13 +122,14 @@ async def delete_agent(agent_id: str, request: Request, caller: Caller) -> Respo
     return Response(status_code=204)
 
 
-@router.post("/agents/{agent_id}/clone", summary="Clone an agent", openapi_extra=_optional_body(
+@router.post("/agents/{agent_id}/clone", status_code=201, summary="Clone an agent", openapi_extra=_optional_body(
     bodies.CLONE, "The clone's `name`; \"<name> (copy)\" when absent."),
     **doc.describe(bodies.Agent, 403, 404, status=201))
 async def clone_agent(agent_id: str, request: Request, caller: Caller) -> JSONBody:
     """Copy an agent you can see (a system agent too) into a new `draft` of type `cloned`. Needs an admin key."""
     async with core_of(request).db.unit_of_work() as session:
-        agent = await automations_service.clone_agent(session, caller, agent_id, await _json(request))
+        agent = await automations_service.clone_agent(session, caller, agent_id,
+                                                      await _json(request, required=False))
     return JSONBody(agent_body(agent), status_code=201)
 
 
@@ -137,13 +139,14 @@ async def list_templates(caller: Caller, category: TemplateCategory | None = Que
     return JSONBody({"templates": automations_service.list_templates(category)})
 
 
-@router.post("/templates/{template_id}/clone", summary="Clone a template", openapi_extra=_optional_body(
+@router.post("/templates/{template_id}/clone", status_code=201, summary="Clone a template", openapi_extra=_optional_body(
     bodies.CLONE, "The agent's `name`; the template's when absent."),
     **doc.describe(bodies.Agent, 403, 404, status=201))
 async def clone_template(template_id: str, request: Request, caller: Caller) -> JSONBody:
     """A new `draft` agent of type `template` from a template, ready to adjust and activate. Needs an admin key."""
     async with core_of(request).db.unit_of_work() as session:
-        agent = await automations_service.clone_template(session, caller, template_id, await _json(request))
+        agent = await automations_service.clone_template(session, caller, template_id,
+                                                         await _json(request, required=False))
     return JSONBody(agent_body(agent), status_code=201)
 
 

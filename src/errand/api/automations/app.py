@@ -21,7 +21,7 @@ def build(core: Core) -> FastAPI:
                     security_scheme={"type": "apiKey", "in": "header", "name": "X-Integration-Key",
                                      "description": "An Errand API key: any key reads, an admin key manages "
                                                     "agents and decides approvals."},
-                    extra_components=bodies.COMPONENTS,
+                    extra_components=bodies.COMPONENTS, refine=bodies.refine,
                     description="Agents that react to events with steps, their templates, the event catalog, "
                                 "credits and approval gates. Errors are `{\"error\", \"message\", \"status\"}` "
                                 "with snake_case codes.")

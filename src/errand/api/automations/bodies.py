@@ -154,3 +154,14 @@ COMPONENTS: dict[str, Any] = {}
 AGENT_CREATE = openapi.model_schema(AgentCreate, COMPONENTS)
 AGENT_UPDATE = openapi.model_schema(AgentUpdate, COMPONENTS)
 CLONE = openapi.model_schema(CloneRequest, COMPONENTS)
+
+
+def refine(schemas: dict[str, Any]) -> None:
+    """A filter's ``value`` for eq and ne, and each item for in and not_in, is any JSON value the input
+    rules accept (the boundary checks its keys and strings)."""
+    for name, schema in schemas.items():
+        value = schema.get("properties", {}).get("value")
+        if name.startswith("FilterEquals") and value is not None:
+            schema["properties"]["value"] = {**openapi.JSON_VALUE_REF, "description": value.get("description")}
+        elif name.startswith("FilterList") and value is not None:
+            value["items"] = openapi.JSON_VALUE_REF
