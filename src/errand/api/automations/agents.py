@@ -6,6 +6,7 @@ boundary parsed them and checked by the service, so a bad definition is 400
 ``invalid_agent_config`` naming the field (``steps[2].model``).
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -43,6 +44,13 @@ async def _json(request: Request, *, required: bool = True) -> Any:
 def _optional_body(ref: dict[str, Any], description: str) -> dict[str, Any]:
     return {"requestBody": {"required": False, "description": description,
                             "content": {"application/json": {"schema": ref}}}}
+
+
+async def _created(request: Request, make: Callable[[Any], Awaitable[AgentView]]) -> JSONBody:
+    """201 with the agent ``make(session)`` creates in the request's unit of work."""
+    async with core_of(request).db.unit_of_work() as session:
+        agent = await make(session)
+    return JSONBody(agent_body(agent), status_code=201)
 
 
 def agent_body(agent: AgentView) -> dict[str, Any]:
@@ -83,9 +91,8 @@ async def list_agents(request: Request, caller: Caller, status: AgentStatus | No
 async def create_agent(request: Request, caller: Caller) -> JSONBody:
     """Create a custom agent in `draft`. A draft may be incomplete: the whole definition is checked when
     you activate it (PUT with `"status": "active"`). Needs an admin key."""
-    async with core_of(request).db.unit_of_work() as session:
-        agent = await automations_service.create_agent(session, caller, await _json(request))
-    return JSONBody(agent_body(agent), status_code=201)
+    body = await _json(request)
+    return await _created(request, lambda session: automations_service.create_agent(session, caller, body))
 
 
 @router.get("/agents/{agent_id}", summary="Get an agent", **doc.describe(bodies.Agent, 404))
@@ -127,10 +134,8 @@ async def delete_agent(agent_id: str, request: Request, caller: Caller) -> Respo
     **doc.describe(bodies.Agent, 403, 404, status=201))
 async def clone_agent(agent_id: str, request: Request, caller: Caller) -> JSONBody:
     """Copy an agent you can see (a system agent too) into a new `draft` of type `cloned`. Needs an admin key."""
-    async with core_of(request).db.unit_of_work() as session:
-        agent = await automations_service.clone_agent(session, caller, agent_id,
-                                                      await _json(request, required=False))
-    return JSONBody(agent_body(agent), status_code=201)
+    body = await _json(request, required=False)
+    return await _created(request, lambda session: automations_service.clone_agent(session, caller, agent_id, body))
 
 
 @router.get("/templates", summary="List templates", **doc.describe(bodies.TemplateList))
@@ -144,10 +149,9 @@ async def list_templates(caller: Caller, category: TemplateCategory | None = Que
     **doc.describe(bodies.Agent, 403, 404, status=201))
 async def clone_template(template_id: str, request: Request, caller: Caller) -> JSONBody:
     """A new `draft` agent of type `template` from a template, ready to adjust and activate. Needs an admin key."""
-    async with core_of(request).db.unit_of_work() as session:
-        agent = await automations_service.clone_template(session, caller, template_id,
-                                                         await _json(request, required=False))
-    return JSONBody(agent_body(agent), status_code=201)
+    body = await _json(request, required=False)
+    return await _created(request, lambda session: automations_service.clone_template(session, caller, template_id,
+                                                                                      body))
 
 
 @router.get("/events", summary="List the event catalog", **doc.describe(bodies.EventCatalog))
