@@ -8,7 +8,7 @@ every organization and mode; each organization may only pause or resume them for
 
 Rules: spec/automations-api.txt and RESOLUTIONS.md ("Automations dialect"). Where they are
 silent: a draft keeps whatever fits the definition's shape and is checked in full when it is
-activated (and whenever an active agent changes); credits are counted per mode (test keys spend
+activated (and whenever an active agent changes); every change is audited (subject ``agent``); credits are counted per mode (test keys spend
 test credits) against one monthly allocation per organization; the agent limit counts active
 agents of the organization's own (custom, cloned, template) in the key's mode.
 """
@@ -26,6 +26,7 @@ from errand.automations.schemas import (
     AGENT_STATUSES, AGENT_TYPES, DEFAULT_MONTHLY_CREDITS, DEFINITION_FIELDS, MODEL_TIERS, SYSTEM_ORG, AgentCreate,
     AgentStats, AgentUpdate, AgentView, CloneRequest, CreditUsage, MonthUsage,
 )
+from errand.audit import service as audit_service
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.kit import clock
@@ -97,6 +98,10 @@ async def update_agent(session: AsyncSession, principal: Principal, agent_id: st
             await _check_limit(session, principal, agent_limit)
     for name, value in merged.items():
         setattr(row, name, value)
+    if becomes != row.status:
+        await _audit(session, principal, agent_id, "agent.status_changed", decision=becomes, previous=row.status)
+    if given:
+        await _audit(session, principal, agent_id, "agent.updated", fields=sorted(given))
     row.status = becomes
     row.updated_at = clock.now()
     await session.flush()
@@ -113,6 +118,7 @@ async def delete_agent(session: AsyncSession, principal: Principal, agent_id: st
                         'PUT /api/agents/{id} {"status": "paused"}.')
     row = await get_owned(session, Agent, agent_id, _not_found(agent_id), lock=True, **_owner(principal))
     await session.delete(row)
+    await _audit(session, principal, agent_id, "agent.deleted")
     await session.flush()
 
 
@@ -271,8 +277,17 @@ async def _insert(session: AsyncSession, principal: Principal, definition: Mappi
                 **{**{"description": "", "conditions": [], "steps": [], "conflict_behavior": "additive",
                       "client_scope": "all"}, **definition})
     session.add(row)
+    await _audit(session, principal, row.id, "agent.created", type=type, source_id=source_id)
     await session.flush()
     return _view(row)
+
+
+async def _audit(session: AsyncSession, principal: Principal, agent_id: str, event: str, *,
+                 decision: str | None = None, **data: Any) -> None:
+    """An audit event about an agent, in the change's own transaction (ids and field names, never content)."""
+    await audit_service.record(session, organization_id=principal.organization_id, subject_type="agent",
+                               subject_id=agent_id, type=event, actor=principal.actor, decision=decision,
+                               data={**data, "mode": principal.env})
 
 
 async def _find(session: AsyncSession, principal: Principal, agent_id: str) -> AgentView:
@@ -309,6 +324,7 @@ async def _set_system_status(session: AsyncSession, principal: Principal, agent_
     else:
         row.status = body["status"]
         row.updated_at = clock.now()
+    await _audit(session, principal, agent_id, "agent.status_changed", decision=body["status"])
     await session.flush()
     return await get_agent(session, principal, agent_id)
 

@@ -236,3 +236,25 @@ async def test_test_keys_see_test_agents_only(server: Server, org: Org) -> None:
         ids = {a["id"] for a in (await test_admin.get(AGENTS)).json()["agents"]}
         assert test_agent["id"] in ids and live["id"] not in ids
     assert_error(await org.admin.get(f"{AGENTS}/{test_agent['id']}"), 404, "agent_not_found")
+
+
+async def test_changes_to_agents_are_audited(server: Server, org: Org) -> None:
+    from sqlalchemy import select
+
+    from errand.models import AuditEvent
+
+    org_id = (await org.admin.get("/api/credits")).json()["org_id"]
+    agent = await create(org.admin)
+    await org.admin.put(f"{AGENTS}/{agent['id']}", json={"description": "New", "status": "active"})
+    await org.admin.delete(f"{AGENTS}/{agent['id']}")
+    await org.admin.put(f"{AGENTS}/agent_system_finance_notify", json={"status": "paused"})
+    async with server.db.unit_of_work(read_only=True) as session:
+        rows = (await session.execute(select(AuditEvent).where(AuditEvent.subject_type == "agent",
+                                                               AuditEvent.subject_id.in_(
+                                                                   [agent["id"], "agent_system_finance_notify"]))
+                                      .order_by(AuditEvent.created_at, AuditEvent.id))).scalars().all()
+    mine = [r for r in rows if r.organization_id == org_id]
+    assert [(r.type, r.decision) for r in mine] == [
+        ("agent.created", None), ("agent.status_changed", "active"), ("agent.updated", None),
+        ("agent.deleted", None), ("agent.status_changed", "paused")]
+    assert mine[2].data["fields"] == ["description"] and all(r.actor.startswith("api_key:") for r in mine)
