@@ -8,9 +8,10 @@ every organization and mode; each organization may only pause or resume them for
 
 Rules: spec/automations-api.txt and RESOLUTIONS.md ("Automations dialect"). Where they are
 silent: a draft keeps whatever fits the definition's shape and is checked in full when it is
-activated (and whenever an active agent changes); every change is audited (subject ``agent``); credits are counted per mode (test keys spend
-test credits) against one monthly allocation per organization; the agent limit counts active
-agents of the organization's own (custom, cloned, template) in the key's mode.
+activated (and whenever an active agent changes); every change is audited (subject ``agent``);
+credits are counted per mode (test keys spend test credits) against one monthly allocation per
+organization; the agent limit counts active agents of the organization's own (custom, cloned,
+template) in the key's mode.
 """
 
 from collections.abc import Mapping

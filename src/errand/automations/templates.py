@@ -69,8 +69,10 @@ TEMPLATES: list[dict[str, Any]] = [
           "message": "Book {{ steps.propose_alternative.output.restaurant_name }} instead of "
                      "{{ event_payload.venue_name }}?"},
          {"type": "product_action", "id": "book_alternative", "operation": "execution_job.create",
-          "params": {"scenario": "restaurant", "restaurant_name": "{{ steps.propose_alternative.output.restaurant_name }}",
-                     "city": "{{ steps.propose_alternative.output.city }}", "like_job_id": "{{ event_payload.job_id }}"}}],
+          "params": {"scenario": "restaurant",
+                     "restaurant_name": "{{ steps.propose_alternative.output.restaurant_name }}",
+                     "city": "{{ steps.propose_alternative.output.city }}",
+                     "like_job_id": "{{ event_payload.job_id }}"}}],
     ),
     _template(
         "tmpl_booking_digest", "operations", "Booking Confirmed Notice",

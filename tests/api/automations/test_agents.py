@@ -4,7 +4,11 @@ Every test works in an organization of its own (the ``org`` fixture), so lists h
 agents beside the system agents.
 """
 
+import httpx
 import pytest
+from sqlalchemy import select
+
+from errand.models import AuditEvent
 
 from tests.api.automations.support import AGENTS, assert_error, create, definition, keyed
 from tests.conftest import Org, Server, mint_key
@@ -146,7 +150,8 @@ async def test_every_step_type_with_templates_of_earlier_steps_activates(org: Or
         {"type": "approval_gate", "id": "confirm", "message": "Book for {{ steps.classify.output.priority }}?",
          "timeout_minutes": 30},
         {"type": "product_action", "id": "book", "operation": "restaurant.book",
-         "params": {"restaurantName": "Le Bernardin", "partySize": 2, "note": "{{ steps['classify'].output.priority }}"}},
+         "params": {"restaurantName": "Le Bernardin", "partySize": 2,
+                    "note": "{{ steps['classify'].output.priority }}"}},
         {"type": "wait", "id": "later", "duration": "2h"},
         {"type": "notification", "id": "tell", "channel": "webhook", "recipients": ["https://example.com/hook"],
          "body": "{% for k in event_payload %}{{ k }}{% endfor %} booked {{ steps.book.output.transaction_id }}"},
@@ -210,7 +215,7 @@ async def test_agent_keys_read_and_admin_keys_manage(server: Server, org: Org) -
         assert_error(await reader.post(f"{AGENTS}/{agent['id']}/clone"), 403, "forbidden")
 
 
-async def test_no_key_or_a_bad_key_is_unauthorized(anon) -> None:  # type: ignore[no-untyped-def]
+async def test_no_key_or_a_bad_key_is_unauthorized(anon: httpx.AsyncClient) -> None:
     assert_error(await anon.get(AGENTS), 401, "unauthorized")
     assert_error(await anon.get(AGENTS, headers={"X-Integration-Key": "ar_live_" + "x" * 40}), 401, "unauthorized")
     assert_error(await anon.post(AGENTS, json=definition()), 401, "unauthorized")
@@ -239,10 +244,6 @@ async def test_test_keys_see_test_agents_only(server: Server, org: Org) -> None:
 
 
 async def test_changes_to_agents_are_audited(server: Server, org: Org) -> None:
-    from sqlalchemy import select
-
-    from errand.models import AuditEvent
-
     org_id = (await org.admin.get("/api/credits")).json()["org_id"]
     agent = await create(org.admin)
     await org.admin.put(f"{AGENTS}/{agent['id']}", json={"description": "New", "status": "active"})

@@ -1,5 +1,7 @@
 """Templates (list, clone) and the event catalog."""
 
+import httpx
+
 from tests.api.automations.support import AGENTS, assert_error, keyed
 from tests.conftest import Org, Server
 
@@ -76,6 +78,6 @@ async def test_event_catalog_filters(org: Org) -> None:
     assert_error(await org.admin.get(EVENTS, params={"category": "gardening"}), 400, "invalid_request")
 
 
-async def test_catalog_and_templates_need_a_key(anon) -> None:  # type: ignore[no-untyped-def]
+async def test_catalog_and_templates_need_a_key(anon: httpx.AsyncClient) -> None:
     assert_error(await anon.get(EVENTS), 401, "unauthorized")
     assert_error(await anon.get(TEMPLATES), 401, "unauthorized")

@@ -3,6 +3,8 @@ agent stats, and the allocation set with ``errand set-credits``."""
 
 from datetime import timedelta
 
+import httpx
+
 from errand.automations import service as automations_service
 from errand.kit import clock
 from tests.api.automations.support import AGENTS, assert_error, create, keyed
@@ -93,7 +95,8 @@ async def test_set_credits_refuses_an_unknown_organization_or_a_negative_figure(
     assert negative.returncode == 2
 
 
-async def test_agent_keys_read_credits_and_no_key_is_unauthorized(server: Server, org: Org, anon) -> None:  # type: ignore[no-untyped-def]
+async def test_agent_keys_read_credits_and_no_key_is_unauthorized(server: Server, org: Org,
+                                                                   anon: httpx.AsyncClient) -> None:
     async with keyed(server, org.agent_key) as reader:
         assert (await reader.get(CREDITS)).status_code == 200
         assert (await reader.get(HISTORY)).status_code == 200

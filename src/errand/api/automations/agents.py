@@ -144,18 +144,19 @@ async def list_templates(caller: Caller, category: TemplateCategory | None = Que
     return JSONBody({"templates": automations_service.list_templates(category)})
 
 
-@router.post("/templates/{template_id}/clone", status_code=201, summary="Clone a template", openapi_extra=_optional_body(
-    bodies.CLONE, "The agent's `name`; the template's when absent."),
-    **doc.describe(bodies.Agent, 403, 404, status=201))
+@router.post("/templates/{template_id}/clone", status_code=201, summary="Clone a template",
+             openapi_extra=_optional_body(bodies.CLONE, "The agent's `name`; the template's when absent."),
+             **doc.describe(bodies.Agent, 403, 404, status=201))
 async def clone_template(template_id: str, request: Request, caller: Caller) -> JSONBody:
     """A new `draft` agent of type `template` from a template, ready to adjust and activate. Needs an admin key."""
     body = await _json(request, required=False)
-    return await _created(request, lambda session: automations_service.clone_template(session, caller, template_id,
-                                                                                      body))
+    return await _created(request, lambda session: automations_service.clone_template(
+        session, caller, template_id, body))
 
 
 @router.get("/events", summary="List the event catalog", **doc.describe(bodies.EventCatalog))
-async def event_catalog(caller: Caller, source_product: Category | None = Query(default=None),  # type: ignore[valid-type]
+async def event_catalog(caller: Caller,
+                        source_product: Category | None = Query(default=None),  # type: ignore[valid-type]
                         category: EventCategory | None = Query(default=None)) -> JSONBody:
     """Every event type a trigger may name: Errand's own (`source_product` "errand") and the products'
     (psa, defend, rmm…), with the fields filters may test and a sample payload."""

@@ -8,8 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from errand.automations.schemas import AgentCreate, AgentUpdate, ClientScope, CloneRequest, ExecutionLimit, Filter, Step, Trigger
 from errand.api import openapi
+from errand.automations.schemas import (
+    AgentCreate, AgentUpdate, ClientScope, CloneRequest, ExecutionLimit, Filter, Step, Trigger,
+)
 
 
 class Approval(BaseModel):
