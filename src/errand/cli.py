@@ -1,4 +1,4 @@
-"""``errand`` commands: serve, worker, sandbox, migrate, and API key management."""
+"""``errand`` commands: serve, worker, sandbox, migrate, API key management and credit allocations."""
 
 import asyncio
 import errno
@@ -14,6 +14,7 @@ from rich.console import Console
 
 from sqlalchemy.engine import make_url
 
+from errand.automations import service as automations_service
 from errand.identity import service as identity_service
 from errand.identity.schemas import IssuedKey
 from errand.kit import crypto
@@ -367,6 +368,26 @@ def revoke_api_key(
     except DomainError as exc:
         _fail(exc)
     console.print(f"Revoked {key.id} ({key.prefix}…).")
+
+
+@app.command("set-credits")
+def set_credits(
+    org: Annotated[str, typer.Option(help="Organization name (it must exist).")],
+    allocation: Annotated[int, typer.Option(min=0, help="Credits the organization may spend each UTC calendar "
+                                                        "month on its agents' AI steps.")],
+) -> None:
+    """Set an organization's monthly credit allocation (default 100,000); it applies to this month at once."""
+    settings = get_settings()
+    console.print(f"Setting the monthly credits of organization '{org}' to {allocation:,}.")
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        return await automations_service.set_allocation(session, org, allocation)
+
+    try:
+        previous = asyncio.run(_with_db(settings, work))
+    except DomainError as exc:
+        _fail(exc)
+    console.print(f"Monthly credits of '{org}': {previous:,} -> {allocation:,}.")
 
 
 if __name__ == "__main__":

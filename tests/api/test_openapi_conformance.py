@@ -34,6 +34,9 @@ MAX_EXAMPLES = 15
 # fits the schema but breaks one of these is refused rightly, so "valid data is accepted" does not
 # hold for these operations (every other check still runs on them).
 BEYOND_JSON_SCHEMA = {
+    "PUT /api/agents/{agent_id}": "`\"status\": \"active\"` checks the definition's meaning: step ids unique, "
+                                  "templates that parse and name earlier steps, a branch condition that compiles "
+                                  "as CEL, an output schema that is a JSON Schema",
     "GET /api/v1/execution-jobs": "`cursor` is an opaque token only this API issues",
     "POST /api/v1/execution-jobs": "cross-field rules (checkout after checkin, origin is not dest, a return "
                                    "not before departure) and a `profileId` that exists",

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # signed with, JSON in ERRAND_PROVIDER_EVENTS_SECRETS; others are derived (see
     # provider_events_signing_secret).
     provider_events_secrets: dict[str, str] = {}
+    # Active custom agents (automations) an organization may have at once: activating one more
+    # answers 429 agent_limit_reached (the contract's "subscription tier limit").
+    automations_agent_limit: int = Field(default=25, ge=0)
 
     @field_validator("provider_events_secrets")
     @classmethod

@@ -3,6 +3,7 @@
 from errand.models.api_key import ApiKey
 from errand.models.approval import Approval
 from errand.models.audit_event import AuditEvent
+from errand.models.automation import Agent, AgentStatus, CreditAllocation, CreditEntry
 from errand.models.base import Base, get_owned
 from errand.models.booking_profile import BookingProfile
 from errand.models.idempotency_record import IdempotencyRecord
@@ -18,7 +19,8 @@ from errand.models.snapshot import JobSnapshot
 from errand.models.transaction import Transaction
 
 __all__ = [
-    "ApiKey", "Approval", "AuditEvent", "Base", "BookingProfile", "IdempotencyRecord", "Job", "JobSnapshot",
-    "Organization", "OutboxEvent", "Policy", "ProviderEvent", "ProviderOutcome", "SandboxBooking", "SandboxSlot",
+    "Agent", "AgentStatus", "ApiKey", "Approval", "AuditEvent", "Base", "BookingProfile", "CreditAllocation",
+    "CreditEntry", "IdempotencyRecord", "Job", "JobSnapshot", "Organization", "OutboxEvent", "Policy",
+    "ProviderEvent", "ProviderOutcome", "SandboxBooking", "SandboxSlot",
     "SandboxWebSession", "Transaction", "get_owned",
 ]

@@ -1,12 +1,17 @@
 """The automations dialect's response bodies as documented models (OpenAPI only).
 
-The routes build their answers with ``approval_body``; these models describe the same bytes for the
+The routes build their answers with ``approval_body`` and ``agent_body``; these models describe the same bytes for the
 OpenAPI document, and the schemathesis conformance test holds the two together.
 """
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from errand.api import openapi
+from errand.automations.schemas import (
+    AgentCreate, AgentUpdate, ClientScope, CloneRequest, ExecutionLimit, Filter, Step, Trigger,
+)
 
 
 class Approval(BaseModel):
@@ -39,3 +44,126 @@ class ApprovalList(BaseModel):
 class DecidedApproval(Approval):
     job_status: str | None = Field(default=None, description="The job's status after the decision.")
     transaction_status: str | None = Field(default=None, description="The transaction's status after the decision.")
+
+
+# --- agents, templates, the event catalog, credits -----------------------------------------
+
+
+class AgentStats(BaseModel):
+    """From the agent's executions and the credits ledger; rates and durations are null before a first run."""
+
+    total_runs: int
+    success_rate: float | None
+    avg_duration_ms: int | None
+    last_run_at: str | None
+    credits_used_this_month: int = Field(description="The agent's charges this UTC calendar month.")
+
+
+class Agent(BaseModel):
+    """An agent: its definition, its status for your organization and its stats. System agents have
+    `org_id` "system", type `system`, and no creation time."""
+
+    id: str
+    org_id: str
+    name: str
+    description: str
+    type: Literal["system", "template", "custom", "cloned"]
+    status: Literal["active", "paused", "draft", "error"]
+    category: str | None
+    trigger: Trigger | None
+    conditions: list[Filter]
+    steps: list[Step]
+    conflict_behavior: Literal["additive", "override", "exclusive"]
+    client_scope: ClientScope
+    execution_limit: ExecutionLimit | None
+    created_at: str | None
+    updated_at: str | None
+    stats: AgentStats
+
+
+class AgentList(BaseModel):
+    agents: list[Agent]
+    total: int
+
+
+class Template(BaseModel):
+    """A ready definition to clone (POST /api/templates/{id}/clone)."""
+
+    id: str
+    category: Literal["operations", "security", "billing", "hr", "custom"]
+    name: str
+    description: str
+    version: str
+    trigger: Trigger
+    conditions: list[Filter]
+    steps: list[Step]
+    conflict_behavior: Literal["additive", "override", "exclusive"]
+    client_scope: ClientScope
+
+
+class TemplateList(BaseModel):
+    templates: list[Template]
+
+
+class FilterableField(BaseModel):
+    path: str
+    label: str
+    type: Literal["string", "number", "enum", "boolean"]
+    enum_values: list[str] | None = None
+
+
+class CatalogEvent(BaseModel):
+    """An event type agents may be triggered by; `id` is `source_product:event_type`."""
+
+    id: str
+    source_product: str
+    event_type: str
+    category: str
+    display_name: str
+    description: str
+    filterable_fields: list[FilterableField]
+    sample_payload: dict[str, Any]
+
+
+class EventCatalog(BaseModel):
+    events: list[CatalogEvent]
+
+
+class Credits(BaseModel):
+    """This UTC calendar month's credits of your organization (in your key's mode)."""
+
+    org_id: str
+    month: str = Field(description="YYYY-MM, UTC.")
+    total_used: int
+    allocation: int
+    remaining: int
+    by_agent: dict[str, int]
+    by_model: dict[str, int] = Field(description="Per model tier: quick, standard, premium, expert.")
+    updated_at: str | None = Field(description="When the last charge of the month was made; null before any.")
+
+
+class MonthCredits(BaseModel):
+    month: str
+    total_used: int
+    allocation: int
+
+
+class CreditHistory(BaseModel):
+    history: list[MonthCredits] = Field(description="The last 12 months, this one first.")
+
+
+COMPONENTS: dict[str, Any] = {}
+AGENT_CREATE = openapi.model_schema(AgentCreate, COMPONENTS)
+AGENT_UPDATE = openapi.model_schema(AgentUpdate, COMPONENTS)
+CLONE = openapi.model_schema(CloneRequest, COMPONENTS)
+
+
+def refine(schemas: dict[str, Any]) -> None:
+    """A filter's ``value`` for eq and ne, and each item for in and not_in, is any JSON value the input
+    rules accept (the boundary checks its keys and strings)."""
+    for name, schema in schemas.items():
+        value = schema.get("properties", {}).get("value")
+        if name.startswith("FilterEquals") and value is not None:
+            schema["properties"]["value"] = {**openapi.JSON_VALUE_REF, "description": value.get("description")}
+        elif name.startswith("FilterList") and value is not None:
+            value["items"] = openapi.JSON_VALUE_REF

@@ -1,0 +1,28 @@
+"""The errors automations raise (the automations dialect's codes, spec/automations-api.txt)."""
+
+from errand.kit.errors import InvalidRequest, NotFound, RateLimited
+
+
+class AgentNotFound(NotFound):
+    """No such agent in the caller's organization and mode (another organization's too) (404)."""
+
+    code = "agent_not_found"
+
+
+class TemplateNotFound(NotFound):
+    """No template of that id (404)."""
+
+    code = "template_not_found"
+
+
+class InvalidAgentConfig(InvalidRequest):
+    """An agent definition that fails validation; ``details`` names each bad field's path,
+    e.g. ``steps[2].model`` (400)."""
+
+    code = "invalid_agent_config"
+
+
+class AgentLimitReached(RateLimited):
+    """Activating one more custom agent would pass the organization's limit of active agents (429)."""
+
+    code = "agent_limit_reached"
