@@ -26,6 +26,9 @@ from errand.kit.errors import DatabaseBusy, DatabaseUnavailable, Unavailable
 
 log = get_logger("errand.db")
 
+# A read-only unit of work on PostgreSQL: one snapshot for all its statements.
+_SNAPSHOT = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+
 # What SQLite keeps beside a database file; each holds the database's data.
 _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
@@ -191,7 +194,11 @@ class Database:
     async def unit_of_work(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """One transaction: committed if the block succeeds, rolled back otherwise.
 
-        ``read_only`` work must not write; on SQLite it then does not take the write lock.
+        ``read_only`` work must not write; on SQLite it then does not take the write lock. Its
+        statements all read one snapshot: SQLite's read transaction (WAL) is one already, and on
+        PostgreSQL it runs ``REPEATABLE READ READ ONLY`` (asyncpg starts it with those options, no
+        extra round trip), so a job and its decision log, read by two statements, never disagree
+        with a change committed between them (READ COMMITTED would let them).
 
         A database that cannot be reached surfaces as :class:`Unavailable`, so callers
         fail closed with a 503 rather than a 500.
@@ -199,6 +206,8 @@ class Database:
         with _reachable():
             if read_only:
                 async with self.read_sessionmaker() as session, session.begin():
+                    if not self.is_sqlite:
+                        await session.connection(execution_options=_SNAPSHOT)
                     yield session
                 return
             async with self._writer(), self.sessionmaker() as session:
