@@ -14,7 +14,8 @@ from sqlalchemy import select
 from errand.kit.db import Database
 from errand.kit.errors import DomainError
 from errand.models.sandbox_booking import SandboxSlot
-from errand.providers.base import Checkout, NoAvailability, Offer, SearchQuery
+from errand.providers.base import Checkout, Offer, SearchQuery
+from errand.providers.errors import NoAvailability
 from errand.providers.sandbox import SandboxApiProvider
 from errand.sandbox.service import release_expired_holds
 

@@ -10,14 +10,8 @@ from typing import Any
 
 import pytest
 
-from errand.providers.base import (
-    CaptchaRequired,
-    Checkout,
-    NeedsLogin,
-    ProviderUnavailable,
-    SearchQuery,
-    VenueNotServed,
-)
+from errand.providers.base import Checkout, SearchQuery
+from errand.providers.errors import CaptchaRequired, NeedsLogin, ProviderUnavailable, VenueNotServed
 from errand.providers.sandbox import SandboxAir, SandboxApiProvider, SandboxTables
 from tests.sandbox.conftest import SETTINGS
 

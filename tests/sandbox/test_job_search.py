@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from errand.providers.base import SearchQuery, VenueNotServed
+from errand.providers.base import SearchQuery
+from errand.providers.errors import VenueNotServed
 from errand.providers.sandbox import SandboxApiProvider
 
 Adapters = dict[str, SandboxApiProvider]

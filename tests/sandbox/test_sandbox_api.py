@@ -16,9 +16,8 @@ from sqlalchemy import select
 from errand.kit.db import Database
 from errand.kit.errors import DomainError
 from errand.models.sandbox_booking import SandboxSlot
-from errand.providers.base import (
-    Guest, NoAvailability, ProviderNotFound, ProviderUnavailable, Reservation, VenueUnknown,
-)
+from errand.providers.base import Guest, Reservation
+from errand.providers.errors import NoAvailability, ProviderNotFound, ProviderUnavailable, VenueUnknown
 from errand.providers.sandbox import SandboxTables
 from errand.sandbox.app import build_sandbox_app
 from errand.sandbox.service import release_expired_holds

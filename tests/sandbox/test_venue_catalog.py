@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from errand.kit.db import Database
-from errand.providers.base import Guest, ProviderUnavailable, Venue, VenueUnknown
+from errand.providers.base import Guest, Venue
+from errand.providers.errors import ProviderUnavailable, VenueUnknown
 from errand.providers.catalog import VenueCatalog
 from errand.providers.sandbox import SandboxTables
 from tests.sandbox.conftest import SETTINGS, serving

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from errand.automations import catalog, system_agents, templates, validation
 from errand.automations.errors import AgentLimitReached, AgentNotFound, TemplateNotFound
 from errand.automations.schemas import (
-    AGENT_STATUSES, AGENT_TYPES, DEFAULT_MONTHLY_CREDITS, DEFINITION_FIELDS, MODEL_TIERS, SYSTEM_ORG, AgentCreate,
+    AGENT_STATUSES, AGENT_TYPES, DEFAULT_MONTHLY_CREDITS, DEFINITION_FIELDS, MODEL_TIERS, AgentCreate,
     AgentStats, AgentUpdate, AgentView, CloneRequest, CreditUsage, MonthUsage,
 )
 from errand.audit import service as audit_service

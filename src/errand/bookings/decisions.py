@@ -24,7 +24,7 @@ from errand.kit import clock
 from errand.kit.core import Core
 from errand.kit.errors import Conflict, InvalidState
 from errand.models import Approval, Transaction
-from errand.providers.base import NoAvailability
+from errand.providers.errors import NoAvailability
 
 Decision = Literal["approved", "denied"]
 subject_type = SUBJECT

@@ -31,7 +31,8 @@ from errand.kit import clock
 from errand.kit.core import Core
 from errand.kit.errors import InvalidRequest, InvalidState
 from errand.models import Transaction
-from errand.providers.base import Guest, NoAvailability
+from errand.providers.base import Guest
+from errand.providers.errors import NoAvailability
 
 
 async def modify(core: Core, principal: Principal, transaction_id: str, changes: BookingChanges,

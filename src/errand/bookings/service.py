@@ -48,7 +48,8 @@ from errand.kit.core import Core
 from errand.kit.errors import InvalidState, NotFound, Unavailable
 from errand.kit.ids import new_id
 from errand.models import Transaction
-from errand.providers.base import Guest, ProviderUnavailable, Venue, VenueUnknown, seats_parties
+from errand.providers.base import Guest, Venue, seats_parties
+from errand.providers.errors import ProviderUnavailable, VenueUnknown
 
 __all__ = [
     "book", "cancel", "modify", "get_transaction",

@@ -37,9 +37,9 @@ from errand.kit.core import Core
 from errand.kit.errors import DomainError
 from errand.kit.ids import new_id
 from errand.models import Job, ProviderOutcome
-from errand.providers.base import (
-    CaptchaRequired, Checkout, NeedsLogin, NoAvailability, Offer, ProviderUnavailable, SearchQuery, VenueFacts,
-    VenueNotServed, VenueUnknown,
+from errand.providers.base import Checkout, Offer, SearchQuery, VenueFacts
+from errand.providers.errors import (
+    CaptchaRequired, NeedsLogin, NoAvailability, ProviderUnavailable, VenueNotServed, VenueUnknown,
 )
 
 ACTOR = "executor"

@@ -23,9 +23,8 @@ from errand.kit import limits
 from errand.kit.core import Core
 from errand.kit import names
 from errand.kit.errors import InvalidRequest, NotFound
-from errand.providers.base import (
-    CaptchaRequired, NeedsLogin, Offer, ProviderUnavailable, SearchQuery, VenueNotServed, VenueUnknown,
-)
+from errand.providers.base import Offer, SearchQuery
+from errand.providers.errors import CaptchaRequired, NeedsLogin, ProviderUnavailable, VenueNotServed, VenueUnknown
 
 # What a search must name, per scenario: the venue, or the route for flights.
 _REQUIRED = {

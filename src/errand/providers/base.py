@@ -22,16 +22,6 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from errand.providers.errors import (  # noqa: F401  re-exported: what a provider raises is part of what it is
-    CaptchaRequired,
-    NeedsLogin,
-    NoAvailability,
-    ProviderNotFound,
-    ProviderUnavailable,
-    VenueNotServed,
-    VenueUnknown,
-)
-
 
 class Venue(BaseModel):
     id: str

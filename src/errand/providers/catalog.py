@@ -27,7 +27,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from cachetools import TTLCache
 
 from errand.kit import names
-from errand.providers.base import ProviderUnavailable, Venue, VenueUnknown
+from errand.providers.base import Venue
+from errand.providers.errors import ProviderUnavailable, VenueUnknown
 
 TTL_SECONDS = 300.0
 STALE_FOR_SECONDS = 900.0

@@ -46,26 +46,13 @@ from errand.kit.config import Settings
 from errand.kit.errors import DomainError
 from errand.providers import http
 from errand.providers.base import (
-    CaptchaRequired,
-    Checkout,
-    Guest,
-    Hold,
-    NeedsLogin,
-    NoAvailability,
-    Offer,
-    ProviderNotFound,
-    ProviderUnavailable,
-    Reservation,
-    SearchQuery,
-    Venue,
-    VenueFacts,
-    VenueListing,
-    VenueNotServed,
-    VenueQuery,
-    VenueUnknown,
+    Checkout, Guest, Hold, Offer, Reservation, SearchQuery, Venue, VenueFacts, VenueListing, VenueQuery,
+)
+from errand.providers.errors import (
+    CaptchaRequired, NeedsLogin, NoAvailability, ProviderConflict, ProviderNotFound, ProviderRejected,
+    ProviderUnavailable, VenueNotServed, VenueUnknown,
 )
 from errand.providers.catalog import VenueCatalog
-from errand.providers.errors import ProviderConflict, ProviderRejected
 
 
 def _local(start: datetime) -> str:

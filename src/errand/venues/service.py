@@ -30,7 +30,8 @@ from errand.identity.schemas import Principal
 from errand.kit import inputs, names, pagination
 from errand.kit.core import Core
 from errand.kit.errors import InvalidRequest
-from errand.providers.base import ProviderUnavailable, VenueDirectory, VenueListing, VenueQuery
+from errand.providers.base import VenueDirectory, VenueListing, VenueQuery
+from errand.providers.errors import ProviderUnavailable
 from errand.venues.schemas import VENUE_SCENARIOS, VenueFilters, VenuePage, VenueProvider, VenueView
 
 
