@@ -5,6 +5,7 @@ from errand.models.approval import Approval
 from errand.models.audit_event import AuditEvent
 from errand.models.automation import Agent, AgentStatus, CreditAllocation, CreditEntry
 from errand.models.base import Base, get_owned
+from errand.models.execution import AutomationEvent, Execution, ExecutionStep
 from errand.models.booking_profile import BookingProfile
 from errand.models.idempotency_record import IdempotencyRecord
 from errand.models.job import Job
@@ -19,7 +20,7 @@ from errand.models.snapshot import JobSnapshot
 from errand.models.transaction import Transaction
 
 __all__ = [
-    "Agent", "AgentStatus", "ApiKey", "Approval", "AuditEvent", "Base", "BookingProfile", "CreditAllocation",
+    "Agent", "AgentStatus", "ApiKey", "Approval", "AuditEvent", "AutomationEvent", "Execution", "ExecutionStep", "Base", "BookingProfile", "CreditAllocation",
     "CreditEntry", "IdempotencyRecord", "Job", "JobSnapshot", "Organization", "OutboxEvent", "Policy",
     "ProviderEvent", "ProviderOutcome", "SandboxBooking", "SandboxSlot",
     "SandboxWebSession", "Transaction", "get_owned",

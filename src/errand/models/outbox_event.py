@@ -36,3 +36,6 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]]
     occurred_at: Mapped[datetime] = mapped_column(default=clock.now)
     dispatched_at: Mapped[datetime | None]
+    # The automation execution whose step caused the change, if one did: such an event carries
+    # ``metadata.agent_triggered`` on the automations bus and triggers no agent (the loop guard).
+    execution_id: Mapped[str | None] = mapped_column(String(40))

@@ -45,3 +45,5 @@ class Event:
     payload: dict[str, Any]
     occurred_at: datetime
     source_product: str = SOURCE_PRODUCT
+    execution_id: str | None = None
+    """The automation execution whose step made the change (:func:`errand.outbox.service.acting_for`), if any."""

@@ -12,6 +12,9 @@ consumer receives each event once (see :mod:`errand.outbox.tasks` for who calls 
 Every read a consumer makes (:func:`events_for`) is filtered by organization and mode.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -26,6 +29,7 @@ from errand.outbox.consumers import EventConsumers
 from errand.outbox.schemas import EVENT_TYPES, PERSONAL_KEYS, Event
 
 DISPATCH = "errand.outbox.dispatch"
+_EXECUTION: ContextVar[str | None] = ContextVar("errand.outbox.execution_id", default=None)
 ENVS = ("test", "live")
 # Built once: recording is on every booking's path.
 _APPEND = insert(OutboxEvent.__table__)
@@ -58,15 +62,27 @@ async def record(session: AsyncSession, *, organization_id: str, env: str, event
     await conn.execute(_APPEND, {
         "organization_id": organization_id, "env": env, "event_type": event_type, "subject_type": subject_type,
         "subject_id": subject_id, "payload": {k: _json(v) for k, v in payload.items() if v is not None},
-        "occurred_at": clock.now(), "dispatched_at": None,
+        "occurred_at": clock.now(), "dispatched_at": None, "execution_id": _EXECUTION.get(),
     })
     enqueue_once(session, DISPATCH)
+
+
+@contextmanager
+def acting_for(execution_id: str) -> Iterator[None]:
+    """Within the block (and the tasks it starts), every event recorded is marked as caused by
+    automation execution ``execution_id`` (a ``product_action`` step): automations take it with
+    ``metadata.agent_triggered`` and no agent reacts to it (the loop guard, RESOLUTIONS.md)."""
+    token = _EXECUTION.set(execution_id)
+    try:
+        yield
+    finally:
+        _EXECUTION.reset(token)
 
 
 def view(row: OutboxEvent) -> Event:
     return Event(id=row.id, organization_id=row.organization_id, env=row.env, event_type=row.event_type,
                  subject_type=row.subject_type, subject_id=row.subject_id, payload=dict(row.payload or {}),
-                 occurred_at=clock.as_utc(row.occurred_at))
+                 occurred_at=clock.as_utc(row.occurred_at), execution_id=row.execution_id)
 
 
 async def events_for(session: AsyncSession, *, organization_id: str, env: str, after_id: int = 0,

@@ -1,0 +1,1 @@
+"""Reasoning with a configured LLM provider (pydantic-ai), by model tier."""

@@ -1,0 +1,1 @@
+"""Messages to people: email, SMS, chat and signed webhooks, through an outbox."""
