@@ -185,6 +185,16 @@ async def charge_credits(session: AsyncSession, *, organization_id: str, env: st
     return entry.id
 
 
+async def credits_remaining(session: AsyncSession, organization_id: str, env: str) -> int:
+    """What the organization may still spend in mode ``env`` this UTC calendar month: its
+    allocation minus the ledger's sum (never below 0)."""
+    start = _month_start(clock.now())
+    used = (await session.execute(select(func.coalesce(func.sum(CreditEntry.credits), 0)).where(
+        CreditEntry.organization_id == organization_id, CreditEntry.env == env, CreditEntry.charged_at >= start,
+        CreditEntry.charged_at < _next_month(start)))).scalar_one()
+    return max(await _allocation(session, organization_id) - int(used), 0)
+
+
 async def credit_usage(session: AsyncSession, principal: Principal) -> CreditUsage:
     """This UTC calendar month's credits of the caller's organization and mode: the allocation, what
     was used (in total, per agent, per model tier) and what remains."""
