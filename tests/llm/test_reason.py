@@ -118,12 +118,30 @@ async def test_text_instead_of_the_structured_answer_is_retried() -> None:
 
 
 async def test_no_provider_is_llm_not_configured_and_no_answer() -> None:
+    settings = Settings(llm_provider="none")
+    assert Settings.model_fields["llm_provider"].default == "none"
     with pytest.raises(LlmNotConfigured) as refused:
-        await service.reason(Settings(), tier="quick", prompt="p", output_schema=CLASSIFY)
+        await service.reason(settings, tier="quick", prompt="p", output_schema=CLASSIFY)
     assert refused.value.code == "llm_not_configured" and refused.value.kind == "conflict"
     assert "ERRAND_LLM_PROVIDER" in refused.value.message
-    assert not service.configured(Settings())
-    assert all(service.model_name(Settings(), tier) is None for tier in TIERS)
+    assert not service.configured(settings)
+    assert all(service.model_name(settings, tier) is None for tier in TIERS)
+
+
+@pytest.mark.parametrize("provider,variable", [("openai", "OPENAI_API_KEY"), ("anthropic", "ANTHROPIC_API_KEY")])
+async def test_a_provider_without_an_api_key_is_not_configured(provider: str, variable: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(variable, raising=False)
+    with pytest.raises(LlmNotConfigured, match="ERRAND_LLM_API_KEY"):
+        await service.reason(Settings(llm_provider=provider), tier="quick", prompt="p", output_schema=CLASSIFY)
+
+
+async def test_a_schema_naming_its_draft_is_checked_by_that_draft() -> None:
+    schema = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+              "properties": {"when": {"type": "string"}}, "required": ["when"], "additionalProperties": False}
+    with service.override(answering({"when": 1}, {"when": "now"})):
+        reasoned = await service.reason(llm_settings(), tier="quick", prompt="p", output_schema=schema)
+    assert reasoned.output == {"when": "now"}
 
 
 async def test_openai_compatible_without_a_model_for_the_tier_is_not_configured() -> None:

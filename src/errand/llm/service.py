@@ -227,7 +227,7 @@ def _output_spec(schema: dict[str, Any]) -> tuple[type[Any], bool, jsonschema.pr
         raise LlmOutputSchemaInvalid(f"The output schema is not a valid JSON Schema: {error.message}") from None
     validator = validator_class(schema)
     unwrap = schema.get("type") != "object"
-    sent = copy.deepcopy(schema)
+    sent = {k: v for k, v in copy.deepcopy(schema).items() if k not in ("$schema", "$id")}
     if unwrap:
         defs = {k: sent.pop(k) for k in ("$defs", "definitions") if k in sent}
         sent = {"type": "object", "properties": {"result": sent}, "required": ["result"],
