@@ -130,7 +130,8 @@ async def reason(settings: Settings, *, tier: str, prompt: str, output_schema: d
     except UsageLimitExceeded:
         raise _failed(tier, name, f"did not answer within {OUTPUT_RETRIES + 2} requests") from None
     except UnexpectedModelBehavior:
-        raise _failed(tier, name, f"gave no answer that fits the output schema in {OUTPUT_RETRIES + 1} attempts") from None
+        attempts = OUTPUT_RETRIES + 1
+        raise _failed(tier, name, f"gave no answer that fits the output schema in {attempts} attempts") from None
     except ModelHTTPError as error:
         raise _failed(tier, name, f"answered HTTP {error.status_code}") from None
     except ModelAPIError as error:
@@ -249,7 +250,8 @@ def _output_spec(schema: dict[str, Any]) -> tuple[type[Any], bool, jsonschema.pr
         """``base``'s JSON Schema, and a validator that checks each answer against it with jsonschema."""
 
         @classmethod
-        def __get_pydantic_core_schema__(cls, source_type: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        def __get_pydantic_core_schema__(cls, source_type: Any,
+                                         handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
             return core_schema.no_info_after_validator_function(check, core_schema.dict_schema(
                 keys_schema=core_schema.str_schema(), values_schema=core_schema.any_schema()))
 
