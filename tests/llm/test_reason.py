@@ -294,3 +294,23 @@ async def test_aclose_closes_the_clients_and_later_calls_build_new_ones() -> Non
         await service.aclose()
         reasoned = await service.reason(settings, tier="quick", prompt="p", output_schema={"type": "integer"})
     assert reasoned.output == 1 and len(llm.requests) == 2
+
+
+def test_the_settings_come_from_errand_llm_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    variables = {"PROVIDER": "openai-compatible", "BASE_URL": "http://127.0.0.1:11434/v1", "API_KEY": KEY,
+                 "MODEL_QUICK": "a", "MODEL_STANDARD": "b", "MODEL_PREMIUM": "c", "MODEL_EXPERT": "d",
+                 "TIMEOUT_SECONDS": "12.5"}
+    for name, value in variables.items():
+        monkeypatch.setenv(f"ERRAND_LLM_{name}", value)
+    settings = Settings()
+    assert service.configured(settings) and settings.llm_timeout_seconds == 12.5
+    assert [service.model_name(settings, tier) for tier in TIERS] == ["a", "b", "c", "d"]
+    assert settings.llm_api_key is not None and settings.llm_api_key.get_secret_value() == KEY
+    assert KEY not in str(settings) and KEY not in repr(settings)
+    monkeypatch.setenv("ERRAND_LLM_PROVIDER", "gemini")
+    with pytest.raises(ValidationError):
+        Settings()
+    monkeypatch.setenv("ERRAND_LLM_PROVIDER", "openai")
+    monkeypatch.setenv("ERRAND_LLM_TIMEOUT_SECONDS", "0")
+    with pytest.raises(ValidationError):
+        Settings()
