@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from errand.kit.crypto import load_or_create_key
@@ -82,6 +82,26 @@ class Settings(BaseSettings):
     # Active custom agents (automations) an organization may have at once: activating one more
     # answers 429 agent_limit_reached (the contract's "subscription tier limit").
     automations_agent_limit: int = Field(default=25, ge=0)
+    # The LLM that automations' ai_reason steps reason with (docs/llm.md, issue 12 "Steps"):
+    # ``none`` (the default) makes such a step fail with llm_not_configured, never a made-up answer.
+    llm_provider: Literal["none", "openai", "anthropic", "openai-compatible"] = "none"
+    # The provider's API base URL; required for openai-compatible (e.g. http://127.0.0.1:11434/v1).
+    llm_base_url: str | None = None
+    # A secret: shown as ********** in reprs, never logged (unset: the SDK's OPENAI_API_KEY/ANTHROPIC_API_KEY).
+    llm_api_key: SecretStr | None = None
+    # One model name per tier; unset: the provider's default (errand.llm.schemas.DEFAULT_MODELS).
+    llm_model_quick: str | None = None
+    llm_model_standard: str | None = None
+    llm_model_premium: str | None = None
+    llm_model_expert: str | None = None
+    # The longest one ai_reason call may take, every request and retry included.
+    llm_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _llm_compatible_needs_base_url(self) -> "Settings":
+        if self.llm_provider == "openai-compatible" and not self.llm_base_url:
+            raise ValueError("ERRAND_LLM_PROVIDER=openai-compatible needs ERRAND_LLM_BASE_URL (the server's /v1 URL)")
+        return self
 
     @field_validator("provider_events_secrets")
     @classmethod
