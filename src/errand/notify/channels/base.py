@@ -2,6 +2,7 @@
 classification of HTTP answers."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -48,11 +49,12 @@ def is_retriable_status(status: int) -> bool:
     return status >= 500 or status in (408, 429)
 
 
-async def post(request: httpx.Request, what: str) -> httpx.Response:
-    """Send ``request``; a network error or timeout is a retriable :class:`DeliveryFailed` naming ``what``."""
+async def post(url: str, what: str, **kwargs: Any) -> httpx.Response:
+    """POST to ``url`` (``kwargs`` as httpx takes them); a network error or timeout is a retriable
+    :class:`DeliveryFailed` naming ``what``."""
     async with client() as http:
         try:
-            return await http.send(request)
+            return await http.post(url, **kwargs)
         except httpx.TimeoutException:
             raise DeliveryFailed(f"{what}: timed out", retriable=True) from None
         except httpx.HTTPError as exc:

@@ -9,8 +9,6 @@ Unset URL and token lead to the sandbox's fake chat API (``{sandbox}/chat``).
 
 import re
 
-import httpx
-
 from errand.kit.config import Settings
 from errand.notify.channels.base import DeliveryFailed, OutgoingMessage, is_retriable_status, post
 from errand.notify.errors import InvalidRecipient
@@ -38,10 +36,9 @@ def configured(settings: Settings) -> bool:
 async def send(settings: Settings, message: OutgoingMessage) -> str | None:
     """Post the message; returns Slack's ``ts``. Raises DeliveryFailed."""
     text = f"*{message.subject}*\n{message.body}" if message.subject else message.body
-    request = httpx.Request("POST", f"{settings.effective_chat_url}/api/chat.postMessage",
-                            json={"channel": message.recipient, "text": text[:MAX_TEXT]},
-                            headers={"Authorization": f"Bearer {settings.effective_chat_token()}"})
-    response = await post(request, "chat API")
+    response = await post(f"{settings.effective_chat_url}/api/chat.postMessage", "chat API",
+                          json={"channel": message.recipient, "text": text[:MAX_TEXT]},
+                          headers={"Authorization": f"Bearer {settings.effective_chat_token()}"})
     if response.status_code != 200:
         raise DeliveryFailed(f"chat API {response.status_code}", retriable=is_retriable_status(response.status_code))
     try:

@@ -43,10 +43,9 @@ async def send(settings: Settings, message: OutgoingMessage) -> str | None:
     """Post the SMS; returns the provider's ``sid``. Raises DeliveryFailed."""
     url = f"{settings.effective_sms_url}/2010-04-01/Accounts/{quote(settings.sms_account, safe='')}/Messages.json"
     body = message.body if len(message.body) <= MAX_BODY else message.body[: MAX_BODY - 1] + "…"
-    request = httpx.Request("POST", url, data={"To": message.recipient, "From": settings.sms_from, "Body": body},
-                            auth=httpx.BasicAuth(settings.sms_account, settings.effective_sms_token()),
-                            headers={"I-Twilio-Idempotency-Token": message.id})
-    response = await post(request, "SMS API")
+    response = await post(url, "SMS API", data={"To": message.recipient, "From": settings.sms_from, "Body": body},
+                          auth=httpx.BasicAuth(settings.sms_account, settings.effective_sms_token()),
+                          headers={"I-Twilio-Idempotency-Token": message.id})
     if response.status_code in (200, 201):
         try:
             sid = response.json().get("sid")

@@ -60,11 +60,10 @@ async def send(settings: Settings, message: OutgoingMessage) -> str | None:
     body = payload(message, at)
     signature = Webhook(settings.notify_webhook_signing_secret(message.organization_id)).sign(
         message.id, at, body.decode())
-    request = httpx.Request("POST", message.recipient, content=body, headers={
+    response = await post(message.recipient, "webhook", content=body, headers={
         "content-type": "application/json", "webhook-id": message.id,
         "webhook-timestamp": str(int(at.timestamp())), "webhook-signature": signature,
     })
-    response = await post(request, "webhook")
     if 200 <= response.status_code < 300:
         return None
     if 300 <= response.status_code < 400:
