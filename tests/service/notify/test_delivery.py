@@ -190,3 +190,23 @@ async def test_deliver_due_sends_what_a_lost_task_left_pending(database: Databas
     assert {r.status for r in await views(database, execution_id)} == {"sent"}
     assert sorted(h["webhook-id"] for _, h, _ in receiver.received) == sorted(r.id for r in await views(database, execution_id))
     assert all(webhook_json(b)["data"]["execution_id"] == execution_id for _, _, b in receiver.received)
+
+
+async def test_the_deliver_task_and_the_sweep_are_registered_and_deliver(
+        database: Database, organization: str, settings: Settings, receiver: Receiver) -> None:
+    from types import SimpleNamespace
+
+    from errand.composition import build_core
+    from errand.notify import tasks as notify_tasks
+
+    core = build_core(settings.model_copy(update={"database_url": database.url}))
+    try:
+        assert "errand.notify.deliver" in core.tasks.tasks
+        assert any(p.name == "deliver_notifications" and p.interval_seconds == 2 for p in core.tasks.periodic)
+    finally:
+        await core.aclose()
+    (ntf,) = await queue(database, organization, channel="webhook", recipients=[f"{receiver.base_url}/ok"])
+    task_core = SimpleNamespace(db=database, settings=settings)
+    assert await notify_tasks.deliver(task_core, notification_id=ntf) == "sent"  # type: ignore[arg-type]
+    assert await notify_tasks.deliver(task_core, notification_id=ntf) is None  # type: ignore[arg-type]
+    assert len(receiver.received) == 1
