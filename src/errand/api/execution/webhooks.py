@@ -14,9 +14,8 @@ from pydantic import BaseModel, Field
 from errand.api import openapi as doc
 from errand.api.common import JSONBody, core_of
 from errand.api.execution.auth import Caller
-from errand.kit import clock, inputs
-from errand.kit.boundary import PARSED_BODY
-from errand.kit.errors import InvalidRequest
+from errand.api.execution.routes import _int_param, _json
+from errand.kit import clock
 from errand.outbox.schemas import EVENT_TYPES
 from errand.webhooks import service as webhooks_service
 from errand.webhooks.schemas import DELIVERY_STATUSES, DeliveryView, EndpointView
@@ -109,21 +108,8 @@ def _delivery(view: DeliveryView) -> dict[str, Any]:
                           "attemptedAt": clock.iso(a.attempted_at)} for a in view.attempts]}
 
 
-async def _json(request: Request) -> Any:
-    state = request.scope.get("state") or {}
-    if PARSED_BODY in state:
-        return state[PARSED_BODY]
-    return inputs.parse_json(await request.body())
-
-
 def _limit(request: Request) -> int:
-    value = request.query_params.get("limit")
-    if not value:
-        return 50
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidRequest("limit: must be an integer.", details=[{"path": "limit", "message": "not an integer"}]) from None
+    return _int_param(request, "limit", 50)
 
 
 def _allowed(request: Request) -> frozenset[str]:
