@@ -483,3 +483,22 @@ async def test_the_endpoint_list_pages(org: Org, receiver: Receiver) -> None:
     assert [h["id"] for h in first["webhooks"] + second["webhooks"]] == [h["id"] for h in reversed(made)]
     assert json.dumps(first).count("whsec_") == 0
     error_of(await org.admin.get(HOOKS, params={"limit": "many"}), 400)
+
+
+async def test_a_live_event_reaches_only_the_live_endpoints(
+    org: Org, server: Server, receiver: Receiver, day: date
+) -> None:
+    live_url, test_url = receiver.url("ok"), receiver.url("ok")
+    live = await register(org, live_url, ["*"])
+    test_admin = await mint_key(server, org.name, role="admin", env="test")
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30,
+                                 headers={"Authorization": f"Bearer {test_admin}"}) as test_client:
+        created = await test_client.post(HOOKS, json={"url": test_url, "events": ["*"]})
+        assert created.status_code == 201, created.text
+        test_hook = created.json()
+        await book(org, day)
+        await receiver.wait_for(live_url)
+        await settled(org, live["id"])
+        listed = await test_client.get(f"{HOOKS}/{test_hook['id']}/deliveries")
+    assert listed.status_code == 200 and listed.json()["deliveries"] == []
+    assert receiver.at(test_url) == []
