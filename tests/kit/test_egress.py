@@ -114,8 +114,10 @@ async def test_the_request_goes_to_the_checked_address_with_the_url_host_as_host
 ) -> None:
     port, seen = receiver
     target = await egress.resolve(f"http://localhost:{port}/in?k=v", frozenset({"localhost"}))
-    target = egress.Target(url=target.url, scheme=target.scheme, host=target.host, port=target.port,
-                           address="127.0.0.1")  # the receiver listens on IPv4 only
+    assert "127.0.0.1" in target.addresses
+    target = target.at("127.0.0.1")  # the receiver listens on IPv4 only
+    with pytest.raises(ValueError):
+        target.at("10.0.0.1")  # only an address that was checked
     assert target.connect_url == f"http://127.0.0.1:{port}/in?k=v"
     async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
         response = await client.send(egress.request(client, target, content=b'{"a":1}',

@@ -23,7 +23,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
@@ -42,13 +42,22 @@ class EgressRefused(ValueError):
 
 @dataclass(frozen=True)
 class Target:
-    """A checked URL: its parts, and the one ``address`` (checked) a request connects to."""
+    """A checked URL: its parts, the ``address`` a request connects to, and every checked address
+    of the host (``addresses``, in the resolver's order; :meth:`at` picks another after a failed
+    connection)."""
 
     url: str
     scheme: str
     host: str
     port: int
     address: str
+    addresses: tuple[str, ...] = ()
+
+    def at(self, address: str) -> "Target":
+        """The same target connecting to ``address``, which must be one of ``addresses``."""
+        if address not in self.addresses:
+            raise ValueError("not an address that was checked")
+        return replace(self, address=address)
 
     @property
     def connect_url(self) -> str:
@@ -109,8 +118,9 @@ def _allowed(host: str, allowed_hosts: Collection[str]) -> bool:
 
 async def resolve(url: object, allowed_hosts: Collection[str] = ()) -> Target:
     """Check ``url`` (:func:`parse`), resolve its host with the running loop's ``getaddrinfo``
-    and return the :class:`Target` a request must connect to: the first address, every address
-    having been checked public unless the host is in ``allowed_hosts`` (lower-case names).
+    and return the :class:`Target` a request must connect to: the first address (the others
+    kept in ``addresses``, to try when it refuses), every address having been checked public
+    unless the host is in ``allowed_hosts`` (lower-case names).
 
     Raises :class:`EgressRefused` for a refused form, a host that does not resolve, or any
     non-public address."""
@@ -122,14 +132,15 @@ async def resolve(url: object, allowed_hosts: Collection[str] = ()) -> Target:
         found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, OSError):
         raise EgressRefused("host does not resolve") from None
-    addresses = [str(ipaddress.ip_address(info[4][0].split("%", 1)[0])) for info in found]
+    addresses = list(dict.fromkeys(str(ipaddress.ip_address(info[4][0].split("%", 1)[0])) for info in found))
     if not addresses:
         raise EgressRefused("host does not resolve")
     if not _allowed(host, allowed_hosts):
         for address in addresses:
             if not is_public(address):
                 raise EgressRefused("resolves to a private, loopback, link-local or reserved address")
-    return Target(url=str(url), scheme=scheme, host=host, port=port, address=addresses[0])
+    return Target(url=str(url), scheme=scheme, host=host, port=port, address=addresses[0],
+                  addresses=tuple(addresses))
 
 
 def request(client: httpx.AsyncClient, target: Target, *, content: bytes,
