@@ -14,8 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '0012_webhooks'
-# TEMPORARY: '0011_notifications' is being written in parallel; until it lands this follows 0010.
-down_revision: str | Sequence[str] | None = '0010_executions'
+down_revision: str | Sequence[str] | None = '0011_notifications'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
