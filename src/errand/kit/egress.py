@@ -151,3 +151,23 @@ def request(client: httpx.AsyncClient, target: Target, *, content: bytes,
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     return client.build_request("POST", target.connect_url, content=content,
                                 headers={**headers, "Host": target.host_header}, extensions=extensions)
+
+
+MAX_ADDRESSES = 3
+"""How many of a host's checked addresses :func:`post` tries before it gives up."""
+
+
+async def post(client: httpx.AsyncClient, target: Target, *, content: bytes,
+               headers: Mapping[str, str]) -> httpx.Response:
+    """POST ``content`` to ``target``'s checked addresses in turn (at most :data:`MAX_ADDRESSES`)
+    until one accepts the connection; the response is streamed (read it within the caller's cap,
+    then close it). Raises the last connection error, and httpx's other errors as they come."""
+    candidates = target.addresses[:MAX_ADDRESSES] or (target.address,)
+    for i, address in enumerate(candidates):
+        try:
+            return await client.send(request(client, target.at(address) if target.addresses else target,
+                                             content=content, headers=headers), stream=True)
+        except httpx.ConnectError:
+            if i == len(candidates) - 1:
+                raise
+    raise AssertionError("unreachable")

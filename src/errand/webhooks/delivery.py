@@ -42,7 +42,6 @@ from errand.webhooks.schemas import EXCERPT_CHARS, MAX_RESPONSE_BYTES, TIMEOUT_S
 LEASE_SECONDS = 60
 USER_AGENT = "Errand-Webhooks/1"
 # A host with several addresses (IPv6 and IPv4): the next checked one is tried when one refuses.
-MAX_ADDRESSES = 3
 
 
 def _claim(now: datetime) -> ColumnElement[bool]:
@@ -89,20 +88,6 @@ def _excerpt(raw: bytes) -> str | None:
     return text or None
 
 
-async def _connect(client: httpx.AsyncClient, target: egress.Target, message: Outgoing) -> httpx.Response:
-    """Send to the target's checked addresses in turn (at most :data:`MAX_ADDRESSES`) until one
-    accepts the connection; raises the last connection error."""
-    candidates = target.addresses[:MAX_ADDRESSES] or (target.address,)
-    for i, address in enumerate(candidates):
-        try:
-            return await client.send(egress.request(client, target.at(address) if target.addresses else target,
-                                                    content=message.body, headers=message.headers), stream=True)
-        except httpx.ConnectError:
-            if i == len(candidates) - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
 async def send(core: Core, message: Outgoing) -> tuple[int | None, str | None, str | None]:
     """POST ``message`` once, through the egress guard; (status code, error, response excerpt).
     Never raises for what the receiver or the network did."""
@@ -112,7 +97,7 @@ async def send(core: Core, message: Outgoing) -> tuple[int | None, str | None, s
         return None, f"refused: url {exc}", None
     try:
         async with httpx.AsyncClient(follow_redirects=False, timeout=TIMEOUT_SECONDS, trust_env=False) as client:
-            response = await _connect(client, target, message)
+            response = await egress.post(client, target, content=message.body, headers=message.headers)
             try:
                 raw = b""
                 async for chunk in response.aiter_bytes():

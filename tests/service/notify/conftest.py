@@ -61,9 +61,10 @@ def smtp() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def settings(tmp_path: Path, smtp: SmtpServer) -> Settings:
-    """Settings whose e-mail goes to ``smtp`` (no TLS on the test server)."""
+    """Settings whose e-mail goes to ``smtp`` (no TLS on the test server) and whose webhooks may
+    reach the receiver on 127.0.0.1 (loopback is refused unless allowed)."""
     return Settings(data_dir=tmp_path, secret_key=SECRET_KEY, smtp_host="127.0.0.1", smtp_port=smtp.port,
-                    smtp_starttls=False, smtp_from="Errand <notify@errand.test>")
+                    smtp_starttls=False, smtp_from="Errand <notify@errand.test>", webhook_allowed_hosts="127.0.0.1")
 
 
 @dataclass

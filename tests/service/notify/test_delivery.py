@@ -175,6 +175,16 @@ async def test_webhook_answers_decide_retry_or_permanent_failure(
         assert [p for p, _, _ in receiver.received] == ["/redirect"]  # the redirect was not followed
 
 
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+async def test_a_webhook_to_a_private_address_is_refused_at_send_time(
+        database: Database, organization: str, settings: Settings, receiver: Receiver, host: str) -> None:
+    strict = settings.model_copy(update={"webhook_allowed_hosts": ""})
+    port = receiver.base_url.rsplit(":", 1)[1]
+    (ntf,) = await queue(database, organization, channel="webhook", recipients=[f"http://{host}:{port}/ok"])
+    assert await notify_service.deliver(database, strict, ntf) == "failed"
+    assert "refused" in ((await one(database, ntf)).last_error or "") and receiver.received == []
+
+
 async def test_webhook_to_a_closed_port_is_retried(database: Database, organization: str, settings: Settings) -> None:
     (ntf,) = await queue(database, organization, channel="webhook", recipients=[f"http://127.0.0.1:{free_port()}/x"])
     assert await notify_service.deliver(database, settings, ntf) == "pending"

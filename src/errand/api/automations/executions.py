@@ -52,12 +52,13 @@ def _aware(name: str, value: datetime | None) -> datetime | None:
 @router.get("/executions", summary="List executions", **doc.describe(bodies.ExecutionList))
 async def list_executions(
     request: Request, caller: Caller,
-    agent_id: str | None = Query(default=None, max_length=60),
+    agent_id: str | None = Query(default=None, min_length=1, max_length=60),
     status: ExecutionStatus | None = Query(default=None),
     from_: datetime | None = Query(default=None, alias="from", description="ISO 8601 start (inclusive)."),
     to: datetime | None = Query(default=None, description="ISO 8601 end (exclusive)."),
     limit: int = Query(default=50, ge=1, le=200),
-    cursor: str | None = Query(default=None, max_length=500, description="The `next_cursor` of the last page."),
+    cursor: str | None = Query(default=None, min_length=1, max_length=500,
+                               description="The `next_cursor` of the last page."),
 ) -> JSONBody:
     """Your organization's executions, newest first; `agent_id`, `status`, `from` and `to` narrow them."""
     async with core_of(request).db.unit_of_work(read_only=True) as session:

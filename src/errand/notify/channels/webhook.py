@@ -5,7 +5,9 @@ The body is ``{"type": "automation.notification", "timestamp": "<ISO 8601 UTC>",
 ``webhook-id`` (the notification id, stable across retries: the receiver dedupes on it),
 ``webhook-timestamp`` and ``webhook-signature``, signed by the ``standardwebhooks`` library
 under the organization's secret, ``Settings.notify_webhook_signing_secret(organization_id)``.
-Only http and https URLs; a redirect is never followed (a 3xx is a permanent failure), a
+Only http and https URLs whose host resolves to public addresses (unless it is in
+``ERRAND_WEBHOOK_ALLOWED_HOSTS``), checked at send time and connected to by the checked address
+(:mod:`errand.kit.egress`, as outbound webhooks are); a redirect is never followed (a 3xx is a permanent failure), a
 2xx is delivered, a 5xx, 408 or 429 or a network error is retried, any other 4xx (410 Gone …)
 is permanent.
 """
@@ -17,7 +19,8 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from errand.kit.config import Settings
-from errand.notify.channels.base import DeliveryFailed, OutgoingMessage, is_retriable_status, post
+from errand.kit import egress
+from errand.notify.channels.base import DeliveryFailed, OutgoingMessage, client, is_retriable_status
 from errand.notify.errors import InvalidRecipient
 
 EVENT_TYPE = "automation.notification"
@@ -60,10 +63,20 @@ async def send(settings: Settings, message: OutgoingMessage) -> str | None:
     body = payload(message, at)
     signature = Webhook(settings.notify_webhook_signing_secret(message.organization_id)).sign(
         message.id, at, body.decode())
-    response = await post(message.recipient, "webhook", content=body, headers={
-        "content-type": "application/json", "webhook-id": message.id,
-        "webhook-timestamp": str(int(at.timestamp())), "webhook-signature": signature,
-    })
+    try:
+        target = await egress.resolve(message.recipient, settings.webhook_allowed_host_set)
+    except egress.EgressRefused as exc:
+        raise DeliveryFailed(f"webhook URL refused: {exc}", retriable=False) from None
+    headers = {"content-type": "application/json", "webhook-id": message.id,
+               "webhook-timestamp": str(int(at.timestamp())), "webhook-signature": signature}
+    async with client() as http:
+        try:
+            response = await egress.post(http, target, content=body, headers=headers)
+            await response.aclose()
+        except httpx.TimeoutException:
+            raise DeliveryFailed("webhook: timed out", retriable=True) from None
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"webhook: {type(exc).__name__}", retriable=True) from None
     if 200 <= response.status_code < 300:
         return None
     if 300 <= response.status_code < 400:
