@@ -33,7 +33,7 @@ from errand.guard.policy_cache import Rule
 from errand.guard.schemas import (
     CONFIG_MODELS, ActionContext, Decision, PolicyCreate, PolicyUpdate, PolicyView,
 )
-from errand.kit import clock, inputs
+from errand.kit import clock, inputs, metrics
 from errand.kit.core import Core
 from errand.kit.errors import InvalidRequest, RateLimited
 from errand.kit.ids import new_id
@@ -192,6 +192,7 @@ async def evaluate(core: Core, ctx: ActionContext) -> Decision:
         if rank[outcome] > rank[decision.outcome]:
             decision.outcome, decision.policy_id, decision.policy_name = outcome, policy.id, policy.name
             decision.reason = reason
+    metrics.policy_decided(decision.outcome)
     if decision.outcome == "deny":
         return decision
     for policy in policies:
