@@ -444,6 +444,8 @@ def create_sandbox_app(settings: Settings | None = None) -> Starlette:
 # --- Observability: every request, whichever app answers it (docs/observability.md) ---------------
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# A method outside these is counted and logged as OTHER: the client chooses it, and label values must stay few.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
 access_log = logging.get_logger("errand.access")
 
@@ -517,7 +519,7 @@ class Observe:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        method = scope["method"]
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
         root_path = scope.get("root_path", "")
         request_id = traceparent = None
         for name, value in scope["headers"]:

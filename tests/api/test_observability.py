@@ -181,3 +181,14 @@ async def test_readyz_is_503_when_migrations_are_not_at_head(tmp_path: Path) -> 
         assert body["checks"]["database"]["ok"] is True and body["checks"]["migrations"]["current"] == []
         await upgrade_to_head(url)
         assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_unknown_methods_and_paths_do_not_grow_the_label_sets(anon: httpx.AsyncClient) -> None:
+    for i in range(3):
+        await anon.request(f"BREW{i}", f"/api/v1/execution-jobs/job_{secrets.token_hex(6)}")
+        await anon.get(f"/{secrets.token_hex(8)}")
+    found = await scrape(anon)
+    labels = [s.labels for s in samples(found["errand_http_requests"], "errand_http_requests_total")]
+    assert not any(label["method"].startswith("BREW") for label in labels)
+    assert any(label["method"] == "OTHER" and label["route"] in ("unmatched", f"{JOBS}/{{job_id}}") for label in labels)
+    assert not any(re.search(r"job_[0-9a-f]{12}|/[0-9a-f]{16}", label["route"]) for label in labels)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -34,14 +35,21 @@ SENSITIVE_KEYS = frozenset({
     "payload", "headers",
 })
 _SENSITIVE_PARTS = ("password", "secret", "token", "authorization", "email", "phone", "card_number", "api_key")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_BEARER = re.compile(r"(?i)\bbearer\s+\S+")
-# Errand's API keys (``<prefix>_<live|test>_<secret>``), Standard Webhooks secrets, sandbox tokens.
-_KEYLIKE = re.compile(r"\b(?:[a-z]{2,8}_(?:live|test)_[A-Za-z0-9_-]{8,}|whsec_[A-Za-z0-9+/=]{8,}|sbx_[0-9a-f]{16,})")
-# 13 to 19 digits, optionally grouped by spaces or dashes: a payment card number's shape.
-_CARDLIKE = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
+# One pass over a value: e-mail addresses; bearer credentials; Errand's API keys
+# (``<prefix>_<live|test>_<secret>``), Standard Webhooks secrets and sandbox tokens; 13 to 19
+# digits, optionally grouped by spaces or dashes (a payment card number's shape).
+_MASKED = re.compile(
+    r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+    r"|(?i:\bbearer\s+\S+)"
+    r"|\b(?:[a-z]{2,8}_(?:live|test)_[A-Za-z0-9_-]{8,}|whsec_[A-Za-z0-9+/=]{8,}|sbx_[0-9a-f]{16,})"
+    r"|\b(?:\d[ -]?){12,18}\d\b"
+)
+# Fields Errand itself fills with checked values (ids, templates, codes): not scanned.
+_TRUSTED = frozenset({"event", "level", "timestamp", "logger", "request_id", "trace_id", "organization_id",
+                      "key_prefix", "method", "route", "status", "duration_ms", "task"})
 
 
+@lru_cache(maxsize=1024)
 def _sensitive(key: str) -> bool:
     name = key.lower().replace("-", "_")
     if name == "key_prefix" or name.endswith("_id"):  # identifiers, not the secret or the person
@@ -51,11 +59,7 @@ def _sensitive(key: str) -> bool:
 
 def _scrub(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
-        if "@" in value:
-            value = _EMAIL.sub(REDACTED, value)
-        value = _BEARER.sub(REDACTED, value)
-        value = _KEYLIKE.sub(REDACTED, value)
-        return _CARDLIKE.sub(REDACTED, value)
+        return _MASKED.sub(REDACTED, value)
     if depth >= 4:
         return value
     if isinstance(value, dict):
@@ -71,7 +75,8 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mutab
     for key in [k for k in event if _sensitive(k)]:
         del event[key]
     for key, value in event.items():
-        event[key] = _scrub(value)
+        if key not in _TRUSTED and not isinstance(value, int | float | bool | None):
+            event[key] = _scrub(value)
     return event
 
 

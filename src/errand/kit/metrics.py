@@ -73,10 +73,20 @@ POLICY_DECISIONS = Counter("errand_policy_decisions", "Policy verdicts on action
 # --- Call sites: one line each ---------------------------------------------------------------
 
 
+# The labelled children of the request metrics, kept: ``labels()`` validates and locks on every
+# call, a dict lookup does not (the label sets are bounded: templates times methods times statuses).
+_request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def request_answered(method: str, route: str, status: int, seconds: float) -> None:
     """Count one HTTP request and its duration (``route`` a template, or ``unmatched``)."""
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    children = _request_children.get((method, route, status))
+    if children is None:
+        children = (HTTP_REQUESTS.labels(method, route, str(status)), HTTP_DURATION.labels(method, route))
+        if len(_request_children) < 10_000:
+            _request_children[(method, route, status)] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def idempotency_replayed() -> None:
