@@ -107,6 +107,26 @@ def note_caller(organization_id: str, key_prefix: str) -> None:
         fields["key_prefix"] = key_prefix
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    # Standard error as it is when the logger is made, not when logging was configured (a test's capture).
+    return structlog.PrintLogger(sys.stderr)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler on whatever ``sys.stderr`` is at each record."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure(level: str = "INFO", log_format: str | None = None) -> None:
     """Logs at ``level`` as ``json`` or ``console`` lines on standard error (standard output is
     MCP's channel in ``errand mcp``); by default JSON, unless standard error is a terminal. Standard-library records (uvicorn, procrastinate) go
@@ -119,7 +139,7 @@ def configure(level: str = "INFO", log_format: str | None = None) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact, renderer],
@@ -133,7 +153,7 @@ def configure(level: str = "INFO", log_format: str | None = None) -> None:
     structlog.configure(
         processors=[*shared, redact, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_stderr_logger,
     )
 
 
