@@ -4,6 +4,7 @@ Through HTTP against the real app (tests/conftest.py's server, or one of a test'
 real bookings and jobs; the families are read with prometheus-client's own parser.
 """
 
+import asyncio
 import re
 import secrets
 import uuid
@@ -12,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from errand.kit.config import Settings
-from errand.kit.migrations import upgrade_to_head
+from errand.kit.migrations import upgrade_queue_schema, upgrade_to_head
 from tests.api.execution.support import JOBS, restaurant_job, wait
-from tests.conftest import SECRET_KEY, Org, Server, free_port, running
+from tests.conftest import (PG_URL, SECRET_KEY, Org, Server, create_pg_database, drop_pg_database, free_port,
+                            running)
 
 TRACE_ID = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
@@ -192,3 +195,28 @@ async def test_unknown_methods_and_paths_do_not_grow_the_label_sets(anon: httpx.
     assert not any(label["method"].startswith("BREW") for label in labels)
     assert any(label["method"] == "OTHER" and label["route"] in ("unmatched", f"{JOBS}/{{job_id}}") for label in labels)
     assert not any(re.search(r"job_[0-9a-f]{12}|/[0-9a-f]{16}", label["route"]) for label in labels)
+
+
+async def test_procrastinate_runner_is_checked_and_its_queue_measured(tmp_path: Path) -> None:
+    if not PG_URL:
+        pytest.skip("ERRAND_TEST_POSTGRES_URL is not set")
+    url, name = await create_pg_database(PG_URL)
+    try:
+        await upgrade_to_head(url)
+        await upgrade_queue_schema(url)
+        settings = Settings(data_dir=tmp_path, database_url=url, port=free_port(), secret_key=SECRET_KEY,
+                            runner="procrastinate")
+        async with running(settings) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            for _ in range(100):  # the worker starts in the background
+                ready = await client.get("/readyz")
+                if ready.status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert ready.status_code == 200, ready.text
+            runner = ready.json()["checks"]["runner"]
+            assert runner["ok"] is True and runner["runner"] == "procrastinate"
+            found = await scrape(client)
+            assert "errand_queue_depth" in found and "errand_queue_oldest_age_seconds" in found
+            assert samples(found["errand_database_up"])[0].value == 1
+    finally:
+        await drop_pg_database(PG_URL, name)

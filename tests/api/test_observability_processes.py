@@ -179,7 +179,7 @@ async def test_two_processes_metrics_traces_and_logs(pair: tuple[Process, Proces
         assert booked.status_code == 201, booked.text
         assert booked.headers["traceparent"].split("-")[1] == trace_id
         spans = await spans_of(receiver, trace_id, "POST /api/v1/agent/restaurant/book", "auth", "idempotency",
-                               "policy", "provider")
+                               "policy", "provider", "provider.call")
         assert any(name.startswith("db ") for name in spans.values()), spans
         request_span = next(s for s in receiver.spans if s["trace_id"] == trace_id
                             and s["name"] == "POST /api/v1/agent/restaurant/book")
@@ -196,7 +196,7 @@ async def test_two_processes_metrics_traces_and_logs(pair: tuple[Process, Proces
                 break
             await asyncio.sleep(0.1)
         run = next(s for s in receiver.spans if s["name"] == "task errand.run_job")
-        assert "provider" in receiver.named(run["trace_id"]).values()
+        assert {"provider", "provider.call", "policy.evaluate"} <= set(receiver.named(run["trace_id"]).values())
 
     # Logs: one JSON access line per request, naming the request, trace, organization and key
     # prefix; never the key, the e-mail, the phone or the name from the body.

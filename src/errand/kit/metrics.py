@@ -117,7 +117,8 @@ R = TypeVar("R")
 
 def provider_call(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """Decorate a provider's async method: each call is counted by outcome, timed, and traced as a
-    ``provider`` span. The provider is ``self.id`` (the method's first argument)."""
+    ``provider.call`` span (attributes ``errand.provider``, ``errand.operation``). The provider is
+    ``self.id`` (the method's first argument)."""
 
     @wraps(method)
     async def counted(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -125,7 +126,7 @@ def provider_call(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]
         started = time.perf_counter()
         error: BaseException | None = None
         try:
-            with tracing.span("provider", {"errand.provider": provider, "errand.operation": method.__name__}):
+            with tracing.span("provider.call", {"errand.provider": provider, "errand.operation": method.__name__}):
                 return await method(*args, **kwargs)
         except BaseException as exc:
             error = exc
