@@ -9,6 +9,7 @@ from errand.models.execution import AutomationEvent, Execution, ExecutionStep
 from errand.models.booking_profile import BookingProfile
 from errand.models.idempotency_record import IdempotencyRecord
 from errand.models.job import Job
+from errand.models.notification import Notification, OrganizationContact, SandboxMessage
 from errand.models.organization import Organization
 from errand.models.outbox_event import OutboxEvent
 from errand.models.policy import Policy
@@ -18,10 +19,11 @@ from errand.models.sandbox_booking import SandboxBooking, SandboxSlot
 from errand.models.sandbox_web_session import SandboxWebSession
 from errand.models.snapshot import JobSnapshot
 from errand.models.transaction import Transaction
+from errand.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Agent", "AgentStatus", "ApiKey", "Approval", "AuditEvent", "AutomationEvent", "Execution", "ExecutionStep", "Base", "BookingProfile", "CreditAllocation",
-    "CreditEntry", "IdempotencyRecord", "Job", "JobSnapshot", "Organization", "OutboxEvent", "Policy",
-    "ProviderEvent", "ProviderOutcome", "SandboxBooking", "SandboxSlot",
-    "SandboxWebSession", "Transaction", "get_owned",
+    "CreditEntry", "IdempotencyRecord", "Job", "JobSnapshot", "Notification", "OrganizationContact", "Organization", "OutboxEvent", "Policy",
+    "ProviderEvent", "ProviderOutcome", "SandboxBooking", "SandboxMessage", "SandboxSlot",
+    "SandboxWebSession", "Transaction", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "get_owned",
 ]
