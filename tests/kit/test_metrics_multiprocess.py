@@ -19,7 +19,7 @@ from errand.kit import metrics
 for _ in range(int(sys.argv[1])):
     metrics.request_answered("GET", "/api/v1/execution-jobs/{job_id}", 200, 0.01)
 metrics.policy_decided("deny")
-metrics.webhook_delivered("delivered")
+metrics.webhook_delivered("succeeded")
 metrics.task_queued("inprocess", 2)
 if sys.argv[2] == "exit":
     metrics.process_exiting()
@@ -57,7 +57,7 @@ def test_counters_of_processes_sharing_the_directory_are_summed(tmp_path: Path) 
     assert found[("errand_http_request_duration_seconds_count",
                   (("method", "GET"), ("route", "/api/v1/execution-jobs/{job_id}")))] == 7
     assert found[("errand_policy_decisions_total", (("outcome", "deny"),))] == 2
-    assert found[("errand_webhook_deliveries_total", (("outcome", "delivered"),))] == 2
+    assert found[("errand_webhook_deliveries_total", (("outcome", "succeeded"),))] == 2
     # The in-process queue's depth is summed over live processes only: the one that exited
     # (mark_process_dead) is gone, the other's 2 remain.
     assert found[("errand_runner_queue_depth", (("runner", "inprocess"),))] == 2

@@ -63,7 +63,7 @@ PROVIDER_CALLS = Counter("errand_provider_calls", "Calls to providers, by provid
 PROVIDER_DURATION = Histogram("errand_provider_call_duration_seconds", "Time one provider call took, by provider.",
                               ["provider"], buckets=LATENCY_BUCKETS)
 WEBHOOK_DELIVERIES = Counter("errand_webhook_deliveries", "Outbound webhook delivery attempts, by outcome "
-                             "(delivered, failed, disabled, ...).", ["outcome"])
+                             "(succeeded, retrying, failed).", ["outcome"])
 IDEMPOTENCY_REPLAYS = Counter("errand_idempotency_replays", "Requests answered by replaying an Idempotency-Key's "
                               "stored answer.")
 POLICY_DECISIONS = Counter("errand_policy_decisions", "Policy verdicts on actions, by outcome (allow, deny, "
@@ -99,7 +99,8 @@ def policy_decided(outcome: str) -> None:
 
 
 def webhook_delivered(outcome: str) -> None:
-    """Count one webhook delivery attempt; ``outcome`` is a short fixed word (``delivered``, ``failed``, …)."""
+    """Count one webhook delivery attempt; ``outcome`` is :func:`errand.webhooks.delivery.deliver`'s word
+    (``succeeded``, ``retrying``, ``failed``)."""
     WEBHOOK_DELIVERIES.labels(outcome).inc()
 
 
