@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
-from errand.kit import inputs, timing
+from errand.kit import inputs, logging, timing
 from errand.kit.boundary import InputBoundary
 from errand.kit.core import Core
 from errand.kit.errors import DomainError, RateLimited, Unavailable
@@ -181,6 +181,7 @@ async def key_principal(core: Core, raw: str) -> Principal:
         except Unavailable as exc:
             raise identity_service.AuthBackendUnavailable("Authentication is unavailable; retry shortly.") from exc
         retry_after = await core.rate_limits.hit_key_daily(caller.api_key_id, caller.rate_limit_per_day)
+    logging.note_caller(caller.organization_id, caller.key_prefix)
     if retry_after is not None:
         raise RateLimited(f"This API key allows {caller.rate_limit_per_day} requests per day.",
                           retry_after=retry_after)

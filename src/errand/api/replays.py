@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from errand.guard import service as guard_service
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
-from errand.kit import crypto, timing
+from errand.kit import crypto, logging, metrics, timing
 from errand.kit.core import Core
 from errand.kit.errors import DomainError
 
@@ -108,6 +108,8 @@ class ReplayShortcut:
         with timing.phase("idempotency"):
             if not guard_service.still_completed(answer.replayed):
                 return False
+        logging.note_caller(principal.organization_id, principal.key_prefix)
+        metrics.idempotency_replayed()
         await send({**answer.start, "headers": list(answer.start["headers"])})
         await send({"type": "http.response.body", "body": crypto.unseal(answer.sealed_body), "more_body": False})
         return True

@@ -47,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from errand.guard import policy_cache
-from errand.kit import clock, crypto, timing
+from errand.kit import clock, crypto, metrics, timing
 from errand.kit.config import Settings
 from errand.kit.core import Core
 from errand.kit.db import Database
@@ -267,6 +267,7 @@ def request_digest(request: dict[str, Any]) -> str:
 
 def _replay(result: dict[str, Any] | None, cache_key: tuple[str, str, str, str], digest: str) -> IdempotentResult:
     _note(cache_key, digest)
+    metrics.idempotency_replayed()
     result = result or {}
     if "error" in result:
         error = DomainError.from_dict(result["error"])

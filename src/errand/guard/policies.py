@@ -33,7 +33,7 @@ from errand.guard.policy_cache import Rule
 from errand.guard.schemas import (
     CONFIG_MODELS, ActionContext, Decision, PolicyCreate, PolicyUpdate, PolicyView,
 )
-from errand.kit import clock, inputs
+from errand.kit import clock, inputs, metrics, tracing
 from errand.kit.core import Core
 from errand.kit.errors import InvalidRequest, RateLimited
 from errand.kit.ids import new_id
@@ -175,6 +175,7 @@ async def _judge(policy: Rule, ctx: ActionContext) -> tuple[str, str | None]:
     return "allow", None
 
 
+@tracing.traced("policy.evaluate")
 async def evaluate(core: Core, ctx: ActionContext) -> Decision:
     """The verdict of ``ctx.organization_id``'s enabled policies on an action, from the process's
     policy cache (no session needed; the database is read on a miss only). Raises RateLimited on
@@ -192,6 +193,7 @@ async def evaluate(core: Core, ctx: ActionContext) -> Decision:
         if rank[outcome] > rank[decision.outcome]:
             decision.outcome, decision.policy_id, decision.policy_name = outcome, policy.id, policy.name
             decision.reason = reason
+    metrics.policy_decided(decision.outcome)
     if decision.outcome == "deny":
         return decision
     for policy in policies:

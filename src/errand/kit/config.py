@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     # Browser contexts (one per job step) open at once in this process; more jobs wait.
     browser_contexts: int = Field(default=4, ge=1, le=64)
     log_level: str = "INFO"
+    # Observability (docs/observability.md). Log lines as JSON objects or for a console; None:
+    # JSON unless standard error is a terminal.
+    log_format: Literal["json", "console"] | None = None
+    # When set, /metrics answers only requests with ``Authorization: Bearer <token>``; unset, it is
+    # open to whoever reaches the bind address, like most Prometheus exporters.
+    metrics_token: str | None = None
+    # How long /readyz (and /metrics' database gauges) wait for the database before saying it is down.
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     default_rate_limit_per_day: int = Field(default=10_000, ge=1)
     # How long this process trusts an API key it read from the database without asking again. A
     # revocation made in this process is seen at once; one made by another process (`errand

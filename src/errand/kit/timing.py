@@ -6,12 +6,17 @@ A request's phases (``auth``, ``idempotency``, ``policy``, ``provider``, ``db``)
 Timing: ``name;dur=<ms>``, comma-separated). ``errand`` is the request's time so far minus the
 time spent waiting on providers: Errand's own overhead. Outside a request :func:`phase` costs
 one context-variable read and records nothing.
+
+Each phase is also a span of the current trace when tracing is on (:mod:`errand.kit.tracing`),
+named as here, so a trace and the ``Server-Timing`` header agree; off, that costs a global read.
 """
 
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
+
+from errand.kit import tracing
 
 
 class _Request:
@@ -43,19 +48,21 @@ def end(token: Token[_Request | None]) -> None:
 def phase(name: str) -> Iterator[None]:
     """Add the block's wall time (ms) to phase ``name`` of the current request, if one is being timed.
 
-    Nested phases of one name are counted once: only the outermost adds its time.
+    Nested phases of one name are counted once: only the outermost adds its time. With tracing on,
+    the block is a span ``name`` too (inside a request or not: a job run's phases are traced).
     """
-    request = _current.get()
-    if request is None or name in request.open:
-        yield
-        return
-    request.open.add(name)
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        request.phases[name] = request.phases.get(name, 0.0) + (time.perf_counter() - started) * 1000
-        request.open.discard(name)
+    with tracing.span(name):
+        request = _current.get()
+        if request is None or name in request.open:
+            yield
+            return
+        request.open.add(name)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            request.phases[name] = request.phases.get(name, 0.0) + (time.perf_counter() - started) * 1000
+            request.open.discard(name)
 
 
 def header() -> bytes | None:

@@ -41,7 +41,7 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import TypeAdapter, ValidationError
 
-from errand.kit import timing
+from errand.kit import metrics, timing
 from errand.kit.config import Settings
 from errand.kit.errors import DomainError
 from errand.providers import http
@@ -108,6 +108,7 @@ class SandboxApiProvider:
         if shared is not None:
             await http.release(self._settings, shared)
 
+    @metrics.provider_call
     async def _call(
         self, method: str, path: str, *, json: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None, idempotency_key: str | None = None,

@@ -10,9 +10,11 @@ failure is logged and the work runs again next interval, so one bad run never st
 """
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
+from errand.kit import metrics
 from errand.kit.logging import get_logger
 from errand.kit.tasks import Periodic, TaskCall, TaskRegistry
 
@@ -42,6 +44,10 @@ class InProcessRunner:
     def start(self) -> None:
         self._running = [asyncio.create_task(self._loop(p), name=f"errand:{p.name}") for p in self._periodic]
 
+    def healthy(self) -> bool:
+        """Whether every periodic loop is alive (a loop only ends by being stopped or crashing)."""
+        return all(not task.done() for task in self._running)
+
     async def stop(self) -> None:
         for task in self._running:
             task.cancel()
@@ -61,7 +67,8 @@ class TaskRunner:
         self._registry = registry
         self._core = core
         self._concurrency = concurrency
-        self._queue: asyncio.Queue[TaskCall] = asyncio.Queue()
+        # Each call with when it was sent (time.monotonic), for the pickup lag.
+        self._queue: asyncio.Queue[tuple[TaskCall, float]] = asyncio.Queue()
         self._waiting: set[str] = set()
         self._workers: list[asyncio.Task[None]] = []
 
@@ -72,14 +79,16 @@ class TaskRunner:
                 if lock in self._waiting:
                     continue
                 self._waiting.add(lock)
-            self._queue.put_nowait(call)
+            self._queue.put_nowait((call, time.monotonic()))
+            metrics.task_queued("inprocess")
 
     async def _run(self, call: TaskCall) -> None:
         task = self._registry[call.name]
         attempt = 1
         while True:
             try:
-                await task.run(self._core, **call.args)
+                with metrics.task_run(call.name):
+                    await task.run(self._core, **call.args)
                 return
             except asyncio.CancelledError:
                 raise
@@ -92,11 +101,16 @@ class TaskRunner:
 
     async def _work(self) -> None:
         while True:
-            call = await self._queue.get()
+            call, sent_at = await self._queue.get()
+            metrics.task_picked("inprocess", call.name, sent_at)
             lock = self._registry[call.name].lock_for(call.args)
             if lock is not None:
                 self._waiting.discard(lock)
             await self._run(call)
+
+    def healthy(self) -> bool:
+        """Whether every worker loop is alive: calls sent now will be run."""
+        return bool(self._workers) and all(not task.done() for task in self._workers)
 
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(), name=f"errand:task-worker-{i}")

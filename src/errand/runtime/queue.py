@@ -59,6 +59,7 @@ from procrastinate.jobs import Status
 from procrastinate.manager import JobManager
 from psycopg import sql
 
+from errand.kit import metrics
 from errand.kit.core import Core
 from errand.kit.db import libpq_conninfo
 from errand.kit.errors import DomainError
@@ -285,7 +286,8 @@ def _register(app: QueueApp, task: Task) -> None:
                                         retry_exceptions=set(task.retry.retry_on))
 
     async def run(context: JobContext, **args: Any) -> None:
-        await task.run(_core(context), **args)
+        with metrics.task_run(task.name):
+            await task.run(_core(context), **args)
 
     app.task(name=task.name, queue=JOBS_QUEUE, pass_context=True, retry=retry)(run)
 
@@ -403,6 +405,10 @@ class JobQueue:
     def health(self) -> dict[str, Any]:
         return {"runner": "procrastinate", "listener": self.connector.health.as_dict()}
 
+    def listening(self) -> bool:
+        """Whether the worker's LISTEN connection is up (jobs are picked up at once, not at the next poll)."""
+        return self.connector.health.listening
+
 
 class QueueWorker:
     """This process's share of the queue: a procrastinate worker kept alive, plus periodic work.
@@ -425,6 +431,10 @@ class QueueWorker:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="errand:queue-worker")
+
+    def healthy(self) -> bool:
+        """Whether the worker is running (started and not ended) and its periodic loops are alive."""
+        return self._task is not None and not self._task.done() and self._periodic.healthy()
 
     def request_stop(self) -> None:
         self._stop.set()

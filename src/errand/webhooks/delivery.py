@@ -31,7 +31,7 @@ import httpx
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from errand.kit import clock, egress, webhooks
+from errand.kit import clock, egress, metrics, webhooks
 from errand.kit.core import Core
 from errand.kit.ids import new_id
 from errand.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -128,8 +128,10 @@ async def deliver(core: Core, delivery_id: str) -> str:
     started = time.perf_counter()
     code, error, excerpt = await send(core, message)
     duration_ms = int((time.perf_counter() - started) * 1000)
-    return await _record(core, delivery_id, number=number, manual=manual, code=code, error=error,
-                         excerpt=excerpt, duration_ms=duration_ms)
+    outcome = await _record(core, delivery_id, number=number, manual=manual, code=code, error=error,
+                            excerpt=excerpt, duration_ms=duration_ms)
+    metrics.webhook_delivered(outcome)
+    return outcome
 
 
 async def _record(core: Core, delivery_id: str, *, number: int, manual: bool, code: int | None, error: str | None,

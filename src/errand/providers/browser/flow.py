@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from errand.kit import tracing
 from errand.providers.base import Checkout, Offer
 from errand.providers.browser.site import Visit
 from errand.providers.errors import NoAvailability, ProviderRejected, ProviderUnavailable, VenueNotServed, VenueUnknown
@@ -37,6 +38,7 @@ class Forms:
     details_button: str
 
 
+@tracing.traced("browser.search")
 async def search(visit: Visit, url: str, forms: Forms, fields: dict[str, Any]) -> None:
     """Fill and submit the search form from the site's front page (``url``); stop on its results page.
 
@@ -64,6 +66,7 @@ async def search(visit: Visit, url: str, forms: Forms, fields: dict[str, Any]) -
         raise ProviderUnavailable(visit.provider_id, f"a search led to an unexpected {marker!r} page")
 
 
+@tracing.traced("browser.venue_summary")
 async def venue_summary(visit: Visit) -> dict[str, str]:
     """What the results page says about the venue: ``#search-summary``'s attributes, the page heading."""
     found = await visit.datasets("#search-summary")
@@ -74,6 +77,7 @@ async def venue_summary(visit: Visit) -> dict[str, str]:
     return venue
 
 
+@tracing.traced("browser.reopen_results")
 async def reopen_results(visit: Visit, url: str, forms: Forms, offer: Offer) -> None:
     """The results page listing ``offer``: the search's own session, else a new search."""
     results_url = offer.attributes.get("results_url")
@@ -85,6 +89,7 @@ async def reopen_results(visit: Visit, url: str, forms: Forms, offer: Offer) -> 
         await search(visit, url, forms, fields)
 
 
+@tracing.traced("browser.choose")
 async def choose(visit: Visit, offer: Offer, same: Callable[[Offer, dict[str, str]], bool]) -> None:
     """Choose ``offer`` on the results page (by its key, else the row ``same`` recognises); stop on its details."""
     rows = await visit.datasets(OFFER)
@@ -100,6 +105,7 @@ async def choose(visit: Visit, offer: Offer, same: Callable[[Offer, dict[str, st
         raise ProviderUnavailable(visit.provider_id, f"choosing an offer led to an unexpected {marker!r} page")
 
 
+@tracing.traced("browser.outcome")
 async def outcome(visit: Visit, marker: str) -> Checkout:
     """What the page the details led to (``marker``) means: a checkout, or the error to raise."""
     provider_id = visit.provider_id

@@ -38,6 +38,7 @@ from typing import Any
 
 from playwright._impl._errors import Error as PlaywrightError  # = playwright.async_api.Error, without the whole API (see pool.py)
 
+from errand.kit import metrics
 from errand.kit.config import Settings
 from errand.providers.base import Checkout, Offer, ProviderAdapter, SearchQuery, VenueListing, VenueQuery
 from errand.providers.browser import flow
@@ -138,6 +139,7 @@ class WebProvider(ProviderAdapter):
 
     # --- the job API ----------------------------------------------------------------------
 
+    @metrics.provider_call
     async def search(self, query: SearchQuery) -> list[Offer]:
         fields = self.search_fields(query)
         async with self._visit() as visit:
@@ -152,9 +154,11 @@ class WebProvider(ProviderAdapter):
             offers.append(offer)
         return offers
 
+    @metrics.provider_call
     async def alternatives(self, query: SearchQuery) -> list[Offer]:
         return []
 
+    @metrics.provider_call
     async def checkout(self, offer: Offer, traveler: dict[str, Any], *, idempotency_key: str) -> Checkout:
         async with self._visit() as visit:
             await flow.reopen_results(visit, self.site_url, self.forms, offer)
