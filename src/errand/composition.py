@@ -60,7 +60,7 @@ async def run_mcp_stdio(settings: Settings, api_key: str | None) -> None:
     """``errand mcp``: the MCP tools over stdin/stdout, acting as ``api_key``, until stdin closes."""
     from errand.api.mcp import stdio as mcp_stdio
 
-    logging.configure(settings.log_level)
+    logging.configure(settings.log_level, settings.log_format)
     core = build_core(settings)
     try:
         await mcp_stdio.serve_stdio(core, api_key)
