@@ -18,11 +18,6 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
-
-_jinja = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
-
 MAX_RENDERED_CHARS = 100_000
 """What one rendered template may produce (a loop in a template cannot make more)."""
 
@@ -31,9 +26,18 @@ class TemplateFailed(Exception):
     """A template that could not be rendered; ``str()`` names the field and what was missing."""
 
 
+@lru_cache(maxsize=1)
+def _jinja() -> Any:
+    """The sandbox, built on first use: ``errand mcp`` imports the core and never renders."""
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
 @lru_cache(maxsize=512)
-def _compiled(source: str) -> jinja2.Template:
-    return _jinja.from_string(source)
+def _compiled(source: str) -> Any:
+    return _jinja().from_string(source)
 
 
 def context(*, event_payload: Any, event: Mapping[str, Any], steps: Mapping[str, Any]) -> dict[str, Any]:
@@ -44,6 +48,8 @@ def context(*, event_payload: Any, event: Mapping[str, Any], steps: Mapping[str,
 def render(source: str, names: Mapping[str, Any], *, field: str) -> str:
     """``source`` rendered over ``names``; TemplateFailed naming ``field`` (e.g. ``steps[1].body``)
     when it uses a name or key that is not there, or the sandbox refuses it."""
+    import jinja2
+
     try:
         out = _compiled(source).render(**names)
     except jinja2.UndefinedError as exc:

@@ -60,7 +60,6 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.automations import rendering
-from errand.automations import service as automations_service
 from errand.automations.schemas import CREDITS_BY_TIER, END
 from errand.guard import service as guard_service
 from errand.guard.approvals import AUTOMATION_SCENARIO
@@ -235,6 +234,8 @@ StepRunner = Callable[[Core, State, dict[str, Any], int], Awaitable[bool]]
 
 
 async def ai_reason(core: Core, state: State, step: dict[str, Any], position: int) -> bool:
+    from errand.automations import service as automations_service  # jsonschema: not at the core's start
+
     execution = state.execution
     cost = CREDITS_BY_TIER[step["model"]]
     async with core.db.unit_of_work(read_only=True) as session:
