@@ -338,7 +338,8 @@ class EventEnvelope(BaseModel):
         default=None, description="The product's own id of the event: the same id is run at most once per "
                                   "agent within 5 minutes.")
     event_type: EventType = Field(description="e.g. `ticket.escalated` (see GET /api/events/catalog).")
-    source_product: Slug = Field(description="The product that sent it, e.g. `psa`; `errand` is reserved.")
+    source_product: Slug = Field(description="The product that sent it, e.g. `psa`; `errand` is reserved.",
+                                 json_schema_extra={"not": {"const": SOURCE_PRODUCT}})
     client_id: text(100, min_length=1) | None = Field(  # type: ignore[valid-type]
         default=None, description="The client the event is about (agents' `client_scope`).")
     payload: dict[str, Any] = Field(description=f"The event's data: a JSON object of at most "
