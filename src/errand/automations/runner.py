@@ -46,8 +46,9 @@ The end: ``completed`` (``completed_at``) with Errand's own event ``execution.co
 ``failed`` with ``reason`` and ``error`` and ``execution.failed`` (payload: ``execution_id``,
 ``agent_id``, ``status``, ``reason``; never content). An unexpected error in a step fails the
 execution with ``step_failed`` and a generic message (the log has ids and the error's class only);
-a database that cannot be reached is raised instead, so the task is retried and the lease runs out
-for the recovery sweep.
+a database that cannot be reached (or busy) is raised instead, so the task is retried and the lease
+runs out for the recovery sweep. Any other DomainError of a step's callee — an LLM or provider that is
+unavailable included — fails the execution with its code.
 """
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -65,7 +66,7 @@ from errand.guard import service as guard_service
 from errand.guard.approvals import AUTOMATION_SCENARIO
 from errand.kit import clock
 from errand.kit.core import Core
-from errand.kit.errors import DomainError, Unavailable
+from errand.kit.errors import DatabaseBusy, DatabaseUnavailable, DomainError
 from errand.kit.ids import new_id
 from errand.kit.logging import get_logger
 from errand.models import AutomationEvent, Execution, ExecutionStep
@@ -78,6 +79,9 @@ LEASE = timedelta(minutes=5)
 ACTIVE = ("pending", "running", "waiting_approval")
 TERMINAL = ("completed", "failed", "cancelled")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+# The database failing is the runner's to retry (the task again, or the recovery sweep once the lease
+# runs out); any other error of a step's callee (an LLM or provider unavailable, a policy) fails it.
+_DATABASE = (DatabaseUnavailable, DatabaseBusy)
 
 
 class Lost(Exception):
@@ -147,7 +151,8 @@ async def load(core: Core, execution_id: str) -> State | None:
         event = await session.get(AutomationEvent, execution.event_id)
         receipts = (await session.execute(select(ExecutionStep).where(ExecutionStep.execution_id == execution_id)
                                           .order_by(ExecutionStep.position))).scalars().all()
-        return State(execution=execution, event=event, receipts={r.step_id: r for r in receipts})  # type: ignore[arg-type]
+        assert event is not None  # an execution's event is never deleted (a foreign key)
+        return State(execution=execution, event=event, receipts={r.step_id: r for r in receipts})
 
 
 async def move(session: AsyncSession, execution_id: str, position: int, *, to: int, hold: bool = True,
@@ -251,11 +256,8 @@ async def ai_reason(core: Core, state: State, step: dict[str, Any], position: in
     try:
         reasoned = await llm_service.reason(core.settings, tier=step["model"], prompt=prompt,
                                             output_schema=step.get("output_schema") or {"type": "object"})
-    except Unavailable as exc:
-        if not getattr(exc, "code", "").startswith("llm"):
-            raise
-        await fail(core, state, step, position, exc.code, str(exc)[:500])
-        return False
+    except _DATABASE:
+        raise
     except DomainError as exc:
         await fail(core, state, step, position, exc.code, str(exc)[:500])
         return False
@@ -279,7 +281,7 @@ async def product_action(core: Core, state: State, step: dict[str, Any], positio
         output = await actions.run(core, organization_id=execution.organization_id, env=execution.env,
                                    agent_id=execution.agent_id, execution_id=execution.id, step_id=step["id"],
                                    operation=step["operation"], params=params)
-    except Unavailable:
+    except _DATABASE:
         raise
     except DomainError as exc:
         await fail(core, state, step, position, exc.code, str(exc)[:500])
@@ -308,7 +310,7 @@ async def notification(core: Core, state: State, step: dict[str, Any], position:
                 step_id=step["id"], channel=step["channel"], recipients=recipients, subject=subject, body=body,
                 event_payload=state.event.payload or {})
             await receipt(session, execution.id, step, position, "completed", output={"notification_ids": list(ids)})
-    except Unavailable:
+    except _DATABASE:
         raise
     except DomainError as exc:
         await fail(core, state, step, position, exc.code, str(exc)[:500])
@@ -431,7 +433,7 @@ async def _step(core: Core, state: State) -> bool:
     except rendering.TemplateFailed as exc:
         await fail(core, state, step, position, "template_error", str(exc))
         return False
-    except Unavailable:
+    except _DATABASE:
         raise
     except Exception as exc:  # noqa: BLE001 - one step's bug must not crash the runner
         log.error("execution_step_failed", execution_id=execution.id, step_id=step.get("id"),

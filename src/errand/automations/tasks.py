@@ -50,7 +50,8 @@ async def recover(core: Core) -> int:
         executions = list((await session.execute(select(Execution.id).where(
             Execution.status.in_(("pending", "running")), Execution.resume_at.is_(None),
             or_(Execution.lease_until < now,
-                and_(Execution.lease_until.is_(None), Execution.updated_at < now - UNTOUCHED))).limit(BATCH))).scalars())
+                and_(Execution.lease_until.is_(None), Execution.updated_at < now - UNTOUCHED)))
+            .limit(BATCH))).scalars())
         events = list((await session.execute(select(AutomationEvent.id).where(
             AutomationEvent.matched_at.is_(None), AutomationEvent.received_at < now - UNMATCHED)
             .order_by(AutomationEvent.received_at).limit(BATCH))).scalars())

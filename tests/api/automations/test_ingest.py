@@ -75,8 +75,8 @@ async def test_a_body_that_is_no_object_or_holds_nul_is_400(org: Org) -> None:
     assert_error(await org.admin.post(INGEST, json=[1, 2]), 400, "invalid_request")
     response = await org.admin.post(INGEST, content=b"", headers={"Content-Type": "application/json"})
     assert_error(response, 400, "invalid_request")
-    nul = await org.admin.post(INGEST, content=b'{"event_type":"a.b","source_product":"psa","payload":{"x":"a\\u0000"}}',
-                               headers={"Content-Type": "application/json"})
+    raw = b'{"event_type":"a.b","source_product":"psa","payload":{"x":"a\\u0000"}}'
+    nul = await org.admin.post(INGEST, content=raw, headers={"Content-Type": "application/json"})
     assert nul.status_code == 400 and nul.json()["error"] in ("invalid_request", "invalid_json")
     huge = await org.admin.post(INGEST, json=envelope(payload={"blob": "x" * (2 * 1024 * 1024)}))
     assert huge.status_code == 413

@@ -31,8 +31,8 @@ class Sent:
 
 
 def core_on(database: Database) -> Core:
-    return Core(settings=None, db=database, providers={}, rate_limits=None, authenticator=None,  # type: ignore[arg-type]
-                policy_cache=None,
+    return Core(settings=None, db=database, providers={}, rate_limits=None,  # type: ignore[arg-type]
+                authenticator=None, policy_cache=None,
                 approval_subjects=ApprovalSubjects(booking_decisions, job_approvals, gates),
                 event_consumers=EventConsumers(bus.BusConsumer()))
 
@@ -42,7 +42,8 @@ def admin_of(organization: str, env: str = "live") -> Principal:
                      env=env, role="admin", scenarios=("restaurant",), rate_limit_per_day=1000)
 
 
-def trigger(event_type: str = "ticket.escalated", source: str = "psa", filters: list[Any] | None = None) -> dict[str, Any]:
+def trigger(event_type: str = "ticket.escalated", source: str = "psa",
+            filters: list[Any] | None = None) -> dict[str, Any]:
     return {"type": "bus_event", "source_product": source, "event_type": event_type, "filters": filters or []}
 
 

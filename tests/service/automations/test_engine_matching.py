@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from errand.automations import bus, matching
+from errand.automations import matching
 from errand.automations.matching import holds, scope_takes
 from errand.kit.db import Database
 from errand.kit.ids import new_id
