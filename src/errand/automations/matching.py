@@ -303,7 +303,7 @@ async def match(session: AsyncSession, event_id: str) -> list[str]:
         await audit_service.record(session, organization_id=event.organization_id, subject_type="agent",
                                    subject_id=agent_id, type="execution.skipped", actor="system", reason=reason,
                                    data={"event_id": event.id, "mode": event.env,
-                                         "system": agent_id in system_agents.BY_ID or None})
+                                         "system": agent_id in system_agents.BY_ID})
     return started
 
 

@@ -238,3 +238,14 @@ async def test_recovery_sends_lost_work_again(database: Database, organization: 
         assert {"execution_id": execution_id} not in sent.of(runner.RUN_EXECUTION)
     finally:
         database.task_sender = None
+
+
+async def test_two_runners_racing_run_each_step_once(database: Database, organization: str) -> None:
+    import asyncio
+
+    core = core_on(database)
+    execution_id = await start(database, organization, GATED, payload={"ticket_id": "T-5", "priority": "p1"})
+    results = await asyncio.gather(runner.run_execution(core, execution_id), runner.run_execution(core, execution_id))
+    assert sorted(results, key=str) == [None, "running"]  # one claimed it, the other found its lease
+    _, steps = await execution(database, execution_id)
+    assert {k: s.status for k, s in steps.items()} == {"is_p1": "completed", "pause": "waiting"}
