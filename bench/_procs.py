@@ -74,11 +74,12 @@ def bare(port: int) -> list[str]:
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
 
 
-def bench_key(env: dict[str, str], cwd: Path) -> str:
-    """A test agent key of the demo organization with a daily limit no run reaches (the demo keys
-    allow 10,000 requests a day, fewer than one run makes), minted with ``errand create-api-key``."""
+def bench_key(env: dict[str, str], cwd: Path, role: str = "agent") -> str:
+    """A test key (of ``role``) of the demo organization with a daily limit no run reaches (the demo
+    keys allow 10,000 requests a day, fewer than one run makes), minted with ``errand create-api-key``."""
     done = subprocess.run(errand(["create-api-key", "--org", "Demo", "--env", "test", "--prefix", "ar",
-                                  "--name", "bench", "--rate-limit-per-day", "1000000000", "--json"]),
+                                  "--name", "bench", "--rate-limit-per-day", "1000000000", "--role", role,
+                                  "--json"]),
                           env=env, cwd=cwd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"errand create-api-key failed:\n{done.stderr[-2000:]}")

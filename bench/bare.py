@@ -13,4 +13,4 @@ async def hello(_request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
-app = Starlette(routes=[Route("/", hello)])
+app = Starlette(routes=[Route("/", hello, methods=["GET", "POST"])])

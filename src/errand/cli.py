@@ -1,4 +1,4 @@
-"""``errand`` commands: serve, worker, sandbox, migrate, API key management and credit allocations."""
+"""``errand`` commands: serve, worker, sandbox, migrate, API key management, credit allocations and notification contacts."""
 
 import asyncio
 import errno
@@ -21,6 +21,7 @@ from errand.kit import crypto
 from errand.kit.config import Settings, get_settings
 from errand.kit.db import Database
 from errand.kit.errors import DomainError
+from errand.notify import service as notify_service
 
 app = typer.Typer(help="Errand: an execution gateway for AI agents.", no_args_is_help=True)
 console = Console(stderr=True, soft_wrap=True)  # messages stay whole lines, whatever the terminal width
@@ -388,6 +389,51 @@ def set_credits(
     except DomainError as exc:
         _fail(exc)
     console.print(f"Monthly credits of '{org}': {previous:,} -> {allocation:,}.")
+
+
+@app.command("set-contact")
+def set_contact(
+    org: Annotated[str, typer.Option(help="Organization name (it must exist).")],
+    role: Annotated[str | None, typer.Option(help="admins or finance: who role:admins / role:finance reach "
+                                                  "in automations' notification steps.")] = None,
+    email: Annotated[str | None, typer.Option(help="The role's e-mail address.")] = None,
+    phone: Annotated[str | None, typer.Option(help="The role's phone number, E.164 (+15551234567).")] = None,
+    show_webhook_secret: Annotated[bool, typer.Option(
+        "--show-webhook-secret", help="Also print the whsec_ secret the organization's webhook notifications "
+                                      "are signed with.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Set who an organization's role:admins or role:finance notifications reach (an address not given is kept)."""
+    settings = get_settings()
+    if role is None and not show_webhook_secret:
+        raise typer.BadParameter("give --role (with --email and/or --phone), or --show-webhook-secret", param_hint="--role")
+    if role is not None and not as_json:
+        console.print(f"Setting the {role} contact of organization '{org}'.")
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        contact = None
+        if role is not None:
+            contact = await notify_service.set_contact(session, org, role, email=email, phone=phone)
+        secret = await notify_service.webhook_secret(session, settings, org) if show_webhook_secret else None
+        return contact, secret
+
+    try:
+        contact, secret = asyncio.run(_with_db(settings, work))
+    except DomainError as exc:
+        _fail(exc)
+    if as_json:
+        out: dict[str, object] = {}
+        if contact is not None:
+            out.update(role=contact.role, email=contact.email, phone=contact.phone)
+        if secret is not None:
+            out["webhookSecret"] = secret
+        typer.echo(json.dumps(out))
+        return
+    if contact is not None:
+        console.print(f"role:{contact.role} of '{org}' now reaches e-mail {contact.email or '(none)'}, "
+                      f"phone {contact.phone or '(none)'}.", markup=False)
+    if secret is not None:
+        typer.echo(secret)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from errand.kit.config import Settings
 from errand.kit.core import Core
 from errand.kit.db import Database
 from errand.kit.tasks import TaskRegistry
+from errand.notify import tasks as notify_tasks
 from errand.outbox import tasks as outbox_tasks
 from errand.outbox.consumers import EventConsumers
 from errand.providers.registry import ProviderRegistry
@@ -48,7 +49,8 @@ def build_core(settings: Settings) -> Core:
         authenticator=Authenticator(db, cache_seconds=settings.auth_cache_seconds,
                                     flush_seconds=settings.last_used_flush_seconds),
         policy_cache=PolicyCache(db),
-        tasks=TaskRegistry.collect(job_tasks, booking_tasks, approval_tasks, outbox_tasks, automation_tasks),
+        tasks=TaskRegistry.collect(job_tasks, booking_tasks, approval_tasks, outbox_tasks, notify_tasks,
+                                   automation_tasks),
         approval_subjects=ApprovalSubjects(booking_decisions, job_approvals, automation_gates),
         # Automations' triggers (the bus); outbound webhooks register here once they exist.
         event_consumers=EventConsumers(BusConsumer()),

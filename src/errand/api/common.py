@@ -29,7 +29,7 @@ _log = get_logger("errand.api")
 UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
 STATUS_BY_KIND = {
-    "invalid": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
+    "invalid": 400, "unauthorized": 401, "payment_required": 402, "forbidden": 403, "not_found": 404, "conflict": 409,
     "rate_limited": 429, "unavailable": 503, "internal": 500,
 }
 

@@ -56,6 +56,8 @@ STATUS_DESCRIPTIONS = {
          "to name.",
     401: "No API key, a malformed one, or one Errand does not know (or a provider event whose signature is "
          "missing, bad or stale).",
+    402: "Your organization has too few credits left this month for what this request would spend "
+         "(`credit_insufficient`).",
     403: "The key may not do this: a scenario outside its scopes, or a change that needs an admin key, "
          "or a policy that denied the action.",
     404: "No such object in your organization (objects of other organizations are not found either).",

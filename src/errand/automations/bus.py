@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.automations import system_agents
-from errand.automations.schemas import Accepted, EventEnvelope
+from errand.automations.schemas import MATCH_EVENT, Accepted, EventEnvelope
 from errand.kit import clock, inputs
 from errand.kit.errors import InvalidRequest
 from errand.kit.ids import new_id
@@ -33,7 +33,6 @@ from errand.kit.tasks import enqueue
 from errand.models import Agent, AgentStatus, AutomationEvent
 from errand.outbox.schemas import SOURCE_PRODUCT, Event
 
-MATCH_EVENT = "errand.automations.match_event"
 def parse_envelope(body: Any) -> EventEnvelope:
     """``body`` (a parsed JSON body) as an :class:`EventEnvelope`; InvalidRequest
     (``invalid_request``) naming each bad field otherwise (``body`` when it is no object)."""

@@ -1,6 +1,6 @@
 """The errors automations raise (the automations dialect's codes, spec/automations-api.txt)."""
 
-from errand.kit.errors import InvalidRequest, NotFound, RateLimited
+from errand.kit.errors import InvalidRequest, NotFound, PaymentRequired, RateLimited
 
 
 class AgentNotFound(NotFound):
@@ -26,3 +26,15 @@ class AgentLimitReached(RateLimited):
     """Activating one more custom agent would pass the organization's limit of active agents (429)."""
 
     code = "agent_limit_reached"
+
+
+class ExecutionNotFound(NotFound):
+    """No such execution in the caller's organization and mode (another organization's too) (404)."""
+
+    code = "execution_not_found"
+
+
+class CreditInsufficient(PaymentRequired):
+    """The organization has too few credits left this month for what the request would spend (402)."""
+
+    code = "credit_insufficient"

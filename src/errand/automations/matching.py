@@ -59,6 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.audit import service as audit_service
 from errand.automations import system_agents
+from errand.automations.schemas import RUN_EXECUTION
 from errand.kit import clock
 from errand.kit.core import Core
 from errand.kit.ids import new_id
@@ -68,7 +69,6 @@ from errand.models import Agent, AgentStatus, AutomationEvent, Execution
 
 log = get_logger("errand.automations")
 
-RUN_EXECUTION = "errand.automations.run_execution"
 DEDUP_WINDOW = timedelta(minutes=5)
 _MISSING = object()
 

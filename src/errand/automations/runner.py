@@ -61,7 +61,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.automations import rendering
-from errand.automations.schemas import CREDITS_BY_TIER, END
+from errand.automations.schemas import CREDITS_BY_TIER, END, RUN_EXECUTION
 from errand.guard import service as guard_service
 from errand.guard.approvals import AUTOMATION_SCENARIO
 from errand.kit import clock
@@ -74,7 +74,6 @@ from errand.outbox import service as outbox_service
 
 log = get_logger("errand.automations")
 
-RUN_EXECUTION = "errand.automations.run_execution"
 LEASE = timedelta(minutes=5)
 ACTIVE = ("pending", "running", "waiting_approval")
 TERMINAL = ("completed", "failed", "cancelled")
@@ -308,7 +307,7 @@ async def notification(core: Core, state: State, step: dict[str, Any], position:
             ids = await notify_service.queue(
                 session, organization_id=execution.organization_id, env=execution.env, execution_id=execution.id,
                 step_id=step["id"], channel=step["channel"], recipients=recipients, subject=subject, body=body,
-                event_payload=state.event.payload or {})
+                event_payload=state.event.payload or {}, settings=core.settings)
             await receipt(session, execution.id, step, position, "completed", output={"notification_ids": list(ids)})
     except _DATABASE:
         raise

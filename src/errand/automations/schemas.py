@@ -317,6 +317,60 @@ class MonthUsage:
     allocation: int
 
 
+EXECUTION_STATUSES: tuple[str, ...] = ("pending", "running", "waiting_approval", "completed", "failed", "cancelled")
+ACTIVE_EXECUTION_STATUSES: tuple[str, ...] = ("pending", "running", "waiting_approval")
+"""Executions that may still run a step: cancel works on these (RESOLUTIONS.md)."""
+RETRYABLE_EXECUTION_STATUSES: tuple[str, ...] = ("failed", "cancelled")
+RUN_EXECUTION = "errand.automations.run_execution"
+"""The task that advances an execution step by step (args: ``execution_id``)."""
+MATCH_EVENT = "errand.automations.match_event"
+"""The task that matches an event taken in against the agents (args: ``event_id``)."""
+EXECUTIONS_PAGE_MAX = 200
+
+
+@dataclass(frozen=True)
+class StepTrace:
+    """One step of an execution's trace, from its receipt; ``credits_used`` is the ledger's sum
+    for the step, ``duration_ms`` in milliseconds."""
+
+    step_id: str
+    step_type: str
+    status: str
+    output: Any
+    error: str | None
+    credits_used: int
+    duration_ms: int | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ExecutionView:
+    """An execution as its organization sees it: ``credits_used`` is the ledger's sum for it;
+    ``trigger_event`` and ``steps`` are filled for the detail view only."""
+
+    id: str
+    agent_id: str
+    agent_name: str | None
+    status: str
+    reason: str | None
+    error: str | None
+    retry_of: str | None
+    credits_used: int
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    trigger_event: dict[str, Any] | None = None
+    steps: list[StepTrace] | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionPage:
+    executions: list[ExecutionView]
+    total: int
+    next_cursor: str | None
+
+
 # --- events on the bus (POST /api/events/ingest) ------------------------------------------
 
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -376,5 +430,3 @@ class Accepted:
     id: str
     event_key: str
     received_at: datetime
-
-

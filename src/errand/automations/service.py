@@ -15,13 +15,14 @@ template) in the key's mode.
 """
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from errand.automations import catalog, system_agents, templates, validation
+from errand.automations import catalog, executions, system_agents, templates, validation
 from errand.automations.errors import AgentLimitReached, AgentNotFound, TemplateNotFound
 from errand.automations.schemas import (
     AGENT_STATUSES, AGENT_TYPES, DEFAULT_MONTHLY_CREDITS, DEFINITION_FIELDS, MODEL_TIERS, AgentCreate,
@@ -54,14 +55,16 @@ async def list_agents(session: AsyncSession, principal: Principal, *, status: st
     wanted = [v for v in views if (status is None or v.status == status) and (type is None or v.type == type)
               and (category is None or v.category == category)]
     credits = await _credits_by_agent(session, principal, _month_start(clock.now()))
-    return [_with_credits(view, credits.get(view.id, 0)) for view in wanted]
+    runs = await executions.stats(session, principal, [view.id for view in wanted])
+    return [_with_stats(view, runs.get(view.id), credits.get(view.id, 0)) for view in wanted]
 
 
 async def get_agent(session: AsyncSession, principal: Principal, agent_id: str) -> AgentView:
     """One agent with its full definition and stats; AgentNotFound outside the caller's scope."""
     view = await _find(session, principal, agent_id)
     credits = await _credits_by_agent(session, principal, _month_start(clock.now()), agent_id=agent_id)
-    return _with_credits(view, credits.get(agent_id, 0))
+    runs = await executions.stats(session, principal, [agent_id])
+    return _with_stats(view, runs.get(agent_id), credits.get(agent_id, 0))
 
 
 async def create_agent(session: AsyncSession, principal: Principal, body: Any) -> AgentView:
@@ -112,12 +115,15 @@ async def update_agent(session: AsyncSession, principal: Principal, agent_id: st
 async def delete_agent(session: AsyncSession, principal: Principal, agent_id: str) -> None:
     """Delete one of the organization's agents. Its ledger entries stay (the ledger is append-only).
 
-    Forbidden for a system agent (pause it instead) or without an admin key; AgentNotFound."""
+    Its pending, running and waiting executions are cancelled first (spec: "Active executions
+    are cancelled first"). Forbidden for a system agent (pause it instead) or without an admin
+    key; AgentNotFound."""
     identity_service.require_admin(principal, MANAGING)
     if agent_id in system_agents.BY_ID:
         raise Forbidden("System agents cannot be deleted; pause one for your organization with "
                         'PUT /api/agents/{id} {"status": "paused"}.')
     row = await get_owned(session, Agent, agent_id, _not_found(agent_id), lock=True, **_owner(principal))
+    await executions.cancel_active_for_agent(session, principal, agent_id)
     await session.delete(row)
     await _audit(session, principal, agent_id, "agent.deleted")
     await session.flush()
@@ -364,10 +370,9 @@ def _system_view(agent: Mapping[str, Any], status: str) -> AgentView:
     return AgentView(created_at=None, updated_at=None, **{**agent, "status": status})
 
 
-def _with_credits(view: AgentView, credits: int) -> AgentView:
-    # Executions come with the engine; until then an agent has no runs to count.
-    stats = AgentStats(credits_used_this_month=credits)
-    return AgentView(**{**view.__dict__, "stats": stats})
+def _with_stats(view: AgentView, runs: AgentStats | None, credits: int) -> AgentView:
+    stats = replace(runs or AgentStats(), credits_used_this_month=credits)
+    return replace(view, stats=stats)
 
 
 def _template_summary(template: Mapping[str, Any]) -> dict[str, Any]:

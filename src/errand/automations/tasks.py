@@ -18,14 +18,13 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from errand.automations import matching, runner
-from errand.automations.bus import MATCH_EVENT
+from errand.automations.schemas import MATCH_EVENT, RUN_EXECUTION
 from errand.kit import clock
 from errand.kit.core import Core
 from errand.kit.errors import Unavailable
 from errand.kit.tasks import Periodic, Retry, Task, TaskCall
 from errand.models import AutomationEvent, Execution
 
-RUN_EXECUTION = runner.RUN_EXECUTION
 UNTOUCHED = timedelta(seconds=10)
 UNMATCHED = timedelta(seconds=5)
 BATCH = 100

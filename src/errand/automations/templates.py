@@ -58,21 +58,18 @@ TEMPLATES: list[dict[str, Any]] = [
         definition_category="security",
     ),
     _template(
-        "tmpl_rebook_when_full", "operations", "Rebook When Full",
-        "When a booking job finds no availability, proposes a similar venue and books it once approved",
+        "tmpl_rebook_when_full", "operations", "Alternative When Full",
+        "When a booking job finds no availability, proposes a similar venue and emails it to the admins",
         _on("errand", "job.failed", [{"field": "reason", "operator": "eq", "value": "no_availability"}]),
         [{"type": "ai_reason", "id": "propose_alternative", "model": "standard",
           "prompt": "{{ event_payload.venue_name }} had no table. Propose one similar restaurant in the same city.",
           "output_schema": {"type": "object", "required": ["restaurant_name", "city"],
                             "properties": {"restaurant_name": {"type": "string"}, "city": {"type": "string"}}}},
-         {"type": "approval_gate", "id": "approve_alternative",
-          "message": "Book {{ steps.propose_alternative.output.restaurant_name }} instead of "
-                     "{{ event_payload.venue_name }}?"},
-         {"type": "product_action", "id": "book_alternative", "operation": "execution_job.create",
-          "params": {"scenario": "restaurant",
-                     "restaurant_name": "{{ steps.propose_alternative.output.restaurant_name }}",
-                     "city": "{{ steps.propose_alternative.output.city }}",
-                     "like_job_id": "{{ event_payload.job_id }}"}}],
+         {"type": "notification", "id": "suggest_alternative", "channel": "email", "recipients": ["role:admins"],
+          "subject": "{{ event_payload.venue_name }} was full",
+          "body": "Job {{ event_payload.job_id }} found no table at {{ event_payload.venue_name }}. A similar "
+                  "choice: {{ steps.propose_alternative.output.restaurant_name }} "
+                  "({{ steps.propose_alternative.output.city }})."}],
     ),
     _template(
         "tmpl_booking_digest", "operations", "Booking Confirmed Notice",

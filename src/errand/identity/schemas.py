@@ -14,10 +14,13 @@ class Principal:
     role: str  # agent | admin
     scenarios: tuple[str, ...]
     rate_limit_per_day: int
+    # What the audit trail calls the caller: ``api_key:<prefix>``, or ``agent:<agent id>`` for an
+    # automation acting for its organization (errand.identity.service.agent_principal).
+    actor_kind: str = "api_key"
 
     @property
     def actor(self) -> str:
-        return f"api_key:{self.key_prefix}"
+        return f"{self.actor_kind}:{self.key_prefix}"
 
     @property
     def is_admin(self) -> bool:

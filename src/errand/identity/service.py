@@ -24,7 +24,7 @@ from errand.models import ApiKey, Organization
 
 __all__ = [
     "ROLES", "SCENARIOS", "AmbiguousPrefix", "AuthBackendUnavailable", "EmptyApiKey", "InvalidApiKey",
-    "InvalidAuthScheme", "MalformedApiKey", "MissingAuthorization", "ScenarioNotAllowed", "create_api_key",
+    "InvalidAuthScheme", "MalformedApiKey", "MissingAuthorization", "ScenarioNotAllowed", "agent_principal", "create_api_key",
     "get_or_create_organization", "has_organizations", "parse_authorization", "require_admin",
     "require_scenario", "revoke_api_key",
 ]
@@ -65,6 +65,28 @@ def require_admin(principal: Principal, doing: str = "This") -> None:
     "Managing policies"). Raises Forbidden ``forbidden`` (403 in every dialect)."""
     if not principal.is_admin:
         raise Forbidden(f"{doing} needs an admin key (errand create-api-key --role admin).")
+
+
+async def agent_principal(session: AsyncSession, organization_id: str, env: str, agent_id: str, *,
+                          rate_limit_per_day: int) -> Principal:
+    """The organization itself in mode ``env`` (live | test), acting through its automation agent
+    ``agent_id`` (issue 12, ``product_action``): what an API key's principal is for a request.
+
+    Role ``agent`` (an automation may decide no approval: :func:`require_admin` refuses it), every
+    scenario, the given daily limit (the organization default). There is no key: ``api_key_id`` is
+    ``agent:<agent id>`` (at most 40 characters, as the columns that keep it), the audit ``actor``
+    is ``agent:<agent id>``. Raises NotFound for an unknown organization, InvalidRequest for a mode
+    other than live or test."""
+    if env not in ("live", "test"):
+        raise InvalidRequest("env must be 'live' or 'test'.")
+    org = await session.get(Organization, organization_id)
+    if org is None:
+        raise NotFound(f"Organization {organization_id} not found.")
+    return Principal(
+        organization_id=org.id, organization_name=org.name, api_key_id=f"agent:{agent_id}"[:40],
+        key_prefix=agent_id, env=env, role="agent", scenarios=SCENARIOS, rate_limit_per_day=rate_limit_per_day,
+        actor_kind="agent",
+    )
 
 
 async def get_or_create_organization(session: AsyncSession, name: str) -> Organization:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from errand.kit.crypto import load_or_create_key
@@ -79,9 +79,79 @@ class Settings(BaseSettings):
     # signed with, JSON in ERRAND_PROVIDER_EVENTS_SECRETS; others are derived (see
     # provider_events_signing_secret).
     provider_events_secrets: dict[str, str] = {}
+    # Automations' notification step (errand.notify, docs/notifications.md). E-mail goes through
+    # this SMTP server; unset, a step that e-mails fails at once with channel_not_configured.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # STARTTLS after connecting (port 587); ERRAND_SMTP_TLS instead for implicit TLS (port 465).
+    smtp_starttls: bool = True
+    smtp_tls: bool = False
+    smtp_from: str = "Errand <errand@localhost>"
+    # SMS through an HTTP API in Twilio's shape: POST {sms_url}/2010-04-01/Accounts/{sms_account}/
+    # Messages.json with basic auth account:token. Unset URL and token: the sandbox's fake provider.
+    sms_url: str | None = None
+    sms_account: str = "ACsandbox"
+    sms_token: SecretStr | None = None
+    sms_from: str = "+15550001000"
+    # Chat through Slack's Web API shape: POST {chat_url}/api/chat.postMessage with a Bearer token.
+    # Unset URL and token: the sandbox's fake chat API.
+    chat_url: str | None = None
+    chat_token: SecretStr | None = None
+    # Master secret from which each organization's webhook notification secret (whsec_…) is
+    # derived; the data dir's key when unset (see notify_webhook_signing_secret).
+    notify_webhook_secret: SecretStr | None = None
+
+    @property
+    def effective_sms_url(self) -> str:
+        """Where SMS are posted: ``sms_url``, else the sandbox's fake provider (``{sandbox}/sms``)."""
+        return (self.sms_url or self.effective_sandbox_url.rstrip("/") + "/sms").rstrip("/")
+
+    @property
+    def effective_chat_url(self) -> str:
+        """Where chat messages are posted: ``chat_url``, else the sandbox's fake chat API (``{sandbox}/chat``)."""
+        return (self.chat_url or self.effective_sandbox_url.rstrip("/") + "/chat").rstrip("/")
+
+    def effective_sms_token(self) -> str:
+        """The SMS API's auth token: ``sms_token``, else the sandbox's (which its fake provider checks)."""
+        return self.sms_token.get_secret_value() if self.sms_token else self.sandbox_api_token("sandbox-sms")
+
+    def effective_chat_token(self) -> str:
+        """The chat API's bearer token: ``chat_token``, else the sandbox's (which its fake chat API checks)."""
+        return self.chat_token.get_secret_value() if self.chat_token else self.sandbox_api_token("sandbox-chat")
+
+    def notify_webhook_signing_secret(self, organization_id: str) -> str:
+        """The ``whsec_`` secret signing an organization's webhook notifications: HMAC-SHA256 of
+        ``"notify-webhook:" + organization_id`` under ``notify_webhook_secret`` or the data dir's key.
+        One per organization, so one organization's receiver cannot forge another's messages;
+        ``errand set-contact --org NAME --show-webhook-secret`` prints it."""
+        master = self.notify_webhook_secret.get_secret_value() if self.notify_webhook_secret else None
+        return "whsec_" + base64.b64encode(self._derived("notify-webhook", organization_id, master)).decode()
+
     # Active custom agents (automations) an organization may have at once: activating one more
     # answers 429 agent_limit_reached (the contract's "subscription tier limit").
     automations_agent_limit: int = Field(default=25, ge=0)
+    # The LLM that automations' ai_reason steps reason with (docs/llm.md, issue 12 "Steps"):
+    # ``none`` (the default) makes such a step fail with llm_not_configured, never a made-up answer.
+    llm_provider: Literal["none", "openai", "anthropic", "openai-compatible"] = "none"
+    # The provider's API base URL; required for openai-compatible (e.g. http://127.0.0.1:11434/v1).
+    llm_base_url: str | None = None
+    # A secret: shown as ********** in reprs, never logged (unset: the SDK's OPENAI_API_KEY/ANTHROPIC_API_KEY).
+    llm_api_key: SecretStr | None = None
+    # One model name per tier; unset: the provider's default (errand.llm.schemas.DEFAULT_MODELS).
+    llm_model_quick: str | None = None
+    llm_model_standard: str | None = None
+    llm_model_premium: str | None = None
+    llm_model_expert: str | None = None
+    # The longest one ai_reason call may take, every request and retry included.
+    llm_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _llm_compatible_needs_base_url(self) -> "Settings":
+        if self.llm_provider == "openai-compatible" and not self.llm_base_url:
+            raise ValueError("ERRAND_LLM_PROVIDER=openai-compatible needs ERRAND_LLM_BASE_URL (the server's /v1 URL)")
+        return self
 
     @field_validator("provider_events_secrets")
     @classmethod

@@ -9,6 +9,7 @@ dialect, so a dialect maps a handful of kinds and renders its own body:
 - ``forbidden``      the credential may not do this, or a policy refuses it (403)
 - ``not_found``      nothing of that id in the caller's organization (404)
 - ``conflict``       the state of the world refuses it: capacity, idempotency, state (409)
+- ``payment_required`` the organization cannot pay for it: no credits left (402)
 - ``rate_limited``   too many requests; ``retry_after`` seconds says when to come back (429)
 - ``unavailable``    a backend (database, provider) cannot be reached; safe to retry (503)
 - ``internal``       a bug; never cached, never detailed (500)
@@ -21,7 +22,7 @@ it says it for a replayed success (REST: ``Idempotent-Replayed: true``; MCP: ``r
 from typing import Any, ClassVar, Literal
 
 Kind = Literal[
-    "invalid", "unauthorized", "forbidden", "not_found", "conflict",
+    "invalid", "unauthorized", "payment_required", "forbidden", "not_found", "conflict",
     "rate_limited", "unavailable", "internal",
 ]
 
@@ -120,6 +121,11 @@ class Forbidden(DomainError):
 class Unauthorized(DomainError):
     kind = "unauthorized"
     code = "unauthorized"
+
+
+class PaymentRequired(DomainError):
+    kind = "payment_required"
+    code = "payment_required"
 
 
 class RateLimited(DomainError):

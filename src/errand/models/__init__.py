@@ -9,6 +9,7 @@ from errand.models.execution import AutomationEvent, Execution, ExecutionStep
 from errand.models.booking_profile import BookingProfile
 from errand.models.idempotency_record import IdempotencyRecord
 from errand.models.job import Job
+from errand.models.notification import Notification, OrganizationContact, SandboxMessage
 from errand.models.organization import Organization
 from errand.models.outbox_event import OutboxEvent
 from errand.models.policy import Policy
@@ -21,7 +22,7 @@ from errand.models.transaction import Transaction
 
 __all__ = [
     "Agent", "AgentStatus", "ApiKey", "Approval", "AuditEvent", "AutomationEvent", "Execution", "ExecutionStep", "Base", "BookingProfile", "CreditAllocation",
-    "CreditEntry", "IdempotencyRecord", "Job", "JobSnapshot", "Organization", "OutboxEvent", "Policy",
-    "ProviderEvent", "ProviderOutcome", "SandboxBooking", "SandboxSlot",
+    "CreditEntry", "IdempotencyRecord", "Job", "JobSnapshot", "Notification", "OrganizationContact", "Organization", "OutboxEvent", "Policy",
+    "ProviderEvent", "ProviderOutcome", "SandboxBooking", "SandboxMessage", "SandboxSlot",
     "SandboxWebSession", "Transaction", "get_owned",
 ]

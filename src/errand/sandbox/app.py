@@ -38,7 +38,7 @@ from errand.kit.config import Settings, get_settings
 from errand.kit.db import Database
 from errand.kit.errors import DomainError
 from errand.sandbox import web
-from errand.sandbox.api import checkout_page, index_page, jobs, tables, venues
+from errand.sandbox.api import checkout_page, index_page, jobs, messages, tables, venues
 from errand.sandbox.common import STATUS_BY_KIND, SecurityHeaders, caller_check, error_response
 from errand.sandbox.faults import FaultInjector
 from errand.sandbox.notify import ProviderEvents
@@ -72,6 +72,7 @@ def build_sandbox_app(
     app.include_router(checkout_page.routes(db, events))
     app.include_router(web.routes(db, injector, events, settings.sandbox_hold_ttl_seconds))
     app.include_router(index_page.routes())
+    app.include_router(messages.routes(db, settings))
     # The boundary refuses hostile input before any route runs; its answers carry the security headers too.
     app.add_middleware(InputBoundary, reject=lambda status, code, message, _details: error_response(
         status, "invalid" if status == 400 else code, message))

@@ -2,13 +2,13 @@ from fastapi import FastAPI
 
 from errand.api import openapi
 from errand.api.common import dialect_app
-from errand.api.automations import agents, bodies, errors, ingest
+from errand.api.automations import agents, bodies, errors, executions, ingest
 from errand.api.automations.routes import router
 from errand.kit.core import Core
 
 
 PREFIXES = ("/api",)
-PATHS = ("/api/agents", "/api/approvals", "/api/templates", "/api/events", "/api/credits")
+PATHS = ("/api/agents", "/api/approvals", "/api/templates", "/api/events", "/api/credits", "/api/executions")
 TITLE = "Errand — automations API"
 DOCS_URL = "/api/docs"
 OPENAPI_URL = "/api/openapi.json"
@@ -27,5 +27,6 @@ def build(core: Core) -> FastAPI:
                                 "with snake_case codes.")
     app.include_router(router, prefix="/api")
     app.include_router(agents.router, prefix="/api")
+    app.include_router(executions.router, prefix="/api")
     app.include_router(ingest.router, prefix="/api")
     return app

@@ -42,6 +42,7 @@ class ApprovalList(BaseModel):
 
 
 class DecidedApproval(Approval):
+    execution_status: str | None = Field(default=None, description="The execution's status after the decision.")
     job_status: str | None = Field(default=None, description="The job's status after the decision.")
     transaction_status: str | None = Field(default=None, description="The transaction's status after the decision.")
 
@@ -150,6 +151,60 @@ class MonthCredits(BaseModel):
 
 class CreditHistory(BaseModel):
     history: list[MonthCredits] = Field(description="The last 12 months, this one first.")
+
+
+class ExecutionSummary(BaseModel):
+    """An execution in a list: `credits_used` is the ledger's sum for it."""
+
+    id: str
+    agent_id: str
+    agent_name: str | None
+    status: Literal["pending", "running", "waiting_approval", "completed", "failed", "cancelled"]
+    reason: str | None = Field(description="Why it failed or was cancelled: approval_expired, approval_denied, "
+                                           "credit_insufficient, llm_not_configured, template_error, cancelled …")
+    error: str | None
+    retry_of: str | None
+    credits_used: int
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+
+
+class ExecutionList(BaseModel):
+    executions: list[ExecutionSummary]
+    total: int = Field(description="Every execution the filters match.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class TriggerEvent(BaseModel):
+    id: str = Field(description="The event's id as it was ingested (its envelope `id`, else the one Errand gave it).")
+    event_type: str
+    source_product: str
+    client_id: str | None
+    payload: dict[str, Any]
+    metadata: dict[str, Any]
+    received_at: str
+
+
+class StepRun(BaseModel):
+    """One step's receipt. `status`: completed, failed, skipped, or waiting_approval / waiting while it waits."""
+
+    step_id: str
+    step_type: Literal["ai_reason", "product_action", "notification", "approval_gate", "branch", "wait"]
+    status: Literal["completed", "failed", "skipped", "waiting_approval", "waiting"]
+    output: Any = Field(description="What the step produced (JSON); later steps read it as steps.<id>.output.")
+    error: str | None
+    credits_used: int
+    duration_ms: int | None
+    started_at: str | None
+    completed_at: str | None
+
+
+class Execution(ExecutionSummary):
+    """An execution with its trigger event and step-by-step trace."""
+
+    trigger_event: TriggerEvent | None
+    steps: list[StepRun]
 
 
 COMPONENTS: dict[str, Any] = {}

@@ -21,9 +21,10 @@ class DecisionIn(BaseModel):
 
 
 def approval_body(a: ApprovalView) -> dict[str, Any]:
-    """The contract's approval record. A booking or job approval has no execution, agent or
-    step; it names its subject under ``<subject_type>_id`` (``transaction_id``, ``job_id``) and
-    shows the exact action and amount to approve."""
+    """The contract's approval record, naming its subject under ``<subject_type>_id``: an
+    automation's gate (``execution_id``, with the ``agent_id`` and ``step_id`` its action names and
+    the rendered ``message``), a booking (``transaction_id``) or a job (``job_id``), with the exact
+    action and amount to approve."""
     body: dict[str, Any] = {
         "id": a.id,
         "execution_id": None,
@@ -44,6 +45,8 @@ def approval_body(a: ApprovalView) -> dict[str, Any]:
         "note": a.note,
     }
     body[f"{a.subject_type}_id"] = a.subject_id
+    if a.subject_type == "execution":
+        body["agent_id"], body["step_id"] = a.action.get("agent_id"), a.action.get("step_id")
     return body
 
 
