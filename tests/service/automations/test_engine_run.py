@@ -249,3 +249,31 @@ async def test_two_runners_racing_run_each_step_once(database: Database, organiz
     assert sorted(results, key=str) == [None, "running"]  # one claimed it, the other found its lease
     _, steps = await execution(database, execution_id)
     assert {k: s.status for k, s in steps.items()} == {"is_p1": "completed", "pause": "waiting"}
+
+
+async def test_an_ai_step_is_charged_once_and_its_output_feeds_the_next_steps(
+        database: Database, organization: str, tmp_path: Any) -> None:
+    from pydantic_ai.models.test import TestModel
+
+    from errand.kit.config import Settings
+    from errand.llm import service as llm_service
+    from tests.conftest import SECRET_KEY
+
+    core = core_on(database)
+    core.settings = Settings(data_dir=tmp_path, database_url=database.url, secret_key=SECRET_KEY)
+    schema = {"type": "object", "properties": {"priority": {"type": "string", "enum": ["p1"]}},
+              "required": ["priority"]}
+    steps = [{"type": "ai_reason", "id": "think", "model": "standard",
+              "prompt": "Classify {{ event_payload.ticket_id }}", "output_schema": schema},
+             {"type": "branch", "id": "urgent", "condition": 'steps.think.output.priority == "p1"'}]
+    execution_id = await start(database, organization, steps)
+    with llm_service.override(TestModel()):
+        assert await runner.run_execution(core, execution_id) == "completed"
+        assert await runner.run_execution(core, execution_id) is None
+    _, receipts = await execution(database, execution_id)
+    assert receipts["think"].output == {"priority": "p1"} and receipts["think"].credits_used == 20
+    assert receipts["urgent"].output == {"result": True, "next": "end"}
+    async with database.unit_of_work(read_only=True) as session:
+        charges = (await session.execute(select(CreditEntry.credits, CreditEntry.model, CreditEntry.step_id).where(
+            CreditEntry.execution_id == execution_id))).all()
+    assert [tuple(c) for c in charges] == [(20, "standard", "think")]
