@@ -105,6 +105,10 @@ async def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     settings = Settings(
         data_dir=data_dir, database_url=db_url, port=port, secret_key=SECRET_KEY,
         approval_ttl_minutes=120, idempotency_wait_seconds=5.0,
+        # Outbound webhooks (tests/api/execution/test_webhooks*.py): receivers on 127.0.0.1 are
+        # allowed (localhost is not: it shows a name resolving to loopback refused), and a failed
+        # delivery is retried twice after 0.2 s, the endpoint disabled after 2 failed deliveries.
+        webhook_allowed_hosts="127.0.0.1", webhook_retry_schedule="0.2,0.2", webhook_disable_after_failures=2,
     )
     await upgrade_to_head(db_url)
     db = Database(db_url)

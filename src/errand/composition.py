@@ -6,10 +6,10 @@ sandbox marketplace and no queue, and answers ``initialize`` fast (``bench/mcp_s
 """
 
 from errand.approvals import tasks as approval_tasks
+from errand.approvals.subjects import ApprovalSubjects
 from errand.automations import gates as automation_gates
 from errand.automations import tasks as automation_tasks
 from errand.automations.bus import BusConsumer
-from errand.approvals.subjects import ApprovalSubjects
 from errand.bookings import decisions as booking_decisions
 from errand.bookings import tasks as booking_tasks
 from errand.guard.policy_cache import PolicyCache
@@ -26,6 +26,8 @@ from errand.notify import tasks as notify_tasks
 from errand.outbox import tasks as outbox_tasks
 from errand.outbox.consumers import EventConsumers
 from errand.providers.registry import ProviderRegistry
+from errand.webhooks import tasks as webhook_tasks
+from errand.webhooks.service import WebhookConsumer
 
 
 def build_core(settings: Settings) -> Core:
@@ -50,10 +52,10 @@ def build_core(settings: Settings) -> Core:
                                     flush_seconds=settings.last_used_flush_seconds),
         policy_cache=PolicyCache(db),
         tasks=TaskRegistry.collect(job_tasks, booking_tasks, approval_tasks, outbox_tasks, notify_tasks,
-                                   automation_tasks),
+                                   webhook_tasks, automation_tasks),
         approval_subjects=ApprovalSubjects(booking_decisions, job_approvals, automation_gates),
-        # Automations' triggers (the bus); outbound webhooks register here once they exist.
-        event_consumers=EventConsumers(BusConsumer()),
+        # Automations' triggers (the bus) and outbound webhooks.
+        event_consumers=EventConsumers(BusConsumer(), WebhookConsumer()),
     )
 
 

@@ -129,7 +129,7 @@ async def cancel_execution(session: AsyncSession, principal: Principal, executio
                                subject_id=row.id, type="execution.cancelled", actor=principal.actor,
                                decision="cancelled", data={"agent_id": row.agent_id, "mode": row.env})
     await session.flush()
-    session.expire(row)
+    await session.refresh(row)
     return await _detail(session, row)
 
 

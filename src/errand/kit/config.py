@@ -79,6 +79,40 @@ class Settings(BaseSettings):
     # signed with, JSON in ERRAND_PROVIDER_EVENTS_SECRETS; others are derived (see
     # provider_events_signing_secret).
     provider_events_secrets: dict[str, str] = {}
+    # Outbound webhooks (errand.webhooks, docs/webhooks.md). Hosts (comma-separated, exact,
+    # case-insensitive) a webhook URL may name although they resolve to private, loopback or
+    # link-local addresses: for development and tests only (ERRAND_WEBHOOK_ALLOWED_HOSTS).
+    webhook_allowed_hosts: str = ""
+    # Seconds to wait before each retry of a failed delivery, comma-separated; empty is the
+    # Standard Webhooks schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h after the first,
+    # immediate attempt). Tests shorten it (ERRAND_WEBHOOK_RETRY_SCHEDULE=0.2,0.2).
+    webhook_retry_schedule: str = ""
+    # An endpoint is disabled after this many consecutive deliveries failed every attempt.
+    webhook_disable_after_failures: int = Field(default=5, ge=1, le=1000)
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _retry_schedule(cls, value: str) -> str:
+        try:
+            delays = [float(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError("ERRAND_WEBHOOK_RETRY_SCHEDULE: comma-separated seconds, e.g. 5,300,1800") from None
+        if any(not 0 <= delay <= 7 * 86400 for delay in delays) or len(delays) > 20:
+            raise ValueError("ERRAND_WEBHOOK_RETRY_SCHEDULE: at most 20 delays, each 0 to 604800 seconds")
+        return value
+
+    @property
+    def webhook_retry_delays(self) -> tuple[float, ...]:
+        """Seconds before each retry of a webhook delivery (the first attempt is immediate)."""
+        delays = tuple(float(part) for part in self.webhook_retry_schedule.split(",") if part.strip())
+        return delays or (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+    @property
+    def webhook_allowed_host_set(self) -> frozenset[str]:
+        """ERRAND_WEBHOOK_ALLOWED_HOSTS as lower-case host names (IPv6 literals without brackets)."""
+        return frozenset(host.strip().strip("[]").lower() for host in self.webhook_allowed_hosts.split(",")
+                         if host.strip())
+
     # Automations' notification step (errand.notify, docs/notifications.md). E-mail goes through
     # this SMTP server; unset, a step that e-mails fails at once with channel_not_configured.
     smtp_host: str | None = None

@@ -19,10 +19,11 @@ from errand.models.sandbox_booking import SandboxBooking, SandboxSlot
 from errand.models.sandbox_web_session import SandboxWebSession
 from errand.models.snapshot import JobSnapshot
 from errand.models.transaction import Transaction
+from errand.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Agent", "AgentStatus", "ApiKey", "Approval", "AuditEvent", "AutomationEvent", "Execution", "ExecutionStep", "Base", "BookingProfile", "CreditAllocation",
     "CreditEntry", "IdempotencyRecord", "Job", "JobSnapshot", "Notification", "OrganizationContact", "Organization", "OutboxEvent", "Policy",
     "ProviderEvent", "ProviderOutcome", "SandboxBooking", "SandboxMessage", "SandboxSlot",
-    "SandboxWebSession", "Transaction", "get_owned",
+    "SandboxWebSession", "Transaction", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "get_owned",
 ]

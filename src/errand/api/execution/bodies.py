@@ -64,6 +64,8 @@ class Job(BaseModel):
     createdAt: str
     updatedAt: str
     completedAt: str | None
+    webhookDeliveries: int | None = Field(default=None, description="On a job's GET: how many webhook deliveries "
+                                                                   "its events made (`/api/v1/webhooks`).")
     links: Links = Field(alias="_links")
 
 

@@ -22,6 +22,7 @@ from errand.jobs import service as jobs_service
 from errand.kit import inputs
 from errand.kit.boundary import PARSED_BODY
 from errand.kit.errors import InvalidRequest
+from errand.webhooks import service as webhooks_service
 
 jobs = APIRouter()
 metrics = APIRouter()
@@ -96,11 +97,13 @@ def _job_id(job_id: str) -> str:
 
 @jobs.get("/{job_id}", summary="Get a job", **doc.describe(bodies.Job, 404))
 async def get_job(job_id: str, request: Request, caller: Caller) -> JSONBody:
-    """The job's current state, its decision log and, when it paused at payment, the handoff URL."""
+    """The job's current state, its decision log and, when it paused at payment, the handoff URL;
+    ``webhookDeliveries`` counts the webhook deliveries its events made."""
     job_id = _job_id(job_id)
     async with _reading(request) as session:
         job = await jobs_service.get_job(session, caller, job_id)
-    return JSONBody(job_body(job))
+        deliveries = await webhooks_service.count_for_job(session, caller, job_id)
+    return JSONBody({**job_body(job), "webhookDeliveries": deliveries})
 
 
 @jobs.get("/{job_id}/audit", summary="A job's audit trail", openapi_extra={"parameters": [
