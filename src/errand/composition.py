@@ -7,6 +7,9 @@ sandbox marketplace and no queue, and answers ``initialize`` fast (``bench/mcp_s
 
 from errand.approvals import tasks as approval_tasks
 from errand.approvals.subjects import ApprovalSubjects
+from errand.automations import gates as automation_gates
+from errand.automations import tasks as automation_tasks
+from errand.automations.bus import BusConsumer
 from errand.bookings import decisions as booking_decisions
 from errand.bookings import tasks as booking_tasks
 from errand.guard.policy_cache import PolicyCache
@@ -49,10 +52,10 @@ def build_core(settings: Settings) -> Core:
                                     flush_seconds=settings.last_used_flush_seconds),
         policy_cache=PolicyCache(db),
         tasks=TaskRegistry.collect(job_tasks, booking_tasks, approval_tasks, outbox_tasks, notify_tasks,
-                                   webhook_tasks),
-        approval_subjects=ApprovalSubjects(booking_decisions, job_approvals),
-        # Automations' triggers register here once they exist.
-        event_consumers=EventConsumers(WebhookConsumer()),
+                                   webhook_tasks, automation_tasks),
+        approval_subjects=ApprovalSubjects(booking_decisions, job_approvals, automation_gates),
+        # Automations' triggers (the bus) and outbound webhooks.
+        event_consumers=EventConsumers(BusConsumer(), WebhookConsumer()),
     )
 
 

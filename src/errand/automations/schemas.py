@@ -9,16 +9,18 @@ is one, a wait of at most 30 days) when it is activated
 400 ``invalid_agent_config`` naming the field path, e.g. ``steps[2].model``.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
-    StringConstraints, Tag,
+    StringConstraints, Tag, field_validator,
 )
 
 from errand.kit.inputs import text
+from errand.outbox.schemas import SOURCE_PRODUCT
 
 ModelTier = Literal["quick", "standard", "premium", "expert"]
 MODEL_TIERS: tuple[str, ...] = ("quick", "standard", "premium", "expert")
@@ -367,3 +369,64 @@ class ExecutionPage:
     executions: list[ExecutionView]
     total: int
     next_cursor: str | None
+
+
+# --- events on the bus (POST /api/events/ingest) ------------------------------------------
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+"""An ingested event's ``payload``, as compact JSON."""
+MAX_METADATA_BYTES = 8 * 1024
+"""An ingested event's ``metadata``, as compact JSON."""
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+class EventEnvelope(BaseModel):
+    """An event a product sends (``POST /api/events/ingest``). Unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: text(200, min_length=1) | None = Field(  # type: ignore[valid-type]
+        default=None, description="The product's own id of the event: the same id is run at most once per "
+                                  "agent within 5 minutes.")
+    event_type: EventType = Field(description="e.g. `ticket.escalated` (see GET /api/events/catalog).")
+    source_product: Slug = Field(description="The product that sent it, e.g. `psa`; `errand` is reserved.",
+                                 json_schema_extra={"not": {"const": SOURCE_PRODUCT}})
+    client_id: text(100, min_length=1) | None = Field(  # type: ignore[valid-type]
+        default=None, description="The client the event is about (agents' `client_scope`).")
+    payload: dict[str, Any] = Field(description=f"The event's data: a JSON object of at most "
+                                                f"{MAX_PAYLOAD_BYTES // 1024} KiB.")
+    metadata: dict[str, Any] = Field(default={}, description="Anything about the event itself; "
+                                                             "`agent_triggered: true` makes no agent run.")
+
+    @field_validator("source_product")
+    @classmethod
+    def _not_errand(cls, value: str) -> str:
+        if value == SOURCE_PRODUCT:
+            raise ValueError(f"'{SOURCE_PRODUCT}' is reserved for Errand's own events")
+        return value
+
+    @field_validator("payload")
+    @classmethod
+    def _payload_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _size(value) > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"must be at most {MAX_PAYLOAD_BYTES // 1024} KiB as JSON")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _size(value) > MAX_METADATA_BYTES:
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES // 1024} KiB as JSON")
+        return value
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """An event taken onto the bus."""
+
+    id: str
+    event_key: str
+    received_at: datetime

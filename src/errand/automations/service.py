@@ -391,3 +391,21 @@ def _next_month(start: datetime) -> datetime:
 
 def _previous_month(start: datetime) -> datetime:
     return start.replace(year=start.year - 1, month=12) if start.month == 1 else start.replace(month=start.month - 1)
+
+
+# --- events -------------------------------------------------------------------------------
+
+from errand.automations import bus  # noqa: E402 - this section's own import, kept with it
+from errand.automations.schemas import Accepted  # noqa: E402
+
+
+async def ingest_event(session: AsyncSession, principal: Principal, body: Any) -> Accepted:
+    """Take a product's event onto the bus (``POST /api/events/ingest``) in the caller's
+    organization and mode; matching runs later, on the runner (:mod:`errand.automations.bus`).
+
+    ``body`` is the envelope ``{id?, event_type, source_product, client_id?, payload, metadata?}``
+    (RESOLUTIONS.md "Automations dialect"); any key of the organization may send it. Raises
+    InvalidRequest (``invalid_request``) naming each bad field: an unknown field, a payload that is
+    no object or over 64 KiB, ``source_product`` ``errand`` (reserved for Errand's own events)."""
+    envelope = bus.parse_envelope(body)
+    return await bus.store(session, organization_id=principal.organization_id, env=principal.env, envelope=envelope)

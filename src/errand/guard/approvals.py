@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.guard.errors import ApprovalNotFound
@@ -28,6 +28,9 @@ from errand.models import Approval, get_owned
 from errand.outbox import service as outbox_service
 
 STATUSES = ("pending", "approved", "denied", "expired", "void")
+AUTOMATION_SCENARIO = "automation"
+"""The scenario of an automation's approval gate: not one a key is scoped to, so every admin key
+of the organization and mode sees and decides it whatever its scenarios."""
 # Errand's own event (errand.outbox) an approval's new status reports: a decision, an expiry.
 # Voiding (the action changed) and putting a decision back to pending report nothing.
 _EVENT_FOR = {"approved": "approval.decided", "denied": "approval.decided", "expired": "approval.expired"}
@@ -104,7 +107,8 @@ async def get_for(session: AsyncSession, principal: Principal, approval_id: str)
     """An approval as the caller may see it: NotFound ``approval_not_found`` for another organization's
     or the other mode's, Forbidden ``scenario_not_allowed`` for a scenario the key is not scoped to."""
     approval = await get(session, principal.organization_id, approval_id, principal.env)
-    identity_service.require_scenario(principal, approval.scenario)
+    if approval.scenario != AUTOMATION_SCENARIO:
+        identity_service.require_scenario(principal, approval.scenario)
     return approval
 
 
@@ -122,10 +126,12 @@ async def pending_for(session: AsyncSession, organization_id: str, subject_type:
 
 
 async def list_for(session: AsyncSession, principal: Principal, status: str | None, limit: int = 200) -> list[Approval]:
-    """The caller's approvals, newest first: its organization, its mode, its scenarios."""
+    """The caller's approvals, newest first: its organization, its mode, its scenarios (and the
+    automations' gates, :data:`AUTOMATION_SCENARIO`, whatever its scenarios)."""
     query = select(Approval).where(Approval.organization_id == principal.organization_id,
                                    Approval.env == principal.env,
-                                   Approval.scenario.in_(principal.scenarios))
+                                   or_(Approval.scenario.in_(principal.scenarios),
+                                       Approval.scenario == AUTOMATION_SCENARIO))
     if status is not None:
         query = query.where(Approval.status == status)
     rows = await session.execute(query.order_by(Approval.created_at.desc(), Approval.id.desc()).limit(limit))

@@ -403,3 +403,32 @@ async def evaluate(rule: str, request: dict[str, Any]) -> bool:
     a type mismatch, division by zero) or runs past :data:`BUDGET_SECONDS` of CPU time.
     """
     return await asyncio.get_running_loop().run_in_executor(_workers, _evaluate_now, rule, request)
+
+
+def _evaluate_with_now(rule: str, variables: dict[str, Any]) -> bool:
+    runner = _runner(rule)
+    evaluator = BudgetedEvaluator(runner.ast, runner.new_activation(), _rule_time() + BUDGET_SECONDS)
+    try:
+        activation = {name: celpy.json_to_cel(value) for name, value in variables.items()}
+        result = evaluator.evaluate(activation)
+    except _OverBudget:
+        raise RuleError(f"the rule ran past its evaluation budget of {BUDGET_SECONDS * 1000:.0f} ms") from None
+    except RuleError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - cel-python raises its errors and Python's alike
+        raise RuleError(describe(exc)) from None
+    if _is_error(result):
+        raise RuleError(describe(result))
+    if not isinstance(result, celtypes.BoolType):
+        raise RuleError(f"the rule must evaluate to a bool, not {_cel_type(result)}")
+    return bool(result)
+
+
+async def evaluate_with(rule: str, variables: dict[str, Any]) -> bool:
+    """Whether ``rule`` holds over ``variables`` (name → JSON value, each a top-level CEL
+    identifier, e.g. an automation branch's ``event_payload`` and ``steps``), with the same
+    limits and CPU budget as :func:`evaluate`, in a worker thread.
+
+    Raises :class:`RuleError` when the rule breaks a limit, fails to evaluate (a missing key, a
+    type mismatch) or runs past :data:`BUDGET_SECONDS` of CPU time."""
+    return await asyncio.get_running_loop().run_in_executor(_workers, _evaluate_with_now, rule, variables)

@@ -2,7 +2,7 @@ from fastapi import FastAPI
 
 from errand.api import openapi
 from errand.api.common import dialect_app
-from errand.api.automations import agents, bodies, errors, executions
+from errand.api.automations import agents, bodies, errors, executions, ingest
 from errand.api.automations.routes import router
 from errand.kit.core import Core
 
@@ -28,4 +28,5 @@ def build(core: Core) -> FastAPI:
     app.include_router(router, prefix="/api")
     app.include_router(agents.router, prefix="/api")
     app.include_router(executions.router, prefix="/api")
+    app.include_router(ingest.router, prefix="/api")
     return app
