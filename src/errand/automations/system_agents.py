@@ -44,10 +44,8 @@ SYSTEM_AGENTS: list[dict[str, Any]] = [
     _agent(
         "agent_system_finance_notify", "Large Booking Alert",
         "Tells finance about every confirmed booking above 1,000 USD.",
-        "finance", _errand("transaction.confirmed"),
-        [{"type": "branch", "id": "above_threshold", "condition": "event_payload.amount_usd > 1000.0",
-          "if_false": "end"},
-         {"type": "notification", "id": "notify_finance", "channel": "email", "recipients": ["role:finance"],
+        "finance", _errand("transaction.confirmed", [{"field": "amount_usd", "operator": "gt", "value": 1000}]),
+        [{"type": "notification", "id": "notify_finance", "channel": "email", "recipients": ["role:finance"],
           "subject": "Booking of {{ event_payload.amount_usd }} USD confirmed",
           "body": "Booking {{ event_payload.transaction_id }} at {{ event_payload.venue_name }} for "
                   "{{ event_payload.party_size }} was confirmed: {{ event_payload.amount_usd }} USD."}],

@@ -18,7 +18,8 @@ async def test_system_agents_are_real_definitions_on_errands_own_events(org: Org
     assert [s["type"] for s in agents[ESCALATION]["steps"]] == ["wait", "product_action", "branch", "notification"]
     assert agents[ESCALATION]["steps"][0]["duration"] == "30m"
     assert agents[FINANCE]["trigger"]["event_type"] == "transaction.confirmed"
-    assert "amount_usd" in agents[FINANCE]["steps"][0]["condition"]
+    assert agents[FINANCE]["trigger"]["filters"] == [{"field": "amount_usd", "operator": "gt", "value": 1000}]
+    assert agents[FINANCE]["steps"][0]["recipients"] == ["role:finance"]
     for agent in agents.values():
         assert agent["org_id"] == "system" and agent["trigger"]["source_product"] == "errand"
     detail = await org.admin.get(f"{AGENTS}/{FINANCE}")
