@@ -10,8 +10,8 @@ Rules: spec/automations-api.txt ("Executions") and RESOLUTIONS.md ("Automations 
 cancel works on pending, running and waiting_approval (pending steps are skipped, an open approval
 gate is denied); retry works on failed and cancelled and makes a new execution with ``retry_of``,
 from the beginning, with the original trigger event. Where they are silent: a retry runs the
-agent's current definition (the one an operator just fixed), or the failed run's own when the
-agent was deleted since; a retry whose first AI step the organization cannot pay is refused with
+agent's current definition (the one an operator just fixed); an execution of an agent deleted
+since cannot be retried (404 ``agent_not_found``: deleting an agent stops what it does); a retry whose first AI step the organization cannot pay is refused with
 402 ``credit_insufficient`` before anything is written.
 """
 
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.audit import service as audit_service
 from errand.automations import system_agents
-from errand.automations.errors import CreditInsufficient, ExecutionNotFound
+from errand.automations.errors import AgentNotFound, CreditInsufficient, ExecutionNotFound
 from errand.automations.schemas import (
     ACTIVE_EXECUTION_STATUSES, CREDITS_BY_TIER, EXECUTION_STATUSES, EXECUTIONS_PAGE_MAX,
     RETRYABLE_EXECUTION_STATUSES, RUN_EXECUTION, AgentStats, ExecutionPage, ExecutionView, StepTrace,
@@ -155,7 +155,8 @@ async def retry_execution(session: AsyncSession, principal: Principal, execution
     ``retry_of`` naming this one; it starts once the caller's transaction commits.
 
     Forbidden without an admin key; ExecutionNotFound; InvalidState unless failed or cancelled;
-    CreditInsufficient (402) when the organization cannot pay the first AI step."""
+    AgentNotFound when its agent was deleted; CreditInsufficient (402) when the organization
+    cannot pay the first AI step."""
     identity_service.require_admin(principal, STEERING)
     from errand.automations import service  # the module that owns credits; imported late, it imports this one
 
@@ -254,7 +255,7 @@ async def _current_definition(session: AsyncSession, execution: Execution) -> di
         Agent.id == agent_id, Agent.organization_id == execution.organization_id,
         Agent.env == execution.env))).scalar_one_or_none()
     if row is None:
-        return dict(execution.definition)
+        raise AgentNotFound(f"Agent {agent_id} was deleted; its executions cannot be retried.")
     return {"name": row.name, "trigger": row.trigger, "conditions": row.conditions, "steps": row.steps}
 
 
@@ -284,7 +285,7 @@ async def _detail(session: AsyncSession, row: Execution) -> ExecutionView:
                        credits_used=charged.get(r.step_id, 0), duration_ms=r.duration_ms, started_at=r.started_at,
                        completed_at=r.completed_at) for r in receipts]
     trigger = None if event is None else {
-        "id": event.event_key, "event_type": event.event_type, "source_product": event.source_product,
+        "id": event.id, "event_key": event.event_key, "event_type": event.event_type, "source_product": event.source_product,
         "client_id": event.client_id, "payload": event.payload, "metadata": event.event_metadata or {},
         "received_at": clock.iso(event.received_at)}
     return _view(row, sum(charged.values()), trigger_event=trigger, steps=steps)

@@ -55,6 +55,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.audit import service as audit_service
@@ -62,6 +63,7 @@ from errand.automations import system_agents
 from errand.automations.schemas import RUN_EXECUTION
 from errand.kit import clock
 from errand.kit.core import Core
+from errand.kit.errors import Unavailable
 from errand.kit.ids import new_id
 from errand.kit.logging import get_logger
 from errand.kit.tasks import enqueue
@@ -113,7 +115,10 @@ def lookup(data: Any, path: str) -> Any:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number: an int of any size, or a finite float (never ``true``)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 def same(a: Any, b: Any) -> bool:
@@ -308,7 +313,22 @@ async def match(session: AsyncSession, event_id: str) -> list[str]:
 
 
 async def match_event(core: Core, event_id: str) -> list[str]:
-    """The task ``errand.automations.match_event``: :func:`match` in one unit of work."""
-    async with core.db.unit_of_work() as session:
-        return await match(session, event_id)
+    """The task ``errand.automations.match_event``: :func:`match` in one unit of work.
+
+    The database failing is raised (the task is retried, and the recovery sweep finds the event
+    again); any other error is a bug or an event no rule foresaw, and must not come back every
+    sweep forever: it is logged (ids and the error's class) and the event is marked matched,
+    with no execution."""
+    try:
+        async with core.db.unit_of_work() as session:
+            return await match(session, event_id)
+    except (Unavailable, DBAPIError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one poisoned event must not stop the bus
+        log.error("automation_event_match_failed", event_id=event_id, error=type(exc).__name__)
+        async with core.db.unit_of_work() as session:
+            await session.execute(update(AutomationEvent).where(AutomationEvent.id == event_id,
+                                                                AutomationEvent.matched_at.is_(None))
+                                  .values(matched_at=clock.now()).execution_options(synchronize_session=False))
+        return []
 

@@ -248,7 +248,7 @@ async def ai_reason(core: Core, state: State, step: dict[str, Any], position: in
         await fail(core, state, step, position, "credit_insufficient",
                    f"Step {step['id']} needs {cost} credits ({step['model']}); {remaining} remain this month.")
         return False
-    prompt = rendering.render(step["prompt"], state.names(), field=f"steps[{position}].prompt")
+    prompt = await rendering.render(step["prompt"], state.names(), field=f"steps[{position}].prompt")
     from errand.llm import service as llm_service  # built beside the engine
 
     started = clock.now()
@@ -272,7 +272,7 @@ async def ai_reason(core: Core, state: State, step: dict[str, Any], position: in
 
 async def product_action(core: Core, state: State, step: dict[str, Any], position: int) -> bool:
     execution = state.execution
-    params = rendering.render_value(step.get("params") or {}, state.names(), field=f"steps[{position}].params")
+    params = await rendering.render_value(step.get("params") or {}, state.names(), field=f"steps[{position}].params")
     from errand.automations import actions  # built beside the engine
 
     started = clock.now()
@@ -295,9 +295,10 @@ async def notification(core: Core, state: State, step: dict[str, Any], position:
     execution = state.execution
     names = state.names()
     where = f"steps[{position}]"
-    subject = rendering.render(step["subject"], names, field=f"{where}.subject") if step.get("subject") else None
-    body = rendering.render(step["body"], names, field=f"{where}.body")
-    recipients = [rendering.render(r, names, field=f"{where}.recipients[{i}]")
+    subject = await rendering.render(step["subject"], names, field=f"{where}.subject") if step.get("subject") \
+        else None
+    body = await rendering.render(step["body"], names, field=f"{where}.body")
+    recipients = [await rendering.render(r, names, field=f"{where}.recipients[{i}]")
                   for i, r in enumerate(step["recipients"])]
     from errand.notify import service as notify_service  # built beside the engine
 
@@ -319,7 +320,7 @@ async def notification(core: Core, state: State, step: dict[str, Any], position:
 
 async def approval_gate(core: Core, state: State, step: dict[str, Any], position: int) -> bool:
     execution = state.execution
-    message = rendering.render(step["message"], state.names(), field=f"steps[{position}].message")
+    message = await rendering.render(step["message"], state.names(), field=f"steps[{position}].message")
     async with core.db.unit_of_work() as session:
         now = clock.now()
         result = await session.execute(

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
+    BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
     StringConstraints, Tag, field_validator,
 )
 
@@ -60,15 +60,9 @@ Template = text(4000, multiline=True)
 Name = text(200, min_length=1, strip=True)
 
 
-def _not_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("must be an integer")
-    return value
-
-
 def count(ge: int, le: int) -> Any:
-    """An integer from ``ge`` to ``le`` (``3`` or ``3.0``), never ``true`` or ``"3"``."""
-    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_not_bool)]
+    """An integer from ``ge`` to ``le``: ``3``, never ``3.0``, ``true`` or ``"3"`` (the input rules)."""
+    return Annotated[StrictInt, Field(ge=ge, le=le)]
 
 
 class _Strict(BaseModel):
@@ -391,7 +385,7 @@ class EventEnvelope(BaseModel):
     id: text(200, min_length=1) | None = Field(  # type: ignore[valid-type]
         default=None, description="The product's own id of the event: the same id is run at most once per "
                                   "agent within 5 minutes.")
-    event_type: EventType = Field(description="e.g. `ticket.escalated` (see GET /api/events/catalog).")
+    event_type: EventType = Field(description="e.g. `ticket.escalated` (the catalog: GET /api/events).")
     source_product: Slug = Field(description="The product that sent it, e.g. `psa`; `errand` is reserved.",
                                  json_schema_extra={"not": {"const": SOURCE_PRODUCT}})
     client_id: text(100, min_length=1) | None = Field(  # type: ignore[valid-type]

@@ -13,10 +13,9 @@ from typing import Any, TypeVar
 import jinja2
 import jsonschema
 from jinja2 import nodes
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ValidationError
 
-from errand.automations import schemas
+from errand.automations import rendering, schemas
 from errand.automations.errors import InvalidAgentConfig
 from errand.guard import service as guard_service
 from errand.kit import inputs
@@ -31,7 +30,6 @@ _SCALARS = {"str": "a string", "int": "a number", "float": "a number", "bool": "
 _TAGS = schemas.SCOPE_TAGS | set(_SCALARS)
 _UNION_TAGS = frozenset(schemas.STEP_TYPES) | frozenset(schemas.OPERATORS)  # a step's type, a filter's operator
 
-_jinja = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
 def _path(loc: Sequence[Any]) -> str:
@@ -148,7 +146,7 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
 def _template(source: str, path: str, earlier: set[str]) -> list[dict[str, str]]:
     """A template that parses and names only the allowed roots and earlier steps."""
     try:
-        tree = _jinja.parse(source)
+        tree = rendering.environment().parse(source)
     except jinja2.TemplateSyntaxError as exc:
         return [{"path": path, "message": f"is not a valid template (line {exc.lineno}: {exc.message})"[:300]}]
     issues = []

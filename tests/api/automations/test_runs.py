@@ -50,7 +50,8 @@ async def test_an_event_runs_a_branch_and_a_chat_notification_and_the_trace_says
 
     done = await run_of(org.admin, agent["id"], "completed")
     assert done["agent_id"] == agent["id"] and done["credits_used"] == 0 and done["retry_of"] is None
-    assert done["trigger_event"]["id"] == "psa-evt-1" and done["trigger_event"]["client_id"] == "acme"
+    assert done["trigger_event"]["id"] == sent["id"] and done["trigger_event"]["event_key"] == "psa-evt-1"
+    assert done["trigger_event"]["client_id"] == "acme"
     assert done["trigger_event"]["payload"] == {"ticket_id": "T-1", "priority": "p1"}
     assert [(s["step_id"], s["step_type"], s["status"]) for s in done["steps"]] == [
         ("urgent", "branch", "completed"), ("tell_ops", "notification", "completed")]
@@ -314,3 +315,52 @@ async def test_a_job_pausing_for_payment_emails_the_traveler(tmp_path: Path, bac
             assert "waits for 450.0 USD" in mail.get_content()
             # The payload that triggered it carries no personal data; the address came from the job.
             assert PROFILE["email"] not in str(done["trigger_event"])
+
+
+# --- what a hostile definition or event cannot do --------------------------------------------
+
+
+@pytest.mark.parametrize("body", [
+    "{{ (event_payload.s * 300000000)|length }}", "{{ 'a'|center(1000000000) }}", "{{ 'a' * 1000000000 }}",
+    "{% for x in event_payload.l %}{% for y in event_payload.l %}{% endfor %}{% endfor %}", "{{ 1/0 }}",
+    "{{ 10**5000 }}", "{{ 10.0**400 }}", "{{ '%d' % event_payload.s }}", "{{ '%999999999d' % 1 }}",
+    "{{ event_payload.s|replace('a', 'aaaaaaaaaa')|replace('a', 'aaaaaaaaaa')|replace('a', 'aaaaaaaaaa')"
+    "|replace('a', 'aaaaaaaaaa')|replace('a', 'aaaaaaaaaa')|replace('a', 'aaaaaaaaaa') }}",
+])
+async def test_a_template_that_would_run_away_fails_the_step_as_template_error(org: Org, body: str) -> None:
+    event_type = f"dos.{abs(hash(body)) % 10**8}"
+    agent = await activate(org.admin, trigger=bus_trigger(event_type), steps=[
+        {"type": "notification", "id": "n", "channel": "chat", "recipients": ["#ops"], "body": body}])
+    await send(org.admin, event_type, {"s": "abcdefghij", "l": list(range(5000))})
+    failed = await run_of(org.admin, agent["id"], "failed")
+    assert failed["reason"] == "template_error" and step(failed, "n")["error"].startswith("steps[0].body")
+
+
+async def test_an_event_with_a_huge_integer_still_matches_by_value(org: Org, server: Server) -> None:
+    agent = await activate(org.admin, trigger=bus_trigger("ovf.x", filters=[{"field": "a", "operator": "gt", "value": 1}]),
+                           steps=[{"type": "wait", "id": "w", "duration": "1s"}])
+    raw = '{"event_type": "ovf.x", "source_product": "psa", "payload": {"a": 1' + "0" * 400 + "}}"
+    sent = await org.admin.post("/api/events/ingest", content=raw, headers={"Content-Type": "application/json"})
+    assert sent.status_code == 202, sent.text
+    assert (await run_of(org.admin, agent["id"], "completed"))["trigger_event"]["id"] == sent.json()["id"]
+
+
+async def test_an_execution_of_a_deleted_agent_cannot_be_retried(org: Org) -> None:
+    agent = await activate(org.admin, trigger=bus_trigger("gone.x"), steps=GATED)
+    await send(org.admin, "gone.x", {"amount": 1, "client": "X"})
+    waiting = await run_of(org.admin, agent["id"], "waiting_approval")
+    assert (await org.admin.delete(f"/api/agents/{agent['id']}")).status_code == 204
+    cancelled = (await org.admin.get(f"{EXECUTIONS}/{waiting['id']}")).json()
+    assert cancelled["status"] == "cancelled"
+    assert_error(await org.admin.post(f"{EXECUTIONS}/{waiting['id']}/retry"), 404, "agent_not_found")
+
+
+async def test_a_decision_with_an_unknown_field_changes_nothing(org: Org) -> None:
+    agent = await activate(org.admin, trigger=bus_trigger("strict.x"), steps=GATED)
+    await send(org.admin, "strict.x", {"amount": 1, "client": "X"})
+    waiting = await run_of(org.admin, agent["id"], "waiting_approval")
+    (gate,) = [a for a in (await org.admin.get("/api/approvals", params={"status": "pending"})).json()["approvals"]
+               if a["execution_id"] == waiting["id"]]
+    refused = await org.admin.post(f"/api/approvals/{gate['id']}/decision", json={"decision": "approved", "x": 1})
+    assert_error(refused, 400, "invalid_request")
+    assert (await org.admin.get(f"{EXECUTIONS}/{waiting['id']}")).json()["status"] == "waiting_approval"

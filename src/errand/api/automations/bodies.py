@@ -177,7 +177,8 @@ class ExecutionList(BaseModel):
 
 
 class TriggerEvent(BaseModel):
-    id: str = Field(description="The event's id as it was ingested (its envelope `id`, else the one Errand gave it).")
+    id: str = Field(description="The event's id on the bus (`evt_…`), as the ingest answer gave it.")
+    event_key: str = Field(description="What agents de-duplicate on: the envelope's `id`, else the event's own.")
     event_type: str
     source_product: str
     client_id: str | None

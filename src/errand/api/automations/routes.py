@@ -15,7 +15,7 @@ router = APIRouter()
 
 
 class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
     decision: Literal["approved", "denied"]
     note: str | None = Field(default=None, max_length=2000)
 
