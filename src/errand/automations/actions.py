@@ -55,25 +55,23 @@ shown in the execution trace):
     ApprovalNotFound ``approval_not_found`` for another organization's.
 """
 
-import datetime as dt
-import re
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import (
-    AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator,
-    model_validator,
-)
+from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from errand.automations.schemas import PRODUCT_OPERATIONS
 from errand.bookings import service as bookings_service
-from errand.bookings.schemas import BookingChanges, BookingCreate, Customer, CustomerPatch, TransactionView
+from errand.bookings.schemas import (
+    BookingChanges, BookingCreate, CamelIn, Customer, CustomerIn, CustomerPatch, CustomerPatchIn, DateTime, Name,
+    PartySize, Reason, TransactionId, TransactionView,
+)
 from errand.guard import service as guard_service
 from errand.identity import service as identity_service
 from errand.identity.schemas import Principal
 from errand.jobs import service as jobs_service
-from errand.kit import clock, inputs, limits
+from errand.kit import clock, inputs
 from errand.kit.core import Core
 from errand.kit.errors import InvalidRequest, RateLimited
 
@@ -118,100 +116,43 @@ async def run(core: Core, *, organization_id: str, env: str, agent_id: str, exec
     return await handler(core, principal, idempotency_key(execution_id, step_id), params)
 
 
-# --- params: the reservations dialect's request rules (errand.api.reservations.vocabulary) -------------
+# --- params: the reservations dialect's request fields (errand.bookings.schemas) -----------------------
 
 
-def _matches(pattern: str, message: str) -> AfterValidator:
-    compiled = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(message)
-        return value
-
-    return AfterValidator(check)
+class _Book(CamelIn):
+    restaurant_name: Name
+    city: Name
+    party_size: PartySize
+    datetime: DateTime
+    customer: CustomerIn
 
 
-def _iso_datetime(value: object) -> object:
-    """Only an ISO 8601 date and time: a bare date or a number is too easy to misread."""
-    if isinstance(value, dt.datetime):
-        return value
-    if not isinstance(value, str) or not re.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", value.strip()):
-        raise ValueError("must be an ISO 8601 date and time, e.g. 2027-03-20T19:00:00Z")
-    return value.strip()
-
-
-_Name = inputs.text(200, min_length=1, strip=True)
-_Email = Annotated[inputs.text(254, strip=True), _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "must be an e-mail address")]
-_Phone = Annotated[inputs.text(40, strip=True),
-                   _matches(r"\+?[0-9 ()\-.]{4,}", "must be a phone number, e.g. +15551234567")]
-_DateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime)]
-_Id = inputs.text(60, min_length=1)
-_Reason = inputs.text(500, multiline=True)
-
-
-class _Params(BaseModel):
-    """camelCase or snake_case, never both spellings of one field; values never echoed in errors."""
-
-    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, validate_by_alias=True,
-                              hide_input_in_errors=True)
-
-    _one_spelling = model_validator(mode="before")(inputs.check_spellings)
-
-
-class _Customer(_Params):
-    name: _Name
-    email: _Email | None = None
-    phone: _Phone | None = None
-
-
-class _CustomerPatch(_Params):
-    name: _Name | None = None
-    email: _Email | None = None
-    phone: _Phone | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name_cannot_be_cleared(cls, value: str | None) -> str:
-        if value is None:
-            raise ValueError("cannot be null; leave it out to keep the current name")
-        return value
-
-
-class _Book(_Params):
-    restaurant_name: _Name
-    city: _Name
-    party_size: limits.PartySize
-    datetime: _DateTime
-    customer: _Customer
-
-
-class _Updates(_Params):
-    party_size: limits.PartySize | None = None
-    datetime: _DateTime | None = None
-    customer: _CustomerPatch | None = None
+class _Updates(CamelIn):
+    party_size: PartySize | None = None
+    datetime: DateTime | None = None
+    customer: CustomerPatchIn | None = None
 
 
 def _id_field(name: str) -> Any:
     return Field(validation_alias=AliasChoices(name, to_camel(name)))
 
 
-class _Modify(_Params):
-    transaction_id: _Id = _id_field("transaction_id")
+class _Modify(CamelIn):
+    transaction_id: TransactionId = _id_field("transaction_id")  # type: ignore[valid-type]
     updates: _Updates
 
 
-class _Cancel(_Params):
-    transaction_id: _Id = _id_field("transaction_id")
-    reason: _Reason | None = None
+class _Cancel(CamelIn):
+    transaction_id: TransactionId = _id_field("transaction_id")  # type: ignore[valid-type]
+    reason: Reason | None = None  # type: ignore[valid-type]
 
 
-class _JobRef(_Params):
-    job_id: _Id = _id_field("job_id")
+class _JobRef(CamelIn):
+    job_id: TransactionId = _id_field("job_id")  # type: ignore[valid-type]
 
 
-class _ApprovalRef(_Params):
-    approval_id: _Id = _id_field("approval_id")
+class _ApprovalRef(CamelIn):
+    approval_id: TransactionId = _id_field("approval_id")  # type: ignore[valid-type]
 
 
 def _parse(model: type[M], operation: str, params: dict[str, Any]) -> M:

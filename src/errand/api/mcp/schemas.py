@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from errand.api.reservations.vocabulary import CamelIn, CustomerPatchIn, DateTime, PartySize
+from errand.bookings.schemas import CamelIn, CustomerPatchIn, DateTime, PartySize
 from errand.bookings.schemas import TransactionView
 from errand.jobs.schemas import TERMINAL, JobEvent, JobView, Offer
 from errand.kit import clock, inputs

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, ConfigDict, Field, StrictBool, WithJsonSchema, field_validator
 from pydantic.alias_generators import to_camel
 
-from errand.api.reservations.vocabulary import (
+from errand.bookings.schemas import (
     CamelIn, CustomerIn, CustomerPatchIn, DateTime, Name, PartySize, Reason, TransactionId,
 )
 from errand.bookings.schemas import BookingChanges, BookingCreate, Customer, CustomerPatch, TransactionView

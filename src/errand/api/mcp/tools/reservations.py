@@ -23,8 +23,8 @@ from pydantic import Field
 from errand.api.mcp import schemas
 from errand.api.mcp.schemas import IdempotencyKey, TimeSlot, Transaction, Updates, either
 from errand.api.mcp.tooldef import Call, ToolDef
-from errand.api.reservations.vocabulary import CustomerIn, CustomerPatchIn, DateTime, Name, PartySize, Reason
-from errand.api.reservations.vocabulary import TransactionId as TransactionIdText
+from errand.bookings.schemas import CustomerIn, CustomerPatchIn, DateTime, Name, PartySize, Reason
+from errand.bookings.schemas import TransactionId as TransactionIdText
 from errand.bookings import service as bookings_service
 from errand.bookings.schemas import BookingChanges, BookingCreate, Customer, CustomerPatch, TransactionView
 from errand.kit import limits, names

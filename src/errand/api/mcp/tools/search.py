@@ -8,7 +8,7 @@ from pydantic import AliasChoices, Field, StringConstraints
 from errand.api.mcp import schemas
 from errand.api.mcp.schemas import Availability, either
 from errand.api.mcp.tooldef import Call, ToolDef
-from errand.api.reservations.vocabulary import Name
+from errand.bookings.schemas import Name
 from errand.jobs import service as jobs_service
 from errand.jobs.schemas import SearchQuery
 from errand.kit import limits
