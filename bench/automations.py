@@ -12,8 +12,10 @@ over HTTP, and prints:
   client against the bare endpoint (bench/bare.py) for scale;
 - event → completed for a 2-step agent (a branch, then a chat notification queued to the
   sandbox): p50/p99 of ``completed_at`` − the event's ``received_at``, both as the server
-  recorded them (``GET /api/executions/{id}``), over every execution of the run, and how many
-  were not completed by the deadline (must be 0);
+  recorded them (``GET /api/executions/{id}``), over every execution of the burst (mostly time
+  spent queued behind the burst's other events) and how many were not completed by the
+  deadline (must be 0); then ``--single`` events sent one at a time, each after the last one's
+  execution completed (the latency of one event on an idle server);
 - decision → resumed for an agent waiting at an approval gate: ``-g`` gates are decided one at a
   time; p50/p99 of the step after the gate starting (its ``started_at``) − the decision's
   ``decided_at`` (server clock), and of the client's POST → execution completed (polled every 10 ms).
@@ -152,7 +154,23 @@ async def measure(url: str, bare_url: str, key: str, args: argparse.Namespace) -
             spans.append((_at(detail["completed_at"]) - _at(detail["trigger_event"]["received_at"])).total_seconds()
                          * 1000)
         lost += max(args.n - len(runs), 0)
-        print(_line("event -> completed (2 steps)", spans, f"not completed: {lost}"))
+        print(_line("event -> completed, burst", spans, f"not completed: {lost}"))
+
+        single = []
+        for i in range(args.single):
+            sent = await client.post("/api/events/ingest", json=ping(args.n + i))
+            sent.raise_for_status()
+            while True:
+                newest = (await client.get("/api/executions", params={"agent_id": two_steps, "limit": "1"})).json()
+                top = newest["executions"][0] if newest["executions"] else None
+                if top and top["status"] == "completed":
+                    detail = (await client.get(f"/api/executions/{top['id']}")).json()
+                    if detail["trigger_event"]["id"] == sent.json()["id"]:
+                        break
+                await asyncio.sleep(0.01)
+            single.append((_at(detail["completed_at"]) - _at(detail["trigger_event"]["received_at"])).total_seconds()
+                          * 1000)
+        print(_line("event -> completed, one at a time", single))
 
         def gate(i: int) -> dict[str, Any]:
             return {"id": f"{run}-g{i}", "event_type": "bench.gate", "source_product": "bench", "payload": {"n": i}}
@@ -212,6 +230,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=400, help="events ingested (default 400)")
     parser.add_argument("-c", type=int, default=16, help="concurrent ingesting clients (default 16)")
     parser.add_argument("-g", "--gates", type=int, default=40, help="approval gates decided (default 40)")
+    parser.add_argument("--single", type=int, default=30, help="events sent one at a time (default 30)")
     parser.add_argument("--deadline", type=float, default=120, help="seconds to wait for executions")
     parser.add_argument("--pg-url", default=os.environ.get("ERRAND_BENCH_POSTGRES_URL"))
     args = parser.parse_args()

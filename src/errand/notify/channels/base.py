@@ -1,6 +1,8 @@
 """What every channel shares: the message handed to it, how it reports a failed send, and the
 classification of HTTP answers."""
 
+import functools
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +42,15 @@ def client() -> httpx.AsyncClient:
 
     One per delivery rather than per process: a notification is a few calls per execution, not a
     hot path, and a process-wide client would need a close hook in the core and belongs to one
-    event loop (the sweep and the task runner may run in different loops in tests)."""
-    return httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False)
+    event loop (the sweep and the task runner may run in different loops in tests). The TLS
+    context (loading the CA bundle: most of a client's cost) is made once and shared."""
+    return httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False,
+                             verify=_tls())
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
 
 
 def is_retriable_status(status: int) -> bool:
