@@ -18,11 +18,11 @@ since cannot be retried (404 ``agent_not_found``: deleting an agent stops what i
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from errand.audit import service as audit_service
-from errand.automations import system_agents
+from errand.automations import runner, system_agents
 from errand.automations.errors import AgentNotFound, CreditInsufficient, ExecutionNotFound
 from errand.automations.schemas import (
     ACTIVE_EXECUTION_STATUSES, CREDITS_BY_TIER, EXECUTION_STATUSES, EXECUTIONS_PAGE_MAX,
@@ -116,15 +116,13 @@ async def cancel_execution(session: AsyncSession, principal: Principal, executio
     if row.status not in ACTIVE_EXECUTION_STATUSES:
         raise InvalidState(f"Execution {execution_id} is {row.status}; only pending, running or waiting_approval "
                            "executions can be cancelled.")
-    now = clock.now()
-    await session.execute(update(Execution).where(Execution.id == row.id).values(
-        status="cancelled", reason="cancelled", error="Cancelled by " + principal.actor, completed_at=now,
-        resume_at=None, lease_until=None, updated_at=now).execution_options(synchronize_session=False))
+    if not await runner.end(session, row, "cancelled", reason="cancelled", error="Cancelled by " + principal.actor):
+        raise InvalidState(f"Execution {execution_id} ended meanwhile.")
     gate = await guard_service.approvals.pending_for(session, principal.organization_id, "execution", row.id)
     if gate is not None:
         await guard_service.approvals.transition(session, gate, "denied", decided_by=principal.actor,
                                                  note=CANCELLED_NOTE)
-    await skip_remaining(session, row, now)
+    await skip_remaining(session, row)
     await audit_service.record(session, organization_id=principal.organization_id, subject_type="execution",
                                subject_id=row.id, type="execution.cancelled", actor=principal.actor,
                                decision="cancelled", data={"agent_id": row.agent_id, "mode": row.env})
@@ -133,21 +131,17 @@ async def cancel_execution(session: AsyncSession, principal: Principal, executio
     return await _detail(session, row)
 
 
-async def skip_remaining(session: AsyncSession, execution: Execution, at: datetime) -> None:
+async def skip_remaining(session: AsyncSession, execution: Execution) -> None:
     """Record every step of ``execution`` without a finished receipt as ``skipped`` (a step waiting
     for an approval or a wait included), in ``session``'s transaction."""
     steps = (execution.definition or {}).get("steps") or []
-    receipts = {r.step_id: r for r in (await session.execute(
-        select(ExecutionStep).where(ExecutionStep.execution_id == execution.id))).scalars()}
-    for position, step in enumerate(steps):
-        receipt = receipts.get(step["id"])
-        if receipt is None:
-            session.add(ExecutionStep(id=new_id("stp"), execution_id=execution.id, step_id=step["id"],
-                                      step_type=step["type"], position=position, status="skipped", started_at=at,
-                                      completed_at=at, duration_ms=0))
-        elif receipt.status in ("waiting", "waiting_approval"):
-            receipt.status, receipt.completed_at = "skipped", at
-            receipt.duration_ms = _ms(receipt.started_at, at)
+    waiting = (await session.execute(select(ExecutionStep).where(
+        ExecutionStep.execution_id == execution.id,
+        ExecutionStep.status.in_(("waiting", "waiting_approval"))))).scalars().all()
+    for receipt in waiting:
+        await runner.receipt(session, execution.id, {"id": receipt.step_id, "type": receipt.step_type},
+                             receipt.position, "skipped")
+    await runner.skip(session, execution.id, steps, 0)
 
 
 async def retry_execution(session: AsyncSession, principal: Principal, execution_id: str) -> ExecutionView:
@@ -238,12 +232,6 @@ def _duration_ms(session: AsyncSession, start: Any, end: Any) -> Any:
 def _parse_time(value: Any) -> datetime | None:
     """A ``max()`` of a timestamp column: SQLite answers text, which the column type did not read."""
     return None if value is None else clock.as_utc(datetime.fromisoformat(str(value)))
-
-
-def _ms(start: datetime | None, end: datetime | None) -> int | None:
-    if start is None or end is None:
-        return None
-    return max(int((clock.as_utc(end) - clock.as_utc(start)).total_seconds() * 1000), 0)
 
 
 async def _current_definition(session: AsyncSession, execution: Execution) -> dict[str, Any]:
