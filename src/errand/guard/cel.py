@@ -376,10 +376,16 @@ def to_cel(request: dict[str, Any]) -> Any:
 
 
 def _evaluate_now(rule: str, request: dict[str, Any]) -> bool:
+    return _budgeted(rule, lambda: {"request": to_cel(request)})
+
+
+def _budgeted(rule: str, activation: Callable[[], dict[str, Any]]) -> bool:
+    """``rule`` evaluated over ``activation()`` (built inside the budget: a value CEL cannot hold is
+    a RuleError too) within :data:`BUDGET_SECONDS`; its bool, else RuleError."""
     runner = _runner(rule)
     evaluator = BudgetedEvaluator(runner.ast, runner.new_activation(), _rule_time() + BUDGET_SECONDS)
     try:
-        result = evaluator.evaluate({"request": to_cel(request)})
+        result = evaluator.evaluate(activation())
     except _OverBudget:
         raise RuleError(f"the rule ran past its evaluation budget of {BUDGET_SECONDS * 1000:.0f} ms") from None
     except RuleError:
@@ -406,22 +412,7 @@ async def evaluate(rule: str, request: dict[str, Any]) -> bool:
 
 
 def _evaluate_with_now(rule: str, variables: dict[str, Any]) -> bool:
-    runner = _runner(rule)
-    evaluator = BudgetedEvaluator(runner.ast, runner.new_activation(), _rule_time() + BUDGET_SECONDS)
-    try:
-        activation = {name: celpy.json_to_cel(value) for name, value in variables.items()}
-        result = evaluator.evaluate(activation)
-    except _OverBudget:
-        raise RuleError(f"the rule ran past its evaluation budget of {BUDGET_SECONDS * 1000:.0f} ms") from None
-    except RuleError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - cel-python raises its errors and Python's alike
-        raise RuleError(describe(exc)) from None
-    if _is_error(result):
-        raise RuleError(describe(result))
-    if not isinstance(result, celtypes.BoolType):
-        raise RuleError(f"the rule must evaluate to a bool, not {_cel_type(result)}")
-    return bool(result)
+    return _budgeted(rule, lambda: {name: celpy.json_to_cel(value) for name, value in variables.items()})
 
 
 async def evaluate_with(rule: str, variables: dict[str, Any]) -> bool:
