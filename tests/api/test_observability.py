@@ -103,7 +103,8 @@ async def test_server_timing_on_booking_and_job_creation_gives_errands_own_time(
     booked = dict(re.findall(r"(\w+);dur=([\d.]+)", (await org.agent.post(
         "/api/v1/agent/restaurant/book", json=booking_request("21:00"))).headers["server-timing"]))
     assert "provider" in booked
-    assert float(booked["errand"]) <= float(booked["total"]) - float(booked["provider"]) + 0.01
+    # Each figure is rounded to 0.01 ms on its own: three roundings apart at most 0.015 ms.
+    assert float(booked["errand"]) <= float(booked["total"]) - float(booked["provider"]) + 0.02
 
 
 async def test_request_id_and_traceparent_are_continued_or_made(anon: httpx.AsyncClient, org: Org) -> None:
