@@ -46,6 +46,7 @@ BEYOND_JSON_SCHEMA = {
     "POST /api/v1/policies": "a CUSTOM rule is a CEL expression that compiles and evaluates to a bool",
     "PATCH /api/v1/policies/{policy_id}": "the config fits the stored policy's type; a CUSTOM rule as on create",
     "GET /api/v1/webhooks": "`cursor` is an opaque token only this API issues",
+    "GET /api/executions": "`cursor` is an opaque token only this API issues",
     "GET /api/v1/webhooks/{webhook_id}/deliveries": "the same",
     "POST /api/v1/webhooks": "the `url` resolves to a public address (DNS is looked up), with no credentials",
     "PATCH /api/v1/webhooks/{webhook_id}": "the same for a new `url`",

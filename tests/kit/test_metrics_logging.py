@@ -15,8 +15,8 @@ KEY = "ar_live_hNfy-FCbhKZgP8qJLl0X3M4jY-Ml1xTxOJT3Bh9-jMA"
 
 
 def rendered(event: str, **fields: Any) -> dict[str, Any]:
-    logger = structlog.wrap_logger(structlog.ReturnLogger(), processors=[
-        logging.redact, structlog.processors.JSONRenderer()])
+    logger = structlog.wrap_logger(structlog.ReturnLogger(), wrapper_class=structlog.BoundLogger, processors=[
+        logging.redact, structlog.processors.JSONRenderer()])  # whatever level an earlier test configured
     line = logger.info(event, **fields)
     assert isinstance(line, str)
     for secret in (KEY, "jane@example.com", "4242 4242 4242 4242", "4000056655665556", "+1 555 123 4567",
@@ -47,7 +47,7 @@ def test_secrets_and_personal_data_inside_values_are_masked() -> None:
 
 
 def test_request_fields_reach_lines_logged_inside_the_scope_only() -> None:
-    logger = structlog.wrap_logger(structlog.ReturnLogger(), processors=[
+    logger = structlog.wrap_logger(structlog.ReturnLogger(), wrapper_class=structlog.BoundLogger, processors=[
         logging._merge_fields, logging.redact, structlog.processors.JSONRenderer()])
     with logging.request_scope(request_id="r1", trace_id="t" * 32) as fields:
         logging.note_caller("org_1", KEY[:12])

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
+    BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
     StringConstraints, Tag, field_validator,
 )
 
@@ -60,9 +60,16 @@ Template = text(4000, multiline=True)
 Name = text(200, min_length=1, strip=True)
 
 
+def _number_not_text(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    return value
+
+
 def count(ge: int, le: int) -> Any:
-    """An integer from ``ge`` to ``le``: ``3``, never ``3.0``, ``true`` or ``"3"`` (the input rules)."""
-    return Annotated[StrictInt, Field(ge=ge, le=le)]
+    """An integer from ``ge`` to ``le``: ``3`` (or ``3.0``, an integer in JSON Schema's terms),
+    never ``true`` or ``"3"``."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_number_not_text)]
 
 
 class _Strict(BaseModel):

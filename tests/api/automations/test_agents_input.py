@@ -37,7 +37,7 @@ async def test_malformed_bodies_are_refused_in_the_dialects_shape(org: Org, raw:
     {**definition(), "name": "   "},
     {**definition(), "description": 7},
     {**definition(), "steps": [{"type": "approval_gate", "id": "g", "message": "m", "timeout_minutes": "5"}]},
-    {**definition(), "steps": [{"type": "approval_gate", "id": "g", "message": "m", "timeout_minutes": 5.0}]},
+    {**definition(), "steps": [{"type": "approval_gate", "id": "g", "message": "m", "timeout_minutes": 5.5}]},
     {**definition(), "execution_limit": {"max_per_hour": True}},
 ])
 async def test_definitions_of_the_wrong_shape_are_invalid_agent_config(org: Org, body: object) -> None:

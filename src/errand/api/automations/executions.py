@@ -16,11 +16,12 @@ from errand.api.automations.auth import Caller
 from errand.api.common import JSONBody, core_of
 from errand.automations import service as automations_service
 from errand.automations.schemas import ExecutionView
-from errand.kit import clock
+from errand.kit import clock, inputs
 from errand.kit.errors import InvalidRequest
 
 router = APIRouter()
 
+AgentId = inputs.text(60, min_length=1)
 ExecutionStatus = Literal["pending", "running", "completed", "failed", "cancelled", "waiting_approval"]
 
 
@@ -42,20 +43,31 @@ def execution_body(execution: ExecutionView) -> dict[str, Any]:
     return body
 
 
-def _aware(name: str, value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise InvalidRequest(f"{name} must carry a time zone (e.g. 2026-03-01T00:00:00Z).",
-                             details=[{"path": name, "message": "must carry a time zone"}])
-    return value
+def _instant(name: str, value: str | None) -> datetime | None:
+    """An ISO 8601 date-time with a time zone (``2026-03-01T00:00:00Z``), else InvalidRequest
+    naming ``name``: never a bare number (which pydantic would read as a Unix time)."""
+    if value is None:
+        return None
+    problem = InvalidRequest(f"{name} must be an ISO 8601 date-time with a time zone (e.g. 2026-03-01T00:00:00Z).",
+                             details=[{"path": name, "message": "must be an ISO 8601 date-time with a time zone"}])
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise problem from None
+    if "T" not in value.upper() or parsed.tzinfo is None:
+        raise problem
+    return parsed
 
 
 @router.get("/executions", summary="List executions", **doc.describe(bodies.ExecutionList))
 async def list_executions(
     request: Request, caller: Caller,
-    agent_id: str | None = Query(default=None, min_length=1, max_length=60),
+    agent_id: AgentId | None = Query(default=None),  # type: ignore[valid-type]
     status: ExecutionStatus | None = Query(default=None),
-    from_: datetime | None = Query(default=None, alias="from", description="ISO 8601 start (inclusive)."),
-    to: datetime | None = Query(default=None, description="ISO 8601 end (exclusive)."),
+    from_: str | None = Query(default=None, alias="from", max_length=40, description="ISO 8601 start (inclusive).",
+                              json_schema_extra={"format": "date-time"}),
+    to: str | None = Query(default=None, max_length=40, description="ISO 8601 end (exclusive).",
+                           json_schema_extra={"format": "date-time"}),
     limit: int = Query(default=50, ge=1, le=200),
     cursor: str | None = Query(default=None, min_length=1, max_length=500,
                                description="The `next_cursor` of the last page."),
@@ -63,7 +75,7 @@ async def list_executions(
     """Your organization's executions, newest first; `agent_id`, `status`, `from` and `to` narrow them."""
     async with core_of(request).db.unit_of_work(read_only=True) as session:
         page = await automations_service.executions.list_executions(
-            session, caller, agent_id=agent_id, status=status, since=_aware("from", from_), until=_aware("to", to),
+            session, caller, agent_id=agent_id, status=status, since=_instant("from", from_), until=_instant("to", to),
             limit=limit, cursor=cursor)
     return JSONBody({"executions": [execution_body(e) for e in page.executions], "total": page.total,
                      "next_cursor": page.next_cursor})
