@@ -19,7 +19,7 @@ from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errand import __version__
-from errand.kit import logging, metrics, tracing
+from errand.kit import logging, metrics, migrations, tracing
 from errand.kit.config import Settings
 from errand.kit.core import Core
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -154,9 +154,7 @@ class Readiness:
         if self._heads is None:
             from alembic.script import ScriptDirectory
 
-            from errand.kit.migrations import alembic_config
-
-            config = alembic_config(self.core.settings.effective_database_url)
+            config = migrations.alembic_config(self.core.settings.effective_database_url)
             self._heads = set(await asyncio.to_thread(lambda: ScriptDirectory.from_config(config).get_heads()))
         return self._heads
 
@@ -170,25 +168,9 @@ class Readiness:
         return {"ok": True, "runner": None, "detail": "this process runs no background work"}
 
     async def check(self) -> dict[str, dict[str, Any]]:
-        from sqlalchemy import text
-
-        timeout = self.core.settings.readiness_timeout_seconds
-        checks: dict[str, dict[str, Any]] = {}
-        try:
-            async with asyncio.timeout(timeout), self.core.db.read_engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-                checks["database"] = {"ok": True}
-                try:
-                    current = set((await connection.execute(text("SELECT version_num FROM alembic_version"))).scalars())
-                except Exception:  # noqa: BLE001 - no version table: never migrated
-                    current = set()
-        except Exception as exc:  # noqa: BLE001 - any failure to answer in time is "unreachable"
-            checks["database"] = {"ok": False, "error": "timeout" if isinstance(exc, TimeoutError)
-                                  else type(exc).__name__}
-            checks["migrations"] = {"ok": False, "error": "database unreachable"}
-        else:
-            heads = await self.heads()
-            checks["migrations"] = {"ok": current == heads, "current": sorted(current), "head": sorted(heads)}
+        settings = self.core.settings
+        checks = await migrations.readiness(self.core.db.read_engine, settings.effective_database_url,
+                                            settings.readiness_timeout_seconds, await self.heads())
         checks["runner"] = self.runner_check()
         return checks
 

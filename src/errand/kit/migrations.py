@@ -8,6 +8,7 @@ root exists only for developers writing new revisions.
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -88,3 +89,25 @@ async def upgrade_queue_schema(url: str) -> bool:
                 return False
             await app.schema_manager.apply_schema_async()
             return True
+
+
+async def readiness(engine: Any, url: str, timeout: float, heads: set[str]) -> dict[str, dict[str, Any]]:
+    """``/readyz``'s database checks: ``database`` (``SELECT 1`` answers within ``timeout`` s) and
+    ``migrations`` (the schema's revision is ``heads``), each ``{"ok": bool, …}``."""
+    from sqlalchemy import text
+
+    checks: dict[str, dict[str, Any]] = {}
+    try:
+        async with asyncio.timeout(timeout), engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            checks["database"] = {"ok": True}
+            try:
+                current = set((await connection.execute(text("SELECT version_num FROM alembic_version"))).scalars())
+            except Exception:  # noqa: BLE001 - no version table: never migrated
+                current = set()
+    except Exception as exc:  # noqa: BLE001 - any failure to answer in time is "unreachable"
+        checks["database"] = {"ok": False, "error": "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__}
+        checks["migrations"] = {"ok": False, "error": "database unreachable"}
+        return checks
+    checks["migrations"] = {"ok": current == heads, "current": sorted(current), "head": sorted(heads)}
+    return checks
